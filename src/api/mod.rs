@@ -1,0 +1,3 @@
+//! The `Benchmark` resource: spec and status types, parsing and validation.
+
+pub mod duration;

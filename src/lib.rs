@@ -1,0 +1,6 @@
+//! aifbench: benchmarks the services of an AI factory — LLM inference servers,
+//! S3 object stores, vector databases — locally, on Slurm and on Kubernetes.
+//!
+//! See `docs/ARCHITECTURE.md` for the map of modules.
+
+pub mod api;
