@@ -1,3 +1,22 @@
-//! The `Benchmark` resource: spec and status types, parsing and validation.
+//! The `Benchmark` resource: spec and status types, loading, `${VAR}`
+//! expansion, the seed recipe importer, templates and validation.
 
 pub mod duration;
+pub mod load;
+pub mod seed;
+pub mod spec;
+pub mod status;
+pub mod template;
+pub mod validate;
+pub mod workload;
+
+pub use spec::{Benchmark, BenchmarkSpec};
+pub use status::BenchmarkStatus;
+
+use kube::CustomResourceExt;
+
+/// The CustomResourceDefinition of `Benchmark`, as YAML (what
+/// `aifbench crd` prints and `crds/benchmark.yaml` holds).
+pub fn crd_yaml() -> Result<String, serde_norway::Error> {
+    serde_norway::to_string(&Benchmark::crd())
+}

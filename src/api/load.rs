@@ -1,0 +1,380 @@
+//! Reading a Benchmark file: YAML (or JSON) in, `${VAR}` expanded, typed
+//! `Benchmark` out — or a list of errors that each name a field path.
+//!
+//! Two formats are accepted: a Kubernetes `Benchmark` resource
+//! (`apiVersion: aifbench.io/v1alpha1`, `kind: Benchmark`) and the seed
+//! framework's recipe format (`meta`, `global`, `services`, ...), which is
+//! converted on the fly (see [`super::seed`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::seed;
+use super::spec::Benchmark;
+
+/// One problem with a Benchmark file, located by field path
+/// (`spec.clients[1].target`) or by line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Dotted field path, or `(file)` for whole-file problems.
+    pub path: String,
+    /// What is wrong, what was given, and what would be right.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A new error at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// All the problems found in one file.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{} problem(s) in {}:\n{}", .errors.len(), .source_name, render(.errors))]
+pub struct LoadError {
+    /// The file (or `<stdin>`).
+    pub source_name: String,
+    /// Every problem found, in file order where possible.
+    pub errors: Vec<FieldError>,
+}
+
+fn render(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("  - {e}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Which format a file was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceFormat {
+    /// A `Benchmark` resource.
+    Benchmark,
+    /// The seed framework's recipe.
+    SeedRecipe,
+}
+
+/// A parsed Benchmark, with the format it came in and any warnings.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The resource, `${VAR}` references expanded.
+    pub benchmark: Benchmark,
+    /// The input format.
+    pub format: SourceFormat,
+    /// Non-fatal remarks (e.g. seed keys that were ignored).
+    pub warnings: Vec<String>,
+}
+
+/// Reads and parses a file. `env` resolves `${VAR}` references.
+pub fn load_file(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, LoadError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| LoadError {
+        source_name: name.clone(),
+        errors: vec![FieldError::new("(file)", format!("cannot read: {e}"))],
+    })?;
+    load_str(&text, &name, env)
+}
+
+/// Parses a document. `env` resolves `${VAR}` references.
+pub fn load_str(
+    text: &str,
+    source_name: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, LoadError> {
+    let fail = |errors| LoadError {
+        source_name: source_name.to_string(),
+        errors,
+    };
+    if text.trim().is_empty() {
+        return Err(fail(vec![FieldError::new(
+            "(file)",
+            "the file is empty; expected a Benchmark (apiVersion: aifbench.io/v1alpha1, kind: Benchmark, metadata, spec)",
+        )]));
+    }
+    let raw: Value = serde_norway::from_str(text).map_err(|e| {
+        let at = e
+            .location()
+            .map(|l| format!("line {}, column {}", l.line(), l.column()))
+            .unwrap_or_else(|| "(file)".to_string());
+        fail(vec![FieldError::new(at, format!("not valid YAML: {e}"))])
+    })?;
+    if !raw.is_object() {
+        return Err(fail(vec![FieldError::new(
+            "(file)",
+            format!(
+                "expected a mapping with apiVersion, kind, metadata and spec, found {}",
+                type_name(&raw)
+            ),
+        )]));
+    }
+
+    let mut warnings = Vec::new();
+    let (mut doc, format) = if seed::looks_like_seed(&raw) {
+        let doc = seed::convert(&raw, &mut warnings).map_err(fail)?;
+        (doc, SourceFormat::SeedRecipe)
+    } else {
+        (raw, SourceFormat::Benchmark)
+    };
+
+    let mut errors = Vec::new();
+    check_header(&doc, &mut errors);
+    expand_value(&mut doc, "", env, &mut errors);
+    if !errors.is_empty() {
+        return Err(fail(errors));
+    }
+    let benchmark: Benchmark = serde_path_to_error::deserialize(&doc).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." {
+            "(file)".to_string()
+        } else {
+            path
+        };
+        fail(vec![FieldError::new(path, e.into_inner().to_string())])
+    })?;
+    Ok(Loaded {
+        benchmark,
+        format,
+        warnings,
+    })
+}
+
+fn check_header(doc: &Value, errors: &mut Vec<FieldError>) {
+    match doc.get("apiVersion").and_then(Value::as_str) {
+        Some("aifbench.io/v1alpha1") => {}
+        Some(other) => errors.push(FieldError::new(
+            "apiVersion",
+            format!("{other:?} is not supported; use \"aifbench.io/v1alpha1\""),
+        )),
+        None => errors.push(FieldError::new(
+            "apiVersion",
+            "missing; use \"aifbench.io/v1alpha1\"",
+        )),
+    }
+    match doc.get("kind").and_then(Value::as_str) {
+        Some("Benchmark") => {}
+        Some(other) => errors.push(FieldError::new(
+            "kind",
+            format!("{other:?} is not supported; use \"Benchmark\""),
+        )),
+        None => errors.push(FieldError::new("kind", "missing; use \"Benchmark\"")),
+    }
+    if doc
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        errors.push(FieldError::new(
+            "metadata.name",
+            "missing; every Benchmark needs a name (lowercase letters, digits, '-')",
+        ));
+    }
+    if !doc.get("spec").is_some_and(Value::is_object) {
+        errors.push(FieldError::new(
+            "spec",
+            "missing or not a mapping; it holds services, clients, monitors and execution",
+        ));
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// Expands `${VAR}` and `${VAR:-default}` in every string of the document;
+/// `$$` is a literal `$`. Undefined variables without a default are errors
+/// at the string's field path.
+fn expand_value(
+    v: &mut Value,
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<FieldError>,
+) {
+    match v {
+        Value::String(s) => match expand_vars(s, env) {
+            Ok(expanded) => *s = expanded,
+            Err(message) => errors.push(FieldError::new(path, message)),
+        },
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                expand_value(item, &format!("{path}[{i}]"), env, errors);
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map.iter_mut() {
+                let child = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                expand_value(item, &child, env, errors);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Expands `${VAR}`, `${VAR:-default}` and `$$` in one string.
+pub fn expand_vars(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    let mut missing = Vec::new();
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let Some(end) = body.find('}') else {
+                return Err(format!(
+                    "unterminated ${{...}} in {s:?}; write $$ for a literal $"
+                ));
+            };
+            let expr = &body[..end];
+            let (name, default) = match expr.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (expr, None),
+            };
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!(
+                    "invalid variable name {name:?} in {s:?}; names use letters, digits and _"
+                ));
+            }
+            match (env(name), default) {
+                (Some(value), _) => out.push_str(&value),
+                (None, Some(d)) => out.push_str(d),
+                (None, None) => missing.push(name.to_string()),
+            }
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    if missing.is_empty() {
+        Ok(out)
+    } else {
+        Err(format!(
+            "environment variable(s) {} not set (referenced in {s:?}); set them, or give a default as ${{NAME:-default}}",
+            missing.join(", ")
+        ))
+    }
+}
+
+/// An environment lookup over the process environment.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// An environment lookup over a fixed map (tests, dry runs).
+pub fn map_env(map: &BTreeMap<String, String>) -> impl Fn(&str) -> Option<String> + '_ {
+    move |name| map.get(name).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "HOME" => Some("/home/u".into()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn expands_vars_defaults_and_dollars() {
+        assert_eq!(expand_vars("${HOME}/r", &env).unwrap(), "/home/u/r");
+        assert_eq!(expand_vars("${NOPE:-/tmp}/r", &env).unwrap(), "/tmp/r");
+        assert_eq!(
+            expand_vars("cost $$5 ${EMPTY}x", &env).unwrap(),
+            "cost $5 x"
+        );
+        assert_eq!(expand_vars("$PATH stays", &env).unwrap(), "$PATH stays");
+        let e = expand_vars("${A}${B}", &env).unwrap_err();
+        assert!(e.contains("A, B"), "{e}");
+        assert!(
+            expand_vars("${HOME", &env)
+                .unwrap_err()
+                .contains("unterminated")
+        );
+    }
+
+    const MINIMAL: &str = "apiVersion: aifbench.io/v1alpha1\nkind: Benchmark\nmetadata: {name: t}\nspec:\n  workspace: ${HOME}/results\n";
+
+    #[test]
+    fn loads_a_minimal_benchmark() {
+        let l = load_str(MINIMAL, "t.yaml", &env).unwrap();
+        assert_eq!(
+            l.benchmark.spec.workspace.as_deref(),
+            Some("/home/u/results")
+        );
+        assert_eq!(l.format, SourceFormat::Benchmark);
+    }
+
+    #[test]
+    fn empty_and_non_mapping_files_are_errors_not_panics() {
+        for text in ["", "   \n", "- a\n- b\n", "42", "\"x\"", "null"] {
+            let e = load_str(text, "x.yaml", &env).unwrap_err();
+            assert_eq!(e.errors.len(), 1, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_carry_their_line() {
+        let e = load_str("apiVersion: a\nkind: [\n", "x.yaml", &env).unwrap_err();
+        assert!(e.errors[0].path.starts_with("line "), "{:?}", e.errors);
+    }
+
+    #[test]
+    fn wrong_types_name_the_field_path() {
+        let text = format!(
+            "{MINIMAL}  clients:\n    - id: c\n      workload: {{type: openai}}\n      instances: lots\n"
+        );
+        let e = load_str(&text, "x.yaml", &env).unwrap_err();
+        assert_eq!(
+            e.errors[0].path, "spec.clients[0].instances",
+            "{:?}",
+            e.errors
+        );
+    }
+
+    #[test]
+    fn undefined_variables_are_reported_at_their_field() {
+        let text = MINIMAL.replace("${HOME}", "${UNDEFINED_X}");
+        let e = load_str(&text, "x.yaml", &env).unwrap_err();
+        assert_eq!(e.errors[0].path, "spec.workspace");
+        assert!(e.errors[0].message.contains("UNDEFINED_X"));
+    }
+
+    #[test]
+    fn header_problems_are_reported_together() {
+        let e = load_str("apiVersion: v1\nkind: Pod\nspec: 3\n", "x.yaml", &env).unwrap_err();
+        let paths: Vec<_> = e.errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["apiVersion", "kind", "metadata.name", "spec"]);
+    }
+}

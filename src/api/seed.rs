@@ -1,0 +1,579 @@
+//! The seed framework's recipe format, converted into a `Benchmark`.
+//!
+//! A seed recipe looks like this (snake_case, executors as objects, numbers
+//! of seconds):
+//!
+//! ```yaml
+//! meta: {name: vllm-bench}
+//! global: {workspace: ${SCRATCH}/bench}
+//! services:
+//!   - id: vllm-server
+//!     executor: {type: slurm, partition: gpu, gpus: 1, time: 3600, image: vllm.sif}
+//!     command: "vllm serve facebook/opt-125m --port 8000"
+//!     ports: [8000]
+//!     healthcheck: {url: "http://localhost:8000/health", timeout: 600, interval: 5}
+//! clients:
+//!   - id: vllm-loadgen
+//!     instances: 2
+//!     executor: {type: workload}
+//!     target: vllm-server
+//!     workload: {type: vllm-inference, model: facebook/opt-125m, threads: 4, max_tokens: 32}
+//! monitors:
+//!   - id: vllm-metrics
+//!     targets: ["localhost:8000"]
+//!     interval: 5
+//! loggers: [{id: main, format: json, level: info}]
+//! execution: {duration: 120, post_actions: [collect_metrics, stop_services]}
+//! ```
+//!
+//! Conversion is syntactic: the result is then expanded, typed and validated
+//! exactly like a hand-written Benchmark, so every error still names a
+//! field — of the converted resource. Keys the converter does not know are
+//! reported as warnings, never silently dropped.
+
+use serde_json::{Map, Value, json};
+
+use super::load::FieldError;
+
+const SEED_TOP_KEYS: [&str; 7] = [
+    "meta",
+    "global",
+    "services",
+    "clients",
+    "monitors",
+    "loggers",
+    "execution",
+];
+
+/// True when the document is a seed recipe rather than a Benchmark.
+pub fn looks_like_seed(doc: &Value) -> bool {
+    doc.get("apiVersion").is_none()
+        && doc.get("kind").is_none()
+        && (doc.get("meta").is_some() || doc.get("global").is_some())
+}
+
+/// Converts a seed recipe into a Benchmark document (still untyped).
+pub fn convert(doc: &Value, warnings: &mut Vec<String>) -> Result<Value, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let top = doc.as_object().cloned().unwrap_or_default();
+    for k in top.keys() {
+        if !SEED_TOP_KEYS.contains(&k.as_str()) {
+            warnings.push(format!("{k}: not a seed recipe section; ignored"));
+        }
+    }
+    let name = doc
+        .pointer("/meta/name")
+        .and_then(Value::as_str)
+        .map(sanitize_name);
+    let Some(name) = name else {
+        return Err(vec![FieldError::new(
+            "meta.name",
+            "missing; a seed recipe needs meta.name",
+        )]);
+    };
+
+    let mut spec = Map::new();
+    if let Some(ws) = doc.pointer("/global/workspace") {
+        spec.insert("workspace".into(), ws.clone());
+    }
+    if let Some(g) = doc.get("global").and_then(Value::as_object) {
+        for k in g.keys().filter(|k| *k != "workspace") {
+            warnings.push(format!("global.{k}: no equivalent in a Benchmark; ignored"));
+        }
+    }
+    let services = list(doc, "services", &mut errors)
+        .iter()
+        .enumerate()
+        .map(|(i, s)| convert_service(s, &format!("services[{i}]"), warnings))
+        .collect::<Vec<_>>();
+    let clients = list(doc, "clients", &mut errors)
+        .iter()
+        .enumerate()
+        .map(|(i, c)| convert_client(c, &format!("clients[{i}]"), warnings))
+        .collect::<Vec<_>>();
+    let monitors = list(doc, "monitors", &mut errors)
+        .iter()
+        .enumerate()
+        .map(|(i, m)| convert_monitor(m, i, warnings))
+        .collect::<Vec<_>>();
+    let loggers = list(doc, "loggers", &mut errors)
+        .iter()
+        .enumerate()
+        .map(|(i, l)| convert_logger(l, i, warnings))
+        .collect::<Vec<_>>();
+    spec.insert("services".into(), Value::Array(services));
+    spec.insert("clients".into(), Value::Array(clients));
+    if !monitors.is_empty() {
+        spec.insert("monitors".into(), Value::Array(monitors));
+    }
+    if !loggers.is_empty() {
+        spec.insert("loggers".into(), Value::Array(loggers));
+    }
+    if let Some(ex) = doc.get("execution").and_then(Value::as_object) {
+        spec.insert("execution".into(), convert_execution(ex, warnings));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut metadata = json!({ "name": name });
+    if let Some(d) = doc.pointer("/meta/description").and_then(Value::as_str) {
+        metadata["annotations"] = json!({ "aifbench.io/description": d });
+    }
+    Ok(json!({
+        "apiVersion": "aifbench.io/v1alpha1",
+        "kind": "Benchmark",
+        "metadata": metadata,
+        "spec": Value::Object(spec),
+    }))
+}
+
+fn list<'a>(doc: &'a Value, key: &str, errors: &mut Vec<FieldError>) -> &'a [Value] {
+    match doc.get(key) {
+        None | Some(Value::Null) => &[],
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            errors.push(FieldError::new(key, "must be a list"));
+            &[]
+        }
+    }
+}
+
+/// Kubernetes names: lowercase alphanumerics and '-'.
+fn sanitize_name(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    while out.contains("--") {
+        out = out.replace("--", "-");
+    }
+    out.trim_matches('-').to_string()
+}
+
+/// Renames snake_case keys to camelCase.
+fn camel(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn take_id(obj: &Map<String, Value>) -> Value {
+    obj.get("id")
+        .or_else(|| obj.get("name"))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+const SLURM_KEYS: [&str; 15] = [
+    "partition",
+    "account",
+    "qos",
+    "reservation",
+    "nodes",
+    "ntasks",
+    "cpus_per_task",
+    "gpus",
+    "gres",
+    "mem",
+    "time",
+    "constraint",
+    "exclusive",
+    "modules",
+    "extra_directives",
+];
+const APPTAINER_KEYS: [&str; 5] = ["image", "nv", "binds", "args", "apptainer_env"];
+
+/// Splits the seed's executor object into `executor` plus `slurm` /
+/// `apptainer` sections.
+fn convert_executor(
+    v: Option<&Value>,
+    out: &mut Map<String, Value>,
+    at: &str,
+    warnings: &mut Vec<String>,
+) {
+    let Some(v) = v else { return };
+    let (kind, fields) = match v {
+        Value::String(s) => (s.clone(), Map::new()),
+        Value::Object(o) => (
+            o.get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("process")
+                .to_string(),
+            o.clone(),
+        ),
+        _ => {
+            warnings.push(format!(
+                "{at}.executor: expected a string or mapping; ignored"
+            ));
+            return;
+        }
+    };
+    let kind = match kind.as_str() {
+        // The seed's in-process workload executor: clients are `aifbench
+        // loadgen` processes here.
+        "workload" => "process".to_string(),
+        other => other.to_string(),
+    };
+    out.insert("executor".into(), Value::String(kind));
+    let mut slurm = Map::new();
+    let mut apptainer = Map::new();
+    for (k, val) in &fields {
+        if k == "type" {
+            continue;
+        }
+        if SLURM_KEYS.contains(&k.as_str()) {
+            let val = match (k.as_str(), val) {
+                ("gpus", Value::Number(n)) => Value::String(n.to_string()),
+                _ => val.clone(),
+            };
+            slurm.insert(camel(k), val);
+        } else if APPTAINER_KEYS.contains(&k.as_str()) {
+            let key = if k == "apptainer_env" {
+                "env".to_string()
+            } else {
+                camel(k)
+            };
+            apptainer.insert(key, val.clone());
+        } else {
+            warnings.push(format!(
+                "{at}.executor.{k}: unknown executor setting; ignored"
+            ));
+        }
+    }
+    if !slurm.is_empty() {
+        out.insert("slurm".into(), Value::Object(slurm));
+    }
+    if !apptainer.is_empty() {
+        out.insert("apptainer".into(), Value::Object(apptainer));
+    }
+}
+
+fn convert_service(s: &Value, at: &str, warnings: &mut Vec<String>) -> Value {
+    let Some(obj) = s.as_object() else {
+        return s.clone();
+    };
+    let mut out = Map::new();
+    out.insert("id".into(), take_id(obj));
+    convert_executor(obj.get("executor"), &mut out, at, warnings);
+    match obj.get("command") {
+        Some(Value::String(cmd)) => {
+            out.insert("shell".into(), Value::String(cmd.clone()));
+        }
+        Some(Value::Array(argv)) => {
+            out.insert("command".into(), Value::Array(argv.clone()));
+        }
+        Some(Value::Object(c)) => {
+            // {cmd|command: "...", args: [...]}: joined into one shell line.
+            let base = c
+                .get("cmd")
+                .or_else(|| c.get("command"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let args: Vec<String> = c
+                .get("args")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().map(scalar_to_string).collect())
+                .unwrap_or_default();
+            let line = std::iter::once(base)
+                .chain(args)
+                .collect::<Vec<_>>()
+                .join(" ");
+            out.insert("shell".into(), Value::String(line));
+        }
+        _ => {}
+    }
+    if let Some(env) = obj.get("env") {
+        out.insert("env".into(), env.clone());
+    }
+    let ports: Vec<Value> = match (obj.get("ports"), obj.get("port")) {
+        (Some(Value::Array(ps)), _) => ps
+            .iter()
+            .enumerate()
+            .map(|(i, p)| match p {
+                Value::Number(_) => {
+                    json!({ "name": if i == 0 { "http".to_string() } else { format!("port{i}") }, "port": p })
+                }
+                other => other.clone(),
+            })
+            .collect(),
+        (None, Some(p)) => vec![json!({ "name": "http", "port": p })],
+        _ => Vec::new(),
+    };
+    if !ports.is_empty() {
+        out.insert("ports".into(), Value::Array(ports));
+    }
+    if let Some(Value::Object(h)) = obj.get("healthcheck") {
+        let mut hc = Map::new();
+        for (k, v) in h {
+            let key = match k.as_str() {
+                "endpoint" => "url".to_string(),
+                "retry_interval" => "interval".to_string(),
+                other => camel(other),
+            };
+            hc.insert(key, v.clone());
+        }
+        out.insert("healthcheck".into(), Value::Object(hc));
+    }
+    for k in obj.keys() {
+        if ![
+            "id",
+            "name",
+            "executor",
+            "command",
+            "env",
+            "ports",
+            "port",
+            "healthcheck",
+        ]
+        .contains(&k.as_str())
+        {
+            warnings.push(format!("{at}.{k}: unknown service setting; ignored"));
+        }
+    }
+    Value::Object(out)
+}
+
+fn scalar_to_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn convert_client(c: &Value, at: &str, warnings: &mut Vec<String>) -> Value {
+    let Some(obj) = c.as_object() else {
+        return c.clone();
+    };
+    let mut out = Map::new();
+    out.insert("id".into(), take_id(obj));
+    if let Some(n) = obj.get("instances") {
+        out.insert("instances".into(), n.clone());
+    }
+    convert_executor(obj.get("executor"), &mut out, at, warnings);
+    if let Some(t) = obj.get("target") {
+        out.insert("target".into(), t.clone());
+    }
+    let mut load = Map::new();
+    let mut errors = Map::new();
+    let mut openai = Map::new();
+    let mut kind = Value::String("openai".into());
+    if let Some(Value::Object(w)) = obj.get("workload") {
+        for (k, v) in w {
+            match k.as_str() {
+                "type" => kind = v.clone(),
+                "concurrency" | "threads" | "workers" => {
+                    load.insert("concurrency".into(), v.clone());
+                }
+                "duration" | "warmup" | "rate" | "seed" => {
+                    load.insert(k.clone(), v.clone());
+                }
+                "max_requests" | "requests" | "num_requests" => {
+                    load.insert("maxRequests".into(), v.clone());
+                }
+                "backoff" | "error_backoff" => {
+                    errors.insert("backoff".into(), v.clone());
+                }
+                "max_consecutive_errors" | "max_errors" => {
+                    errors.insert("maxConsecutive".into(), v.clone());
+                }
+                "url" | "endpoint" | "base_url" => {
+                    if let Some(u) = v.as_str() {
+                        out.insert("endpoint".into(), Value::String(base_url(u)));
+                    }
+                }
+                "model" | "stream" | "max_tokens" | "prompt" | "temperature" | "ignore_eos"
+                | "api" | "api_key_env" | "api_key_file" | "request_timeout" => {
+                    openai.insert(camel(k), v.clone());
+                }
+                _ => warnings.push(format!(
+                    "{at}.workload.{k}: unknown workload setting; ignored"
+                )),
+            }
+        }
+    }
+    let mut workload = Map::new();
+    workload.insert("type".into(), kind.clone());
+    if !openai.is_empty() {
+        workload.insert("openai".into(), Value::Object(openai));
+    }
+    out.insert("workload".into(), Value::Object(workload));
+    if !load.is_empty() {
+        out.insert("load".into(), Value::Object(load));
+    }
+    if !errors.is_empty() {
+        out.insert("errors".into(), Value::Object(errors));
+    }
+    for k in obj.keys() {
+        if !["id", "name", "instances", "executor", "target", "workload"].contains(&k.as_str()) {
+            warnings.push(format!("{at}.{k}: unknown client setting; ignored"));
+        }
+    }
+    Value::Object(out)
+}
+
+/// `http://host:8000/v1/completions` -> `http://host:8000`.
+fn base_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let authority = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}://{authority}")
+}
+
+fn convert_monitor(m: &Value, i: usize, warnings: &mut Vec<String>) -> Value {
+    let Some(obj) = m.as_object() else {
+        return m.clone();
+    };
+    let mut out = Map::new();
+    out.insert("id".into(), take_id(obj));
+    for (k, v) in obj {
+        match k.as_str() {
+            "id" | "name" | "type" => {}
+            "targets" | "interval" | "timeout" | "path" => {
+                out.insert(k.clone(), v.clone());
+            }
+            _ => warnings.push(format!(
+                "monitors[{i}].{k}: unknown monitor setting; ignored"
+            )),
+        }
+    }
+    Value::Object(out)
+}
+
+fn convert_logger(l: &Value, i: usize, warnings: &mut Vec<String>) -> Value {
+    let Some(obj) = l.as_object() else {
+        return l.clone();
+    };
+    let mut out = Map::new();
+    out.insert("id".into(), take_id(obj));
+    for (k, v) in obj {
+        match k.as_str() {
+            "id" | "name" | "type" | "file" | "path" => {}
+            "format" | "level" => {
+                let lowered = v
+                    .as_str()
+                    .map(|s| Value::String(s.to_ascii_lowercase()))
+                    .unwrap_or_else(|| v.clone());
+                out.insert(k.clone(), lowered);
+            }
+            _ => warnings.push(format!("loggers[{i}].{k}: unknown logger setting; ignored")),
+        }
+    }
+    Value::Object(out)
+}
+
+fn convert_execution(ex: &Map<String, Value>, warnings: &mut Vec<String>) -> Value {
+    let mut out = Map::new();
+    for (k, v) in ex {
+        match k.as_str() {
+            "duration" | "queue_deadline" | "run_deadline" | "stop_grace_period" => {
+                out.insert(camel(k), v.clone());
+            }
+            "post_actions" => {
+                out.insert("postActions".into(), v.clone());
+            }
+            _ => warnings.push(format!("execution.{k}: unknown execution setting; ignored")),
+        }
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RECIPE: &str = r#"
+meta: {name: "vLLM Bench", description: "opt-125m on A100"}
+global: {workspace: /scratch/bench}
+services:
+  - id: vllm-server
+    executor: {type: slurm, partition: gpu, gpus: 1, time: 3600, image: vllm.sif, nv: true}
+    command: "vllm serve facebook/opt-125m --port 8000"
+    ports: [8000]
+    healthcheck: {url: "http://localhost:8000/health", timeout: 600, interval: 5}
+clients:
+  - name: loadgen
+    instances: 2
+    executor: {type: workload}
+    target: vllm-server
+    workload: {type: vllm-inference, model: facebook/opt-125m, threads: 4, max_tokens: 32, duration: 120, colour: blue}
+monitors:
+  - id: prom
+    type: prometheus
+    targets: ["localhost:8000"]
+    interval: 5
+loggers: [{id: main, format: JSON, level: INFO}]
+execution: {duration: 120, post_actions: [collect_metrics, stop_services]}
+"#;
+
+    #[test]
+    fn converts_every_section() {
+        let doc: Value = serde_norway::from_str(RECIPE).unwrap();
+        assert!(looks_like_seed(&doc));
+        let mut warnings = Vec::new();
+        let b = convert(&doc, &mut warnings).unwrap();
+        assert_eq!(b["metadata"]["name"], "vllm-bench");
+        let svc = &b["spec"]["services"][0];
+        assert_eq!(svc["executor"], "slurm");
+        assert_eq!(svc["slurm"]["partition"], "gpu");
+        assert_eq!(svc["slurm"]["gpus"], "1");
+        assert_eq!(svc["apptainer"]["image"], "vllm.sif");
+        assert_eq!(svc["shell"], "vllm serve facebook/opt-125m --port 8000");
+        assert_eq!(svc["ports"][0]["port"], 8000);
+        let cl = &b["spec"]["clients"][0];
+        assert_eq!(cl["id"], "loadgen");
+        assert_eq!(cl["executor"], "process");
+        assert_eq!(cl["load"]["concurrency"], 4);
+        assert_eq!(cl["workload"]["openai"]["maxTokens"], 32);
+        assert_eq!(b["spec"]["loggers"][0]["format"], "json");
+        assert_eq!(b["spec"]["execution"]["postActions"][0], "collect_metrics");
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("colour"));
+    }
+
+    #[test]
+    fn seed_recipe_loads_as_a_typed_benchmark() {
+        let loaded = super::super::load::load_str(RECIPE, "seed.yaml", &|_| None).unwrap();
+        let spec = &loaded.benchmark.spec;
+        assert_eq!(
+            spec.services[0]
+                .healthcheck
+                .as_ref()
+                .unwrap()
+                .timeout
+                .get()
+                .as_secs(),
+            600
+        );
+        assert_eq!(spec.clients[0].instances, 2);
+        assert_eq!(spec.execution.post_actions.len(), 2);
+    }
+
+    #[test]
+    fn missing_name_is_an_error() {
+        let doc: Value = serde_norway::from_str("meta: {}\nservices: []").unwrap();
+        let e = convert(&doc, &mut Vec::new()).unwrap_err();
+        assert_eq!(e[0].path, "meta.name");
+    }
+
+    #[test]
+    fn urls_reduce_to_base() {
+        assert_eq!(base_url("http://h:8000/v1/completions"), "http://h:8000");
+        assert_eq!(base_url("h:9000"), "http://h:9000");
+    }
+}

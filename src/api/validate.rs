@@ -1,0 +1,571 @@
+//! Checks beyond the schema: ids, references between components,
+//! executor-specific settings, templates. Every problem is reported (not
+//! just the first), each at its field path.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::load::FieldError;
+use super::spec::{Benchmark, ExecutorKind, PortSpec, ServiceSpec};
+use super::template;
+use super::workload::WorkloadType;
+
+/// Validates a Benchmark; an empty list means it is valid.
+pub fn validate(b: &Benchmark) -> Vec<FieldError> {
+    let mut v = Validator::default();
+    v.check(b);
+    v.errors
+}
+
+#[derive(Default)]
+struct Validator {
+    errors: Vec<FieldError>,
+}
+
+impl Validator {
+    fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(FieldError::new(path, message));
+    }
+
+    fn check(&mut self, b: &Benchmark) {
+        let name = b.metadata.name.as_deref().unwrap_or_default();
+        if !is_dns_label(name) {
+            self.err(
+                "metadata.name",
+                format!("{name:?} is not a valid name: use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit"),
+            );
+        }
+        let spec = &b.spec;
+        if spec.services.is_empty() && spec.clients.is_empty() {
+            self.err(
+                "spec",
+                "nothing to run: add at least one entry under spec.services or spec.clients",
+            );
+        }
+
+        let services: BTreeMap<&str, &ServiceSpec> =
+            spec.services.iter().map(|s| (s.id.as_str(), s)).collect();
+        self.check_ids(b);
+        for (i, s) in spec.services.iter().enumerate() {
+            self.check_service(s, &format!("spec.services[{i}]"), &services);
+        }
+        for (i, c) in spec.clients.iter().enumerate() {
+            let at = format!("spec.clients[{i}]");
+            self.check_executor(
+                c.executor,
+                c.apptainer.is_some(),
+                c.pod.as_ref().map(|p| p.image.as_str()),
+                &at,
+            );
+            match (&c.target, &c.endpoint) {
+                (None, None) => self.err(
+                    format!("{at}.target"),
+                    format!("missing: name the service to load (one of: {}), or set endpoint to an external URL", list(services.keys())),
+                ),
+                (Some(_), Some(_)) => self.err(
+                    format!("{at}.endpoint"),
+                    "give either target (a service id) or endpoint (a URL), not both",
+                ),
+                (Some(t), None) => match services.get(t.as_str()) {
+                    None => self.err(
+                        format!("{at}.target"),
+                        format!("{t:?} names no service; services are: {}", list(services.keys())),
+                    ),
+                    Some(svc) => {
+                        if svc.ports.is_empty() {
+                            self.err(
+                                format!("{at}.target"),
+                                format!("service {t:?} declares no ports, so it has no endpoint; add spec.services[].ports"),
+                            );
+                        }
+                        if let Some(p) = &c.target_port {
+                            if !svc.ports.iter().any(|sp| &sp.name == p) {
+                                self.err(
+                                    format!("{at}.targetPort"),
+                                    format!("{p:?} is not a port of service {t:?}; its ports are: {}", port_names(&svc.ports)),
+                                );
+                            }
+                        }
+                    }
+                },
+                (None, Some(url)) => {
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        self.err(
+                            format!("{at}.endpoint"),
+                            format!("{url:?} is not an http(s) URL, e.g. http://gpu-node-7:8000"),
+                        );
+                    }
+                }
+            }
+            match c.workload.kind {
+                WorkloadType::OpenAi => {}
+                other => self.err(
+                    format!("{at}.workload.type"),
+                    format!("workload type {other:?} is not available in this version of aifbench; use openai"),
+                ),
+            }
+            if c.load.concurrency == 0 {
+                self.err(format!("{at}.load.concurrency"), "must be at least 1");
+            }
+            if let Some(r) = c.load.rate {
+                if !(r.is_finite() && r > 0.0) {
+                    self.err(
+                        format!("{at}.load.rate"),
+                        format!("{r} is not a positive request rate (requests/s)"),
+                    );
+                }
+            }
+            if c.load.duration.is_some_and(|d| d.get().is_zero()) {
+                self.err(format!("{at}.load.duration"), "must be longer than 0s");
+            }
+            if c.load.max_requests == Some(0) {
+                self.err(
+                    format!("{at}.load.maxRequests"),
+                    "must be at least 1 (or omitted)",
+                );
+            }
+            if c.instances == 0 {
+                self.err(format!("{at}.instances"), "must be at least 1");
+            }
+            self.check_env_templates(&c.env, &format!("{at}.env"), &[], &services);
+        }
+        for (i, m) in spec.monitors.iter().enumerate() {
+            let at = format!("spec.monitors[{i}]");
+            if m.targets.is_empty() {
+                self.err(
+                    format!("{at}.targets"),
+                    "empty: list service ids or host:port addresses to scrape",
+                );
+            }
+            for (j, t) in m.targets.iter().enumerate() {
+                if t.contains(':') || t.contains('/') {
+                    continue;
+                }
+                match services.get(t.as_str()) {
+                    None => self.err(
+                        format!("{at}.targets[{j}]"),
+                        format!("{t:?} names no service (services are: {}); for another server write host:port", list(services.keys())),
+                    ),
+                    Some(svc) => {
+                        if svc.ports.is_empty() {
+                            self.err(format!("{at}.targets[{j}]"), format!("service {t:?} declares no ports to scrape"));
+                        } else if let Some(p) = &m.port {
+                            if !svc.ports.iter().any(|sp| &sp.name == p) {
+                                self.err(
+                                    format!("{at}.port"),
+                                    format!("{p:?} is not a port of service {t:?}; its ports are: {}", port_names(&svc.ports)),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            if !m.path.starts_with('/') {
+                self.err(
+                    format!("{at}.path"),
+                    format!("{:?} must start with '/'", m.path),
+                );
+            }
+            if m.interval.get().is_zero() {
+                self.err(format!("{at}.interval"), "must be longer than 0s");
+            }
+        }
+        let ex = &spec.execution;
+        let mut seen = BTreeSet::new();
+        for (i, a) in ex.post_actions.iter().enumerate() {
+            if !seen.insert(*a) {
+                self.err(
+                    format!("spec.execution.postActions[{i}]"),
+                    format!("{} is listed twice", a.as_str()),
+                );
+            }
+        }
+        for (field, d) in [
+            ("duration", ex.duration),
+            ("runDeadline", ex.run_deadline),
+            ("queueDeadline", ex.queue_deadline),
+        ] {
+            if d.is_some_and(|d| d.get().is_zero()) {
+                self.err(
+                    format!("spec.execution.{field}"),
+                    "must be longer than 0s (or omitted)",
+                );
+            }
+        }
+        for (i, s) in spec.slo.iter().enumerate() {
+            let at = format!("spec.slo[{i}]");
+            match (s.metric, s.max, s.max_error_rate) {
+                (Some(_), Some(_), None) | (None, None, Some(_)) => {}
+                (Some(_), None, _) => self.err(
+                    format!("{at}.max"),
+                    "a latency objective needs max (e.g. 200ms)",
+                ),
+                (None, Some(_), _) => self.err(
+                    format!("{at}.metric"),
+                    "max needs a metric: ttft, itl, tpot or e2el",
+                ),
+                _ => self.err(at, "give either metric+max or maxErrorRate"),
+            }
+            if let Some(r) = s.max_error_rate {
+                if !(0.0..=1.0).contains(&r) {
+                    self.err(
+                        format!("spec.slo[{i}].maxErrorRate"),
+                        format!("{r} is not a fraction between 0 and 1"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn check_ids(&mut self, b: &Benchmark) {
+        let spec = &b.spec;
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        let mut claim = |this: &mut Self, id: &str, at: String| {
+            if let Some(first) = seen.get(id) {
+                this.err(at, format!("id {id:?} is already used by {first}; ids must be unique across services, clients (and their instances) and monitors"));
+            } else {
+                seen.insert(id.to_string(), at);
+            }
+        };
+        for (i, s) in spec.services.iter().enumerate() {
+            let at = format!("spec.services[{i}].id");
+            self.check_id(&s.id, &at);
+            claim(self, &s.id, at);
+        }
+        for (i, m) in spec.monitors.iter().enumerate() {
+            let at = format!("spec.monitors[{i}].id");
+            self.check_id(&m.id, &at);
+            claim(self, &m.id, at);
+        }
+        for (i, c) in spec.clients.iter().enumerate() {
+            let at = format!("spec.clients[{i}].id");
+            self.check_id(&c.id, &at);
+            claim(self, &c.id, at.clone());
+            for n in 1..=c.instances.min(10_000) {
+                claim(
+                    self,
+                    &format!("{}-{n}", c.id),
+                    format!("{at} (instance {n})"),
+                );
+            }
+        }
+        let mut loggers = BTreeSet::new();
+        for (i, l) in spec.loggers.iter().enumerate() {
+            let at = format!("spec.loggers[{i}].id");
+            self.check_id(&l.id, &at);
+            if !loggers.insert(l.id.as_str()) {
+                self.err(at, format!("logger id {:?} is used twice", l.id));
+            }
+        }
+    }
+
+    fn check_id(&mut self, id: &str, at: &str) {
+        if !is_dns_label(id) || id.len() > 40 {
+            self.err(
+                at,
+                format!("{id:?} is not a valid id: use 1-40 lowercase letters, digits and '-', starting and ending with a letter or digit"),
+            );
+        }
+    }
+
+    fn check_executor(
+        &mut self,
+        kind: ExecutorKind,
+        has_apptainer: bool,
+        pod_image: Option<&str>,
+        at: &str,
+    ) {
+        match kind {
+            ExecutorKind::Apptainer if !has_apptainer => self.err(
+                format!("{at}.apptainer"),
+                "executor apptainer needs an apptainer section with at least image (a .sif path or docker:// reference)",
+            ),
+            ExecutorKind::Pod if pod_image.is_none_or(str::is_empty) => self.err(
+                format!("{at}.pod.image"),
+                "executor pod needs pod.image (a container image)",
+            ),
+            _ => {}
+        }
+    }
+
+    fn check_service(
+        &mut self,
+        s: &ServiceSpec,
+        at: &str,
+        services: &BTreeMap<&str, &ServiceSpec>,
+    ) {
+        self.check_executor(
+            s.executor,
+            s.apptainer.is_some(),
+            s.pod.as_ref().map(|p| p.image.as_str()),
+            at,
+        );
+        if let Some(a) = &s.apptainer {
+            if a.image.trim().is_empty() {
+                self.err(
+                    format!("{at}.apptainer.image"),
+                    "empty: give a .sif path or a docker:// reference",
+                );
+            }
+        }
+        match (s.command.is_empty(), &s.shell) {
+            (true, None) if s.executor != ExecutorKind::Pod => self.err(
+                format!("{at}.command"),
+                "missing: give command (a list: [program, arg, ...]) or shell (one shell line)",
+            ),
+            (false, Some(_)) => self.err(
+                format!("{at}.shell"),
+                "give either command or shell, not both",
+            ),
+            _ => {}
+        }
+        let mut names = BTreeSet::new();
+        for (j, p) in s.ports.iter().enumerate() {
+            if !names.insert(p.name.as_str()) {
+                self.err(
+                    format!("{at}.ports[{j}].name"),
+                    format!("port name {:?} is used twice", p.name),
+                );
+            }
+        }
+        if let Some(h) = &s.healthcheck {
+            match (&h.url, &h.port) {
+                (Some(u), _) => {
+                    if !(u.starts_with("http://") || u.starts_with("https://")) {
+                        self.err(
+                            format!("{at}.healthcheck.url"),
+                            format!("{u:?} is not an http(s) URL"),
+                        );
+                    }
+                }
+                (None, Some(p)) => {
+                    if !s.ports.iter().any(|sp| &sp.name == p) {
+                        self.err(
+                            format!("{at}.healthcheck.port"),
+                            format!(
+                                "{p:?} is not a port of this service; its ports are: {}",
+                                port_names(&s.ports)
+                            ),
+                        );
+                    }
+                }
+                (None, None) => {
+                    if s.ports.is_empty() {
+                        self.err(
+                            format!("{at}.healthcheck"),
+                            "needs a port to probe: declare ports, or give healthcheck.url",
+                        );
+                    }
+                }
+            }
+            if h.interval.get().is_zero() {
+                self.err(
+                    format!("{at}.healthcheck.interval"),
+                    "must be longer than 0s",
+                );
+            }
+        }
+        let port_refs: Vec<String> = s
+            .ports
+            .iter()
+            .map(|p| format!("ports.{}", p.name))
+            .collect();
+        for (j, arg) in s.command.iter().enumerate() {
+            self.check_template(
+                arg,
+                &format!("{at}.command[{j}]"),
+                &port_refs,
+                !s.ports.is_empty(),
+                services,
+            );
+        }
+        if let Some(sh) = &s.shell {
+            self.check_template(
+                sh,
+                &format!("{at}.shell"),
+                &port_refs,
+                !s.ports.is_empty(),
+                services,
+            );
+        }
+        self.check_env_templates(&s.env, &format!("{at}.env"), &port_refs, services);
+    }
+
+    fn check_env_templates(
+        &mut self,
+        env: &BTreeMap<String, String>,
+        at: &str,
+        port_refs: &[String],
+        services: &BTreeMap<&str, &ServiceSpec>,
+    ) {
+        for (k, v) in env {
+            self.check_template(
+                v,
+                &format!("{at}.{k}"),
+                port_refs,
+                !port_refs.is_empty(),
+                services,
+            );
+        }
+    }
+
+    fn check_template(
+        &mut self,
+        text: &str,
+        at: &str,
+        port_refs: &[String],
+        has_port: bool,
+        services: &BTreeMap<&str, &ServiceSpec>,
+    ) {
+        let refs = match template::references(text) {
+            Ok(r) => r,
+            Err(e) => {
+                self.err(at, e.to_string());
+                return;
+            }
+        };
+        for r in refs {
+            let ok = match r.as_str() {
+                "resultsDir" | "id" => true,
+                "port" => has_port,
+                _ if r.starts_with("ports.") => port_refs.contains(&r),
+                _ => match r.strip_prefix("services.").and_then(|x| x.rsplit_once('.')) {
+                    Some((id, field)) => {
+                        services.get(id).is_some_and(|s| !s.ports.is_empty())
+                            && matches!(field, "url" | "host" | "port")
+                    }
+                    None => false,
+                },
+            };
+            if !ok {
+                self.err(
+                    at,
+                    format!("unknown template {{{{{r}}}}}; use {{{{port}}}}, {{{{ports.NAME}}}} (declared ports), {{{{services.ID.url|host|port}}}} (services with ports), {{{{resultsDir}}}} or {{{{id}}}}"),
+                );
+            }
+        }
+    }
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn list<'a>(names: impl Iterator<Item = &'a &'a str>) -> String {
+    let v: Vec<&str> = names.copied().collect();
+    if v.is_empty() {
+        "(none)".to_string()
+    } else {
+        v.join(", ")
+    }
+}
+
+fn port_names(ports: &[PortSpec]) -> String {
+    if ports.is_empty() {
+        "(none)".to_string()
+    } else {
+        ports
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::load::load_str;
+
+    const GOOD: &str = r#"
+apiVersion: aifbench.io/v1alpha1
+kind: Benchmark
+metadata: {name: good}
+spec:
+  services:
+    - id: sim
+      command: [aifbench, sim, --port, "{{port}}"]
+      ports: [{name: http, port: 0}]
+      healthcheck: {path: /health}
+  clients:
+    - id: load
+      instances: 2
+      target: sim
+      workload: {type: openai}
+  monitors:
+    - id: prom
+      targets: [sim, "localhost:9100"]
+"#;
+
+    fn errors_of(text: &str) -> Vec<FieldError> {
+        let b = load_str(text, "t.yaml", &|_| None).unwrap().benchmark;
+        validate(&b)
+    }
+
+    #[test]
+    fn a_good_benchmark_has_no_errors() {
+        assert_eq!(errors_of(GOOD), vec![]);
+    }
+
+    #[test]
+    fn bad_references_are_all_reported_with_paths() {
+        let text = GOOD
+            .replace("target: sim", "target: simm")
+            .replace("[sim, \"localhost:9100\"]", "[nosuch]")
+            .replace("\"{{port}}\"", "\"{{ports.grpc}}\"");
+        let errs = errors_of(&text);
+        let paths: Vec<_> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert!(paths.contains(&"spec.clients[0].target"), "{errs:?}");
+        assert!(paths.contains(&"spec.monitors[0].targets[0]"), "{errs:?}");
+        assert!(paths.contains(&"spec.services[0].command[3]"), "{errs:?}");
+        let target = errs
+            .iter()
+            .find(|e| e.path == "spec.clients[0].target")
+            .unwrap();
+        assert!(target.message.contains("\"simm\"") && target.message.contains("sim"));
+    }
+
+    #[test]
+    fn duplicate_ids_including_instances_collide() {
+        let text = GOOD.replace("id: prom", "id: load-2");
+        let errs = errors_of(&text);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].message.contains("already used"));
+    }
+
+    #[test]
+    fn executor_specific_fields_are_required() {
+        let text = GOOD.replace(
+            "    - id: sim\n",
+            "    - id: sim\n      executor: apptainer\n",
+        );
+        let errs = errors_of(&text);
+        assert_eq!(errs[0].path, "spec.services[0].apptainer");
+    }
+
+    #[test]
+    fn missing_command_and_bad_health_port() {
+        let text = GOOD
+            .replace("      command: [aifbench, sim, --port, \"{{port}}\"]\n", "")
+            .replace("{path: /health}", "{path: /health, port: admin}");
+        let paths: Vec<_> = errors_of(&text).into_iter().map(|e| e.path).collect();
+        assert_eq!(
+            paths,
+            [
+                "spec.services[0].command",
+                "spec.services[0].healthcheck.port"
+            ]
+        );
+    }
+
+    #[test]
+    fn unsupported_workload_types_are_named() {
+        let text = GOOD.replace("{type: openai}", "{type: s3}");
+        let errs = errors_of(&text);
+        assert_eq!(errs[0].path, "spec.clients[0].workload.type");
+    }
+}
