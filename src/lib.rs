@@ -5,3 +5,10 @@
 
 pub mod api;
 pub mod engine;
+pub mod backend;
+pub mod local;
+pub mod logging;
+pub mod monitor;
+pub mod results;
+pub mod sim;
+pub mod workload;

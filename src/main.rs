@@ -1,3 +1,403 @@
-fn main() {
-    println!("Hello, world!");
+//! The `aifbench` command line.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use aifbench::api::load::{LoadError, Loaded, SourceFormat, load_file, process_env};
+use aifbench::api::status::{Phase, condition};
+use aifbench::api::validate::validate;
+use aifbench::local::{self, ProgressMode, RunOptions, Signals};
+use aifbench::results::ResultsDir;
+
+/// Benchmarks the services of an AI factory: LLM inference servers
+/// (vLLM, any OpenAI-compatible server), S3 object stores and vector
+/// databases, from one declarative Benchmark file.
+///
+/// Quick start (no GPU, no cluster): `aifbench run recipes/quickstart.yaml`.
+#[derive(Parser, Debug)]
+#[command(name = "aifbench", version, about, long_about, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  aifbench run recipes/quickstart.yaml          run a benchmark here, results in ./results/
+  aifbench validate recipes/*.yaml              check files without running them
+  aifbench import seed-recipe.yaml > bm.yaml    convert a recipe of the Python framework
+  aifbench crd | kubectl apply -f -             install the Benchmark CRD
+  aifbench sim --port 8000                      start the simulated OpenAI server
+  aifbench loadgen --url http://127.0.0.1:8000 --concurrency 8 --duration 10s
+  aifbench scrape http://127.0.0.1:8000/metrics
+  aifbench report results/quickstart-20261128T120000Z";
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a Benchmark file to completion on this machine.
+    ///
+    /// Services start as child processes, are health-checked, clients run
+    /// `aifbench loadgen` against them, monitors scrape their metrics, and
+    /// everything is stopped at the end — also on failure and on Ctrl-C
+    /// (first Ctrl-C cancels gracefully and keeps partial results; a second
+    /// one kills at once). Results go to
+    /// `<workspace>/<name>-<UTC timestamp>/`.
+    ///
+    /// Exit code: 0 Succeeded, 1 Failed, 2 invalid file, 130 Cancelled.
+    Run {
+        /// The Benchmark (or seed recipe) file.
+        file: PathBuf,
+        /// Results go here instead of spec.workspace (default ./results).
+        #[arg(long, short = 'w')]
+        workspace: Option<PathBuf>,
+        /// Progress display: auto = live line on a terminal, plain log
+        /// lines otherwise.
+        #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+        progress: ProgressArg,
+        /// Print what would run (the resolved Benchmark and its components)
+        /// without running anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Console log level (trace, debug, info, warn, error); RUST_LOG
+        /// overrides it.
+        #[arg(long, default_value = "info")]
+        log_level: String,
+        /// Console logs as JSON lines.
+        #[arg(long)]
+        log_json: bool,
+    },
+    /// Check Benchmark files without running them.
+    ///
+    /// Reports every problem of every file, each with its field path
+    /// (spec.clients[1].target) and what would be right. Exit code 1 if any
+    /// file is invalid.
+    Validate {
+        /// Files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Convert a seed-framework recipe (meta/global/services/...) into a
+    /// Benchmark resource, printed as YAML.
+    Import {
+        /// The recipe file.
+        file: PathBuf,
+    },
+    /// Print the Benchmark CustomResourceDefinition (YAML).
+    Crd,
+    /// Run the simulated OpenAI-compatible inference server (for dry runs
+    /// and tests: no GPU, no model).
+    Sim(aifbench::sim::SimArgs),
+    /// Run one load-generator instance (what each client instance runs).
+    Loadgen(aifbench::workload::loadgen::LoadgenArgs),
+    /// Scrape Prometheus endpoints once or repeatedly.
+    Scrape(aifbench::monitor::scrape::ScrapeArgs),
+    /// Rebuild summary.json, summary.csv and report.md of a results folder
+    /// from its clients/*.json.
+    Report {
+        /// The results folder.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ProgressArg {
+    Auto,
+    Live,
+    Plain,
+    Quiet,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run {
+            file,
+            workspace,
+            progress,
+            dry_run,
+            log_level,
+            log_json,
+        } => run(&file, workspace, progress, dry_run, &log_level, log_json).await,
+        Command::Validate { files } => Ok(validate_files(&files)),
+        Command::Import { file } => import(&file),
+        Command::Crd => {
+            print!("{}", aifbench::api::crd_yaml()?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sim(args) => {
+            aifbench::logging::init("info", false, &[], None);
+            aifbench::sim::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Loadgen(args) => {
+            aifbench::logging::init("warn", false, &[], None);
+            let cancel = CancellationToken::new();
+            spawn_signal_handler(cancel.clone(), CancellationToken::new());
+            use aifbench::workload::loadgen::{LoadgenExit, run_cli};
+            match run_cli(args, cancel).await? {
+                LoadgenExit::Completed => Ok(ExitCode::SUCCESS),
+                LoadgenExit::Aborted(reason) => {
+                    eprintln!("aborted by the error policy: {reason}");
+                    Ok(ExitCode::from(aifbench::engine::EXIT_ERROR_POLICY as u8))
+                }
+            }
+        }
+        Command::Scrape(args) => {
+            aifbench::logging::init("warn", false, &[], None);
+            aifbench::monitor::scrape::run_cli(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { dir } => report(&dir),
+    }
+}
+
+fn print_load_error(e: &LoadError) {
+    eprintln!("error: {e}");
+}
+
+fn load(file: &Path) -> Result<Loaded, ExitCode> {
+    match load_file(file, &process_env) {
+        Ok(l) => {
+            for w in &l.warnings {
+                eprintln!("warning: {}: {w}", file.display());
+            }
+            Ok(l)
+        }
+        Err(e) => {
+            print_load_error(&e);
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+fn validate_files(files: &[PathBuf]) -> ExitCode {
+    let mut bad = 0;
+    for f in files {
+        match load_file(f, &process_env) {
+            Err(e) => {
+                bad += 1;
+                print_load_error(&e);
+            }
+            Ok(l) => {
+                for w in &l.warnings {
+                    eprintln!("warning: {}: {w}", f.display());
+                }
+                let errors = validate(&l.benchmark);
+                if errors.is_empty() {
+                    let kind = match l.format {
+                        SourceFormat::Benchmark => "Benchmark",
+                        SourceFormat::SeedRecipe => "seed recipe",
+                    };
+                    println!("{}: valid {kind}", f.display());
+                } else {
+                    bad += 1;
+                    eprintln!(
+                        "error: {}",
+                        LoadError {
+                            source_name: f.display().to_string(),
+                            errors
+                        }
+                    );
+                }
+            }
+        }
+    }
+    if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn import(file: &Path) -> anyhow::Result<ExitCode> {
+    let loaded = match load(file) {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    if loaded.format != SourceFormat::SeedRecipe {
+        eprintln!("note: {} is already a Benchmark; printing it normalized", file.display());
+    }
+    let errors = validate(&loaded.benchmark);
+    print!("{}", serde_norway::to_string(&loaded.benchmark)?);
+    if errors.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "warning: {}",
+            LoadError {
+                source_name: file.display().to_string(),
+                errors
+            }
+        );
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn report(dir: &Path) -> anyhow::Result<ExitCode> {
+    let results = ResultsDir::open(dir);
+    let bm: serde_json::Value = serde_norway::from_str(
+        &std::fs::read_to_string(results.benchmark_yaml())
+            .with_context(|| format!("{} is not a results folder", dir.display()))?,
+    )?;
+    let name = bm["metadata"]["name"].as_str().unwrap_or("benchmark").to_string();
+    let mut instances: Vec<String> = std::fs::read_dir(results.clients())
+        .with_context(|| format!("reading {}", results.clients().display()))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".json") && !n.ends_with(".config.json"))
+        .map(|n| n.trim_end_matches(".json").to_string())
+        .collect();
+    instances.sort();
+    let r = aifbench::results::report::write_report(&results, &name, &instances)?;
+    print_summary(&r);
+    println!("\nwrote {}", results.summary_json().display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(r: &aifbench::results::report::Report) {
+    let t = &r.total;
+    println!(
+        "requests {}  errors {}  duration {:.1}s  throughput {:.2} req/s  output {:.1} tok/s",
+        t.requests, t.errors, t.duration_s, t.request_throughput, t.output_token_throughput
+    );
+    for (class, n) in &t.error_classes {
+        println!("  errors[{class}] = {n}");
+    }
+    println!(
+        "{:<11} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "metric", "count", "mean ms", "p50 ms", "p90 ms", "p99 ms", "max ms"
+    );
+    for (name, l) in &t.latency {
+        println!(
+            "{:<11} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+            name, l.count, l.mean_ms, l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
+        );
+    }
+}
+
+fn spawn_signal_handler(cancel: CancellationToken, force: CancellationToken) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            tracing::error!("cannot install signal handlers");
+            return;
+        };
+        let mut count = 0;
+        loop {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            count += 1;
+            if count == 1 {
+                cancel.cancel();
+            } else {
+                force.cancel();
+            }
+        }
+    });
+}
+
+async fn run(
+    file: &Path,
+    workspace: Option<PathBuf>,
+    progress: ProgressArg,
+    dry_run: bool,
+    log_level: &str,
+    log_json: bool,
+) -> anyhow::Result<ExitCode> {
+    let loaded = match load(file) {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let b = loaded.benchmark;
+    let errors = validate(&b);
+    if !errors.is_empty() {
+        print_load_error(&LoadError {
+            source_name: file.display().to_string(),
+            errors,
+        });
+        return Ok(ExitCode::from(2));
+    }
+    if dry_run {
+        print!("{}", serde_norway::to_string(&b)?);
+        println!("# components, in launch order:");
+        for p in aifbench::engine::plan_components(&b.spec) {
+            println!("#   {:<24} {:<8} {}", p.id, p.kind.as_str(), p.executor.as_str());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ws = workspace
+        .or_else(|| b.spec.workspace.as_ref().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("results"));
+    let name = b.metadata.name.clone().unwrap_or_default();
+    let dir = ResultsDir::create(&ws, &name, jiff::Timestamp::now())?;
+    let mode = match progress {
+        ProgressArg::Auto if std::io::stderr().is_terminal() => ProgressMode::Live,
+        ProgressArg::Auto | ProgressArg::Plain => ProgressMode::Plain,
+        ProgressArg::Live => ProgressMode::Live,
+        ProgressArg::Quiet => ProgressMode::Quiet,
+    };
+    // A live line and log lines on one terminal garble each other: the live
+    // display shows phases itself, so the console only gets warnings.
+    let console = if mode == ProgressMode::Live { "warn" } else { log_level };
+    aifbench::logging::init(console, log_json, &b.spec.loggers, Some(&dir.logs()));
+    eprintln!("results: {}", dir.root.display());
+    let signals = Signals {
+        cancel: CancellationToken::new(),
+        force: CancellationToken::new(),
+    };
+    spawn_signal_handler(signals.cancel.clone(), signals.force.clone());
+    let exe = std::env::current_exe().context("cannot find the aifbench executable")?;
+    let opts = RunOptions {
+        progress: mode,
+        tick: Duration::from_millis(200),
+        exe,
+    };
+    let outcome = local::run(b, dir, opts, signals).await?;
+    let s = &outcome.status;
+    println!();
+    if let Some(r) = &outcome.report {
+        print_summary(r);
+    }
+    let verdict = s
+        .condition(condition::SUCCEEDED)
+        .map(|c| {
+            if c.message.is_empty() {
+                c.reason.clone()
+            } else {
+                format!("{}: {}", c.reason, c.message)
+            }
+        })
+        .unwrap_or_default();
+    println!("\n{} ({verdict})", s.phase);
+    println!("results: {}", outcome.dir.root.display());
+    Ok(match s.phase {
+        Phase::Succeeded => ExitCode::SUCCESS,
+        Phase::Cancelled => ExitCode::from(130),
+        _ => ExitCode::from(1),
+    })
 }

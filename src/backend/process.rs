@@ -1,0 +1,422 @@
+//! Components as child processes of the driver.
+//!
+//! Each child runs in its own process group, so stopping it reaches every
+//! process it started (shells, workers). Stop = SIGTERM to the group, then
+//! SIGKILL after the grace period. stdout and stderr are streamed, line by
+//! line, into `logs/<id>.jsonl` as `{"ts", "stream", "line"}` objects.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+use tokio::sync::{Notify, mpsc};
+
+use super::{Backend, BackendError, LaunchRequest, LineHook};
+use crate::api::status::ClientProgress;
+use crate::engine::{Placement, RunState};
+
+#[derive(Default)]
+struct Shared {
+    run: RunState,
+    progress: Option<ClientProgress>,
+}
+
+struct Child {
+    pid: u32,
+    shared: Arc<Mutex<Shared>>,
+    exited: Arc<Notify>,
+}
+
+/// Runs components as local child processes.
+#[derive(Default)]
+pub struct ProcessBackend {
+    children: Mutex<HashMap<String, Child>>,
+}
+
+impl ProcessBackend {
+    /// A backend with no children.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Process ids of every child still running (for tests and last-resort
+    /// cleanup).
+    pub fn running_pids(&self) -> Vec<u32> {
+        let children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
+        children
+            .values()
+            .filter(|c| {
+                c.shared
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .run
+                    == RunState::Running
+            })
+            .map(|c| c.pid)
+            .collect()
+    }
+
+    /// Stops every running child (SIGTERM, SIGKILL after `grace`) and waits
+    /// until all have exited.
+    pub async fn stop_all(&self, grace: Duration) {
+        let ids: Vec<String> = {
+            let children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
+            children.keys().cloned().collect()
+        };
+        let waits = ids.iter().map(|id| self.stop_and_wait(id, grace));
+        futures::future::join_all(waits).await;
+    }
+
+    async fn stop_and_wait(&self, id: &str, grace: Duration) {
+        let Some((pid, shared, exited)) = self.lookup(id) else {
+            return;
+        };
+        terminate(pid, shared, exited, grace).await;
+    }
+
+    fn lookup(&self, id: &str) -> Option<(u32, Arc<Mutex<Shared>>, Arc<Notify>)> {
+        let children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
+        children
+            .get(id)
+            .map(|c| (c.pid, c.shared.clone(), c.exited.clone()))
+    }
+}
+
+fn is_running(shared: &Mutex<Shared>) -> bool {
+    shared.lock().unwrap_or_else(PoisonError::into_inner).run == RunState::Running
+}
+
+/// SIGTERM the group, wait up to `grace`, then SIGKILL and wait for exit.
+async fn terminate(pid: u32, shared: Arc<Mutex<Shared>>, exited: Arc<Notify>, grace: Duration) {
+    if !is_running(&shared) {
+        return;
+    }
+    let notified = exited.notified();
+    tokio::pin!(notified);
+    notified.as_mut().enable();
+    signal_group(pid, Signal::SIGTERM);
+    if !is_running(&shared) {
+        return;
+    }
+    if tokio::time::timeout(grace, notified.as_mut()).await.is_err() {
+        tracing::warn!(pid, grace_s = grace.as_secs_f64(), "still running after the grace period; sending SIGKILL");
+        signal_group(pid, Signal::SIGKILL);
+        // SIGKILL cannot be ignored; the exit watcher will see it shortly.
+        let _ = tokio::time::timeout(Duration::from_secs(5), notified).await;
+    }
+}
+
+fn signal_group(pid: u32, sig: Signal) {
+    let Ok(raw) = i32::try_from(pid) else { return };
+    if let Err(e) = killpg(Pid::from_raw(raw), sig) {
+        // ESRCH: the group is already gone, which is what we wanted.
+        if e != nix::errno::Errno::ESRCH {
+            tracing::warn!(pid, signal = %sig, error = %e, "cannot signal process group");
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct LogLine<'a> {
+    ts: String,
+    stream: &'a str,
+    line: &'a str,
+}
+
+async fn pump<R: AsyncRead + Unpin>(
+    reader: R,
+    stream: &'static str,
+    tx: mpsc::UnboundedSender<String>,
+    hook: Option<LineHook>,
+    shared: Arc<Mutex<Shared>>,
+) {
+    let mut lines = BufReader::new(reader).lines();
+    loop {
+        match lines.next_line().await {
+            Ok(Some(line)) => {
+                if let Some(hook) = &hook {
+                    if let Some(p) = hook(&line) {
+                        shared.lock().unwrap_or_else(PoisonError::into_inner).progress = Some(p);
+                    }
+                }
+                let entry = LogLine {
+                    ts: jiff::Timestamp::now().to_string(),
+                    stream,
+                    line: &line,
+                };
+                if let Ok(json) = serde_json::to_string(&entry) {
+                    let _ = tx.send(json);
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                tracing::debug!(stream, error = %e, "output stream ended with an error");
+                break;
+            }
+        }
+    }
+}
+
+async fn write_log(path: &Path, mut rx: mpsc::UnboundedReceiver<String>) {
+    let file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .await;
+    let mut file = match file {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "cannot open component log; output is dropped");
+            while rx.recv().await.is_some() {}
+            return;
+        }
+    };
+    while let Some(mut line) = rx.recv().await {
+        line.push('\n');
+        if let Err(e) = file.write_all(line.as_bytes()).await {
+            tracing::error!(path = %path.display(), error = %e, "cannot write component log");
+        }
+        // Flush promptly: nothing is lost if the driver dies.
+        if rx.is_empty() {
+            let _ = file.flush().await;
+        }
+    }
+    let _ = file.flush().await;
+}
+
+impl Backend for ProcessBackend {
+    fn name(&self) -> &'static str {
+        "process"
+    }
+
+    fn reaches_endpoints(&self) -> bool {
+        true
+    }
+
+    async fn launch(&self, req: LaunchRequest) -> Result<Placement, BackendError> {
+        let (program, args) = req.argv.split_first().ok_or(BackendError::EmptyCommand)?;
+        if let Some(dir) = req.log_path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| BackendError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        std::fs::create_dir_all(&req.working_dir).map_err(|source| BackendError::Io {
+            path: req.working_dir.clone(),
+            source,
+        })?;
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .envs(&req.env)
+            .current_dir(&req.working_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(false);
+        let mut child = cmd.spawn().map_err(|source| BackendError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
+        let pid = child.id().unwrap_or_default();
+        let shared = Arc::new(Mutex::new(Shared {
+            run: RunState::Running,
+            progress: None,
+        }));
+        let exited = Arc::new(Notify::new());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut pumps = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            pumps.push(tokio::spawn(pump(out, "stdout", tx.clone(), req.progress_hook.clone(), shared.clone())));
+        }
+        if let Some(err) = child.stderr.take() {
+            pumps.push(tokio::spawn(pump(err, "stderr", tx, None, shared.clone())));
+        }
+        let log_path = req.log_path.clone();
+        tokio::spawn(write_log_owned(log_path, rx));
+        {
+            let shared = shared.clone();
+            let exited = exited.clone();
+            let id = req.id.clone();
+            tokio::spawn(async move {
+                let status = child.wait().await;
+                // Let the output drain so the log is complete before anyone
+                // reads the exit.
+                for p in pumps {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), p).await;
+                }
+                let run = match status {
+                    Ok(s) => {
+                        use std::os::unix::process::ExitStatusExt;
+                        let reason = s.signal().map(|sig| {
+                            Signal::try_from(sig)
+                                .map(|s| format!("killed by {s}"))
+                                .unwrap_or_else(|_| format!("killed by signal {sig}"))
+                        });
+                        let code = s.code().or_else(|| s.signal().map(|sig| 128 + sig));
+                        tracing::info!(component = %id, pid, code, "process exited");
+                        RunState::Exited { code, reason }
+                    }
+                    Err(e) => RunState::Exited {
+                        code: None,
+                        reason: Some(format!("cannot wait for the process: {e}")),
+                    },
+                };
+                shared.lock().unwrap_or_else(PoisonError::into_inner).run = run;
+                exited.notify_waiters();
+            });
+        }
+        tracing::info!(component = %req.id, pid, program = %program, "process started");
+        self.children
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(req.id.clone(), Child { pid, shared, exited });
+        Ok(Placement {
+            pid: Some(pid),
+            node: crate::results::hostname(),
+            endpoint: req.endpoint,
+            ..Default::default()
+        })
+    }
+
+    async fn observe(&self, id: &str) -> (RunState, Option<ClientProgress>) {
+        let children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
+        match children.get(id) {
+            Some(c) => {
+                let s = c.shared.lock().unwrap_or_else(PoisonError::into_inner);
+                (s.run.clone(), s.progress.clone())
+            }
+            None => (RunState::Unknown, None),
+        }
+    }
+
+    async fn stop(&self, id: &str, grace: Duration) {
+        if let Some((pid, shared, exited)) = self.lookup(id) {
+            tokio::spawn(terminate(pid, shared, exited, grace));
+        }
+    }
+}
+
+async fn write_log_owned(path: std::path::PathBuf, rx: mpsc::UnboundedReceiver<String>) {
+    write_log(&path, rx).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::status::ComponentKind;
+    use std::collections::BTreeMap;
+
+    fn req(dir: &Path, id: &str, argv: &[&str]) -> LaunchRequest {
+        LaunchRequest {
+            id: id.to_string(),
+            kind: ComponentKind::Service,
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            env: BTreeMap::from([("GREETING".to_string(), "hello".to_string())]),
+            working_dir: dir.to_path_buf(),
+            log_path: dir.join("logs").join(format!("{id}.jsonl")),
+            endpoint: None,
+            progress_hook: None,
+        }
+    }
+
+    async fn wait_exit(b: &ProcessBackend, id: &str) -> RunState {
+        for _ in 0..200 {
+            let (run, _) = b.observe(id).await;
+            if matches!(run, RunState::Exited { .. }) {
+                return run;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{id} did not exit");
+    }
+
+    fn alive(pid: u32) -> bool {
+        nix::sys::signal::kill(Pid::from_raw(pid as i32), None).is_ok()
+    }
+
+    #[tokio::test]
+    async fn captures_output_env_and_exit_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = ProcessBackend::new();
+        b.launch(req(dir.path(), "s", &["sh", "-c", "echo $GREETING; echo oops >&2; exit 7"]))
+            .await
+            .unwrap();
+        assert_eq!(wait_exit(&b, "s").await, RunState::Exited { code: Some(7), reason: None });
+        let log = std::fs::read_to_string(dir.path().join("logs/s.jsonl")).unwrap();
+        let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert!(lines.iter().any(|l| l["stream"] == "stdout" && l["line"] == "hello"), "{log}");
+        assert!(lines.iter().any(|l| l["stream"] == "stderr" && l["line"] == "oops"), "{log}");
+    }
+
+    #[tokio::test]
+    async fn stop_terminates_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = ProcessBackend::new();
+        // The shell starts a grandchild; both must go.
+        b.launch(req(dir.path(), "s", &["sh", "-c", "sleep 30 & echo $!; wait"]))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let log = std::fs::read_to_string(dir.path().join("logs/s.jsonl")).unwrap();
+        let line: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+        let grandchild: u32 = line["line"].as_str().unwrap().parse().unwrap();
+        assert!(alive(grandchild));
+        b.stop("s", Duration::from_secs(5)).await;
+        let run = wait_exit(&b, "s").await;
+        assert!(matches!(run, RunState::Exited { code: Some(143), .. }), "{run:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!alive(grandchild), "grandchild {grandchild} survived");
+    }
+
+    #[tokio::test]
+    async fn sigkill_after_grace_when_sigterm_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = ProcessBackend::new();
+        b.launch(req(dir.path(), "s", &["sh", "-c", "trap '' TERM; echo ready; while true; do sleep 0.1; done"]))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let start = std::time::Instant::now();
+        b.stop_all(Duration::from_millis(300)).await;
+        let run = wait_exit(&b, "s").await;
+        assert!(start.elapsed() >= Duration::from_millis(300));
+        match run {
+            RunState::Exited { reason: Some(r), .. } => assert!(r.contains("SIGKILL"), "{r}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(b.running_pids().is_empty());
+    }
+
+    #[tokio::test]
+    async fn missing_program_is_a_spawn_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = ProcessBackend::new();
+        let e = b.launch(req(dir.path(), "s", &["/nonexistent/prog"])).await.unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/prog"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn progress_hook_reads_stdout() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = ProcessBackend::new();
+        let mut r = req(dir.path(), "c", &["sh", "-c", "echo 'progress 5'; sleep 0.2"]);
+        r.progress_hook = Some(Arc::new(|line: &str| {
+            line.strip_prefix("progress ").and_then(|n| n.parse().ok()).map(|requests| ClientProgress {
+                requests,
+                ..Default::default()
+            })
+        }));
+        b.launch(r).await.unwrap();
+        wait_exit(&b, "c").await;
+        let (_, progress) = b.observe("c").await;
+        assert_eq!(progress.unwrap().requests, 5);
+    }
+}

@@ -1,0 +1,200 @@
+//! The `report` post-action: merge every client instance's result into
+//! `summary.json`, `summary.csv` and `report.md`, and the headline numbers
+//! the status carries.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::{ResultsDir, ResultsError};
+use crate::api::status::{Percentiles, ResultsSummary};
+use crate::workload::result::{ClientResult, Summary, merge};
+use crate::workload::stats::LatencyStats;
+
+/// `summary.json`.
+#[derive(Serialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryFile {
+    /// Benchmark name.
+    pub benchmark: String,
+    /// All instances merged.
+    pub total: Summary,
+    /// Each instance on its own.
+    pub clients: Vec<Summary>,
+    /// Instances whose result file is missing (crashed before writing it).
+    pub missing_results: Vec<String>,
+}
+
+/// What the report produced.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The merged summary.
+    pub total: Summary,
+    /// The headline numbers for the status.
+    pub headline: ResultsSummary,
+    /// Instances without a result file.
+    pub missing: Vec<String>,
+}
+
+/// Reads `clients/<id>.json` for each expected instance id, merges, and
+/// writes summary.json, summary.csv and report.md.
+pub fn write_report(dir: &ResultsDir, benchmark: &str, instances: &[String]) -> Result<Report, ResultsError> {
+    let mut results = Vec::new();
+    let mut missing = Vec::new();
+    for id in instances {
+        let path = dir.client_result(id);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let r: ClientResult = serde_json::from_str(&text).map_err(|e| ResultsError::Format {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+                results.push(r);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing.push(id.clone()),
+            Err(source) => return Err(ResultsError::Io { path, source }),
+        }
+    }
+    let merge_at = |path: std::path::PathBuf| {
+        move |e: crate::workload::WorkloadError| ResultsError::Format {
+            path,
+            message: e.to_string(),
+        }
+    };
+    let total = merge(&results).map_err(merge_at(dir.clients()))?;
+    let clients = results
+        .iter()
+        .map(|r| merge(std::slice::from_ref(r)).map_err(merge_at(dir.client_result(&r.id))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let file = SummaryFile {
+        benchmark: benchmark.to_string(),
+        total: total.clone(),
+        clients: clients.clone(),
+        missing_results: missing.clone(),
+    };
+    dir.write_json(&dir.summary_json(), &file)?;
+    let ids: Vec<&str> = results.iter().map(|r| r.id.as_str()).collect();
+    super::write_atomic(&dir.summary_csv(), csv(&ids, &clients, &total).as_bytes())?;
+    super::write_atomic(&dir.report_md(), markdown(benchmark, &ids, &clients, &total, &missing).as_bytes())?;
+    Ok(Report {
+        headline: headline(&total),
+        total,
+        missing,
+    })
+}
+
+/// The status's headline numbers from a merged summary.
+pub fn headline(s: &Summary) -> ResultsSummary {
+    let stat = |name: &str, f: fn(&LatencyStats) -> f64| s.latency.get(name).map(f);
+    ResultsSummary {
+        requests: s.requests,
+        errors: s.errors,
+        duration_seconds: round3(s.duration_s),
+        request_throughput: round3(s.request_throughput),
+        output_token_throughput: (s.output_tokens > 0).then(|| round3(s.output_token_throughput)),
+        bytes_per_second: None,
+        ttft_p50_ms: stat("ttft", |l| round3(l.p50_ms)),
+        ttft_p99_ms: stat("ttft", |l| round3(l.p99_ms)),
+        itl_p50_ms: stat("itl", |l| round3(l.p50_ms)),
+        latency_p50_ms: stat("e2el", |l| round3(l.p50_ms)),
+        latency_p99_ms: stat("e2el", |l| round3(l.p99_ms)),
+        latency_ms: s
+            .latency
+            .iter()
+            .map(|(k, l)| {
+                (
+                    k.clone(),
+                    Percentiles {
+                        mean: round3(l.mean_ms),
+                        p50: round3(l.p50_ms),
+                        p90: round3(l.p90_ms),
+                        p95: round3(l.p95_ms),
+                        p99: round3(l.p99_ms),
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+const METRICS: [&str; 4] = ["ttft", "itl", "tpot", "e2el"];
+
+fn csv(ids: &[&str], clients: &[Summary], total: &Summary) -> String {
+    let mut out = String::from(
+        "client,requests,errors,duration_s,request_throughput,output_token_throughput,input_tokens,output_tokens",
+    );
+    for m in METRICS {
+        for s in ["mean", "p50", "p90", "p99"] {
+            let _ = write!(out, ",{m}_{s}_ms");
+        }
+    }
+    out.push('\n');
+    let rows = ids.iter().copied().zip(clients).chain(std::iter::once(("total", total)));
+    for (id, s) in rows {
+        let _ = write!(
+            out,
+            "{id},{},{},{:.3},{:.3},{:.3},{},{}",
+            s.requests, s.errors, s.duration_s, s.request_throughput, s.output_token_throughput, s.input_tokens, s.output_tokens
+        );
+        for m in METRICS {
+            match s.latency.get(m) {
+                Some(l) => {
+                    let _ = write!(out, ",{:.3},{:.3},{:.3},{:.3}", l.mean_ms, l.p50_ms, l.p90_ms, l.p99_ms);
+                }
+                None => out.push_str(",,,,"),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn markdown(benchmark: &str, ids: &[&str], clients: &[Summary], total: &Summary, missing: &[String]) -> String {
+    let mut md = format!("# {benchmark}\n\n");
+    let _ = writeln!(
+        md,
+        "{} requests, {} errors in {:.1}s: **{:.2} req/s**, {:.1} output tokens/s.\n",
+        total.requests, total.errors, total.duration_s, total.request_throughput, total.output_token_throughput
+    );
+    md.push_str(&latency_table(total));
+    md.push_str("\n## Per client instance\n\n| instance | requests | errors | req/s | e2el p50 ms | e2el p99 ms |\n|---|---:|---:|---:|---:|---:|\n");
+    for (id, s) in ids.iter().zip(clients) {
+        let e = s.latency.get("e2el");
+        let _ = writeln!(
+            md,
+            "| {id} | {} | {} | {:.2} | {} | {} |",
+            s.requests,
+            s.errors,
+            s.request_throughput,
+            e.map_or("-".into(), |l| format!("{:.2}", l.p50_ms)),
+            e.map_or("-".into(), |l| format!("{:.2}", l.p99_ms)),
+        );
+    }
+    if !total.error_classes.is_empty() {
+        md.push_str("\n## Errors by class\n\n| class | count |\n|---|---:|\n");
+        for (class, n) in &total.error_classes {
+            let _ = writeln!(md, "| {class} | {n} |");
+        }
+    }
+    if !missing.is_empty() {
+        let _ = writeln!(md, "\nNo result file from: {}.", missing.join(", "));
+    }
+    md
+}
+
+/// A Markdown table of the latency metrics of a summary.
+pub fn latency_table(s: &Summary) -> String {
+    let mut md = String::from("| metric | count | mean ms | p50 ms | p90 ms | p95 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (name, l) in &s.latency {
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            l.count, l.mean_ms, l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.max_ms
+        );
+    }
+    md
+}
