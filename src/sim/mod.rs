@@ -1,0 +1,260 @@
+//! `aifbench sim`: a simulated OpenAI-compatible inference server for dry
+//! runs and tests — benchmarks can be exercised end to end with no GPU and
+//! no model.
+//!
+//! The simulator does no inference. It answers like vLLM would, with
+//! latencies drawn from a simple model ([`SimConfig`]):
+//!
+//! - a request first waits for a slot if `max_concurrency` requests are
+//!   already running (counted as waiting, reported as queue time);
+//! - its first token is due `ttft` after admission, every further token
+//!   `itl` after the previous one, each scaled by a uniform factor in
+//!   `[1 - jitter, 1 + jitter]`. Tokens are sent at absolute deadlines, so
+//!   timer overhead does not accumulate;
+//! - it always generates exactly `max_tokens` tokens (as with `ignore_eos`),
+//!   or `output_tokens` when the request sets none, and finishes with
+//!   reason `length`. Each token is the word `" tok"`.
+//!
+//! Token counts are approximations: a text prompt costs one token per
+//! whitespace-separated word (chat: summed over all message texts, without
+//! template overhead); a prompt of token ids costs one token per id.
+//!
+//! Endpoints: `GET /health`, `GET /v1/models`, `POST /v1/completions`,
+//! `POST /v1/chat/completions` (both with `"stream": true` as Server-Sent
+//! Events, one token per chunk, honouring `stream_options.include_usage`),
+//! and `GET /metrics` in the Prometheus text format with vLLM's metric
+//! names. A completion request with several prompts is simulated as one
+//! request generating one choice per prompt in parallel.
+
+mod generation;
+mod metrics;
+mod openai;
+mod schedule;
+mod server;
+
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::api::duration::parse_duration;
+
+/// Latency and behaviour model of the simulated server.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Served model name; requests naming another model get 404. Default `sim-model`.
+    pub model: String,
+    /// Time from admission to the first token. Default 50 ms.
+    pub ttft: Duration,
+    /// Time between consecutive tokens. Default 10 ms.
+    pub itl: Duration,
+    /// Tokens generated when a request sets no `max_tokens` (at least 1). Default 32.
+    pub output_tokens: u32,
+    /// Relative jitter in `[0, 1]`: `ttft` and each `itl` are scaled by a
+    /// uniform factor in `[1 - jitter, 1 + jitter]`. Default 0.
+    pub jitter: f64,
+    /// Requests generating at once; more wait for a slot. 0 means unlimited.
+    pub max_concurrency: usize,
+    /// Seed of the jitter; the same seed and arrival order give the same latencies.
+    pub seed: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            model: "sim-model".to_owned(),
+            ttft: Duration::from_millis(50),
+            itl: Duration::from_millis(10),
+            output_tokens: 32,
+            jitter: 0.0,
+            max_concurrency: 0,
+            seed: 0,
+        }
+    }
+}
+
+impl SimConfig {
+    /// Checks that the model can be simulated.
+    pub fn validate(&self) -> Result<(), SimError> {
+        if self.model.is_empty() {
+            return Err(SimError::InvalidConfig(
+                "model name must not be empty".to_owned(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.jitter) {
+            return Err(SimError::InvalidConfig(format!(
+                "jitter must be between 0 and 1, got {}",
+                self.jitter
+            )));
+        }
+        if self.max_concurrency > tokio::sync::Semaphore::MAX_PERMITS {
+            return Err(SimError::InvalidConfig(format!(
+                "max_concurrency must be at most {}, got {}",
+                tokio::sync::Semaphore::MAX_PERMITS,
+                self.max_concurrency
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Why the simulator could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The configuration is out of range.
+    #[error("invalid simulator configuration: {0}")]
+    InvalidConfig(String),
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address asked for.
+        address: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The shutdown signal handler could not be installed.
+    #[error("cannot install the shutdown signal handler: {0}")]
+    Signal(#[source] std::io::Error),
+    /// Serving failed.
+    #[error("simulated server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Command-line flags of `aifbench sim`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SimArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on (0 picks a free one; the address is logged).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+
+    /// Model name to serve; requests for any other model get 404.
+    #[arg(long, default_value = "sim-model")]
+    pub model: String,
+
+    /// Time to first token, counted from when the request gets a slot
+    /// (e.g. 50ms, 1.5s).
+    #[arg(long, value_parser = parse_duration, default_value = "50ms")]
+    pub ttft: Duration,
+
+    /// Inter-token latency: time between consecutive generated tokens (e.g. 10ms).
+    #[arg(long, value_parser = parse_duration, default_value = "10ms")]
+    pub itl: Duration,
+
+    /// Tokens to generate when a request sets no max_tokens; a request's
+    /// max_tokens is always generated in full, as with ignore_eos.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub output_tokens: u32,
+
+    /// Relative jitter between 0 and 1: TTFT and each inter-token gap are
+    /// scaled by a uniform random factor in [1 - jitter, 1 + jitter].
+    #[arg(long, default_value_t = 0.0, value_parser = parse_jitter)]
+    pub jitter: f64,
+
+    /// Requests generating at once; further requests wait in a queue
+    /// (reported as vllm:num_requests_waiting). 0 means unlimited.
+    #[arg(long, default_value_t = 0)]
+    pub max_concurrency: usize,
+
+    /// Seed of the jitter, for reproducible runs.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// Parses a jitter fraction in `[0, 1]`.
+fn parse_jitter(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|e| format!("not a number: {e}"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("must be between 0 and 1, got {v}"))
+    }
+}
+
+impl SimArgs {
+    /// The latency model these flags describe.
+    pub fn config(&self) -> SimConfig {
+        SimConfig {
+            model: self.model.clone(),
+            ttft: self.ttft,
+            itl: self.itl,
+            output_tokens: self.output_tokens,
+            jitter: self.jitter,
+            max_concurrency: self.max_concurrency,
+            seed: self.seed,
+        }
+    }
+}
+
+/// Serves the simulator on `listener` until `shutdown` completes, then
+/// finishes the requests in flight and returns.
+pub async fn serve(
+    listener: TcpListener,
+    config: SimConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), SimError> {
+    config.validate()?;
+    let app = server::router(Arc::new(server::Shared::new(config)));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(SimError::Serve)
+}
+
+/// Runs `aifbench sim`: binds `host:port`, logs the address and serves
+/// until Ctrl-C or SIGTERM, then shuts down gracefully.
+pub async fn run(args: SimArgs) -> Result<(), SimError> {
+    let config = args.config();
+    config.validate()?;
+    let requested = format!("{}:{}", args.host, args.port);
+    let listener = TcpListener::bind((args.host.as_str(), args.port))
+        .await
+        .map_err(|source| SimError::Bind {
+            address: requested.clone(),
+            source,
+        })?;
+    let address = listener.local_addr().map_err(|source| SimError::Bind {
+        address: requested,
+        source,
+    })?;
+    let shutdown = shutdown_signal()?;
+    tracing::info!(
+        %address,
+        model = %config.model,
+        ttft_ms = config.ttft.as_secs_f64() * 1e3,
+        itl_ms = config.itl.as_secs_f64() * 1e3,
+        output_tokens = config.output_tokens,
+        jitter = config.jitter,
+        max_concurrency = config.max_concurrency,
+        "simulated inference server listening"
+    );
+    serve(listener, config, shutdown).await?;
+    tracing::info!(%address, "simulated inference server stopped");
+    Ok(())
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM.
+fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static, SimError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(SimError::Signal)?;
+    Ok(async move {
+        let ctrl_c = async {
+            if let Err(error) = tokio::signal::ctrl_c().await {
+                tracing::warn!(%error, "cannot listen for Ctrl-C; only SIGTERM stops the simulator");
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            () = ctrl_c => tracing::info!(signal = "SIGINT", "shutting down"),
+            _ = term.recv() => tracing::info!(signal = "SIGTERM", "shutting down"),
+        }
+    })
+}
