@@ -107,7 +107,7 @@ pub fn parse_duration(input: &str) -> Result<StdDuration, DurationError> {
 }
 
 fn secs_to_duration(secs: f64) -> Option<StdDuration> {
-    if secs.is_finite() && secs >= 0.0 && secs < 1e12 {
+    if (0.0..1e12).contains(&secs) {
         Some(StdDuration::from_secs_f64(secs))
     } else {
         None
@@ -122,18 +122,18 @@ impl FromStr for Duration {
 }
 
 impl fmt::Display for Duration {
-    /// Writes the shortest exact form: `1h30m`, `45s`, `250ms`, `1.5s`.
+    /// Writes the shortest exact form: `1h30m`, `45s`, `250ms`, `1500ms`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.0;
         if d.is_zero() {
             return f.write_str("0s");
         }
         let nanos = d.as_nanos();
-        if nanos % 1_000_000_000 != 0 {
-            if nanos % 1_000_000 == 0 {
+        if !nanos.is_multiple_of(1_000_000_000) {
+            if nanos.is_multiple_of(1_000_000) {
                 return write!(f, "{}ms", nanos / 1_000_000);
             }
-            if nanos % 1_000 == 0 {
+            if nanos.is_multiple_of(1_000) {
                 return write!(f, "{}us", nanos / 1_000);
             }
             return write!(f, "{nanos}ns");
