@@ -1,0 +1,184 @@
+//! `aifbench run` end to end: real processes, real HTTP, real scrapes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+
+fn run_cmd(workspace: &Path, recipe: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_aifbench"));
+    c.args(["run", recipe, "--progress", "plain", "--workspace"])
+        .arg(workspace)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn results_dir(workspace: &Path) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(workspace)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs.pop().unwrap()
+}
+
+fn status(dir: &Path) -> serde_json::Value {
+    serde_norway::from_str(&std::fs::read_to_string(dir.join("status.yaml")).unwrap()).unwrap()
+}
+
+fn condition<'a>(status: &'a serde_json::Value, t: &str) -> &'a serde_json::Value {
+    status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == t)
+        .unwrap_or_else(|| panic!("no {t} condition in {status:#}"))
+}
+
+/// Every process group the benchmark started is gone.
+fn assert_nothing_left(status: &serde_json::Value) {
+    let mut checked = 0;
+    for c in status["components"].as_array().unwrap() {
+        if let Some(pid) = c["pid"].as_i64() {
+            let pid = Pid::from_raw(pid as i32);
+            assert!(
+                kill(pid, None).is_err() && killpg(pid, None).is_err(),
+                "process (group) {pid} of {} is still alive",
+                c["id"]
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no pids recorded in {status:#}");
+}
+
+fn output_text(o: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn quickstart_succeeds_with_results_metrics_and_status() {
+    let ws = tempfile::tempdir().unwrap();
+    let out = run_cmd(ws.path(), "recipes/quickstart.yaml").output().unwrap();
+    assert!(out.status.success(), "{}", output_text(&out));
+    let dir = results_dir(ws.path());
+
+    let s = status(&dir);
+    assert_eq!(s["phase"], "Succeeded", "{s:#}");
+    assert_eq!(condition(&s, "Succeeded")["status"], "True");
+    assert_eq!(condition(&s, "ServicesReady")["status"], "True");
+    assert!(s["completionTime"].is_string());
+    assert_eq!(s["results"]["path"], dir.display().to_string());
+
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let total = &summary["total"];
+    assert!(total["requests"].as_u64().unwrap() > 0, "{summary:#}");
+    assert_eq!(total["errors"], 0, "{summary:#}");
+    assert_eq!(total["instances"], 2);
+    // The simulator's TTFT is 50ms ±10%: the client must see about that.
+    let ttft_p50 = total["latency"]["ttft"]["p50Ms"].as_f64().unwrap();
+    assert!((44.0..70.0).contains(&ttft_p50), "ttft p50 {ttft_p50}");
+    assert!(total["latency"]["e2el"]["p99Ms"].as_f64().unwrap() > ttft_p50);
+    assert!(total["latency"]["itl"]["p50Ms"].as_f64().unwrap() > 5.0);
+    assert!(s["summary"]["ttftP99Ms"].as_f64().unwrap() >= ttft_p50);
+
+    for f in ["benchmark.yaml", "environment.json", "summary.csv", "report.md", "clients/chat-1.json", "clients/chat-2.json", "logs/sim.jsonl", "logs/aifbench.jsonl"] {
+        assert!(dir.join(f).is_file(), "missing {f}");
+    }
+    // Parsed, vLLM-named metrics from the monitor.
+    let parsed = std::fs::read_to_string(dir.join("metrics/sim-metrics.parsed.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(parsed.lines().last().unwrap()).unwrap();
+    let families = last["families"].as_array().unwrap();
+    let ttft = families
+        .iter()
+        .find(|f| f["name"] == "vllm:time_to_first_token_seconds")
+        .expect("vllm:time_to_first_token_seconds scraped");
+    assert_eq!(ttft["type"], "histogram");
+    let success = families
+        .iter()
+        .find(|f| f["name"] == "vllm:request_success")
+        .or_else(|| families.iter().find(|f| f["name"] == "vllm:request_success_total"))
+        .expect("request counter scraped");
+    let served: f64 = success["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["value"].as_f64().unwrap_or(0.0))
+        .sum();
+    // The final scrape ran after the clients finished: the server counted at
+    // least every request the clients measured (warmup included).
+    assert!(served >= total["requests"].as_f64().unwrap(), "server {served} < client {}", total["requests"]);
+    assert!(dir.join("metrics/sim-metrics.raw.jsonl").is_file());
+    assert_nothing_left(&s);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("ttft") && stdout.contains("Succeeded"), "{stdout}");
+}
+
+#[test]
+fn a_service_that_never_gets_healthy_fails_with_healthcheck_timeout() {
+    let ws = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = run_cmd(ws.path(), "tests/fixtures/never-healthy.yaml").output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let dir = results_dir(ws.path());
+    let s = status(&dir);
+    assert_eq!(s["phase"], "Failed");
+    assert_eq!(condition(&s, "Succeeded")["reason"], "HealthcheckTimeout");
+    assert_eq!(condition(&s, "ServicesReady")["status"], "False");
+    assert_nothing_left(&s);
+    // The client was never started.
+    let client = s["components"].as_array().unwrap().iter().find(|c| c["id"] == "load-1").unwrap();
+    assert_eq!(client["state"], "Stopped");
+    assert!(client["pid"].is_null());
+}
+
+fn wait_for_phase(workspace: &Path, phase: &str, child: &mut Child) -> PathBuf {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(child.try_wait().unwrap().is_none(), "aifbench exited early");
+        if let Ok(entries) = std::fs::read_dir(workspace) {
+            for e in entries.flatten() {
+                let p = e.path().join("status.yaml");
+                if let Ok(text) = std::fs::read_to_string(&p) {
+                    if text.contains(&format!("phase: {phase}")) {
+                        return e.path();
+                    }
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "never reached {phase}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn ctrl_c_cancels_cleanly_and_keeps_partial_results() {
+    let ws = tempfile::tempdir().unwrap();
+    let mut child = run_cmd(ws.path(), "recipes/quickstart.yaml")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dir = wait_for_phase(ws.path(), "Running", &mut child);
+    // Let the clients get past warmup and measure something.
+    std::thread::sleep(Duration::from_secs(3));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(130));
+    let s = status(&dir);
+    assert_eq!(s["phase"], "Cancelled", "{s:#}");
+    assert_eq!(condition(&s, "Succeeded")["reason"], "Cancelled");
+    assert_nothing_left(&s);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["total"]["requests"].as_u64().unwrap() > 0, "partial results kept: {summary:#}");
+}
