@@ -4,3 +4,4 @@
 //! See `docs/ARCHITECTURE.md` for the map of modules.
 
 pub mod api;
+pub mod monitor;
