@@ -1,0 +1,20 @@
+//! The Prometheus monitor: scrapes `/metrics` endpoints of the services under
+//! test while a benchmark runs and records what it saw.
+//!
+//! - [`parse`]: pure parser for the Prometheus 0.0.4 / OpenMetrics text
+//!   formats, plus report helpers ([`parse::histogram_quantile`]).
+//! - [`scrape`]: the scraper ([`scrape::run_monitor`]) that appends every
+//!   scrape to `<id>.raw.jsonl` and `<id>.parsed.jsonl`.
+//! - [`cli`]: the `aifbench scrape` subcommand.
+
+pub mod cli;
+mod error;
+pub mod parse;
+pub mod scrape;
+
+pub use cli::{ScrapeArgs, run_cli};
+pub use error::MonitorError;
+pub use parse::{MetricFamily, MetricType, ParseError, Parsed, Sample, histogram_quantile};
+pub use scrape::{
+    MonitorConfig, MonitorReport, ParsedRecord, RawRecord, ScrapeTarget, run_monitor, scrape_once,
+};
