@@ -96,7 +96,7 @@ enum Command {
     /// Run one load-generator instance (what each client instance runs).
     Loadgen(aifbench::workload::loadgen::LoadgenArgs),
     /// Scrape Prometheus endpoints once or repeatedly.
-    Scrape(aifbench::monitor::scrape::ScrapeArgs),
+    Scrape(aifbench::monitor::ScrapeArgs),
     /// Rebuild summary.json, summary.csv and report.md of a results folder
     /// from its clients/*.json.
     Report {
@@ -167,7 +167,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Scrape(args) => {
             aifbench::logging::init("warn", false, &[], None);
-            aifbench::monitor::scrape::run_cli(args).await?;
+            aifbench::monitor::run_cli(args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Report { dir } => report(&dir),
