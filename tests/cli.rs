@@ -47,7 +47,7 @@ fn crd_has_status_printer_columns_short_name_and_constraints() {
     let client = &spec["clients"]["items"];
     let required: Vec<&str> = client["required"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
     assert!(required.contains(&"id") && required.contains(&"workload"), "{required:?}");
-    assert_eq!(client["properties"]["instances"]["minimum"], 1);
+    assert_eq!(client["properties"]["instances"]["minimum"].as_f64(), Some(1.0));
     let executors = client["properties"]["executor"]["enum"].as_array().unwrap();
     assert_eq!(executors.len(), 4);
     assert_eq!(

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 fn run_cmd(workspace: &Path, recipe: &str) -> Command {
@@ -38,17 +38,31 @@ fn condition<'a>(status: &'a serde_json::Value, t: &str) -> &'a serde_json::Valu
         .unwrap_or_else(|| panic!("no {t} condition in {status:#}"))
 }
 
+/// Live (non-zombie) processes whose process group is `pgid`. Orphans may
+/// linger as zombies when the container's init does not reap them; those
+/// have exited.
+fn live_group_members(pgid: i32) -> Vec<i32> {
+    let mut live = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        // Fields after the command: state ppid pgrp ...
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string() {
+            live.push(pid);
+        }
+    }
+    live
+}
+
 /// Every process group the benchmark started is gone.
 fn assert_nothing_left(status: &serde_json::Value) {
     let mut checked = 0;
     for c in status["components"].as_array().unwrap() {
         if let Some(pid) = c["pid"].as_i64() {
-            let pid = Pid::from_raw(pid as i32);
-            assert!(
-                kill(pid, None).is_err() && killpg(pid, None).is_err(),
-                "process (group) {pid} of {} is still alive",
-                c["id"]
-            );
+            let live = live_group_members(pid as i32);
+            assert!(live.is_empty(), "processes {live:?} of {} (group {pid}) are still alive", c["id"]);
             checked += 1;
         }
     }

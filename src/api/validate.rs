@@ -103,7 +103,7 @@ impl Validator {
                     format!("workload type {other:?} is not available in this version of aifbench; use openai"),
                 ),
             }
-            if c.load.concurrency == 0 {
+            if c.load.concurrency == Some(0) {
                 self.err(format!("{at}.load.concurrency"), "must be at least 1");
             }
             if let Some(r) = c.load.rate {
@@ -231,11 +231,6 @@ impl Validator {
             self.check_id(&s.id, &at);
             claim(self, &s.id, at);
         }
-        for (i, m) in spec.monitors.iter().enumerate() {
-            let at = format!("spec.monitors[{i}].id");
-            self.check_id(&m.id, &at);
-            claim(self, &m.id, at);
-        }
         for (i, c) in spec.clients.iter().enumerate() {
             let at = format!("spec.clients[{i}].id");
             self.check_id(&c.id, &at);
@@ -247,6 +242,11 @@ impl Validator {
                     format!("{at} (instance {n})"),
                 );
             }
+        }
+        for (i, m) in spec.monitors.iter().enumerate() {
+            let at = format!("spec.monitors[{i}].id");
+            self.check_id(&m.id, &at);
+            claim(self, &m.id, at);
         }
         let mut loggers = BTreeSet::new();
         for (i, l) in spec.loggers.iter().enumerate() {

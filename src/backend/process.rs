@@ -338,8 +338,15 @@ mod tests {
         panic!("{id} did not exit");
     }
 
+    /// Alive and not a zombie (an orphaned grandchild may stay a zombie
+    /// when the container's init does not reap).
     fn alive(pid: u32) -> bool {
-        nix::sys::signal::kill(Pid::from_raw(pid as i32), None).is_ok()
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+            Err(_) => false,
+        }
     }
 
     #[tokio::test]

@@ -556,9 +556,12 @@ impl Reconciler<'_> {
 
     fn collecting(&mut self) {
         // Clients first: their results must be complete before anything else.
-        let active_clients = self.active_ids(ComponentKind::Client);
-        if !active_clients.is_empty() {
-            for id in active_clients {
+        let clients_active = self
+            .components(ComponentKind::Client)
+            .iter()
+            .any(|c| c.state.is_active());
+        if clients_active {
+            for id in self.active_ids(ComponentKind::Client) {
                 self.stop(&id);
             }
             return;

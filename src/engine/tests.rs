@@ -555,3 +555,21 @@ fn placement_and_progress_reach_the_status() {
     );
     assert!(c.start_time.is_some());
 }
+
+#[test]
+fn post_actions_wait_until_stopping_clients_have_exited() {
+    let mut h = Harness::new(BASE);
+    h.to_running();
+    h.obs.cancel_requested = true;
+    let actions = h.step();
+    assert_eq!(actions, vec![Action::Stop("load-1".into()), Action::Stop("load-2".into())]);
+    // The clients take their time writing results: nothing else happens.
+    for _ in 0..3 {
+        h.advance(1);
+        assert!(h.step().is_empty());
+    }
+    h.exit("load-1", 0);
+    assert!(h.step().is_empty());
+    h.exit("load-2", 0);
+    assert_eq!(h.step(), vec![Action::Stop("prom".into())]);
+}

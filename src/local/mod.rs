@@ -571,7 +571,7 @@ impl Driver {
                 let result = run_monitor(config, &out_dir, cancel).await;
                 let state = match result {
                     Ok(report) => {
-                        tracing::info!(monitor = %id, scrapes = report.scrapes, failures = report.failures, "monitor stopped");
+                        tracing::debug!(monitor = %id, scrapes = report.scrapes, failures = report.failures, "monitor stopped");
                         RunState::Exited { code: Some(0), reason: None }
                     }
                     Err(e) => {
