@@ -4,8 +4,8 @@
 //! See `docs/ARCHITECTURE.md` for the map of modules.
 
 pub mod api;
-pub mod engine;
 pub mod backend;
+pub mod engine;
 pub mod local;
 pub mod logging;
 pub mod monitor;

@@ -44,7 +44,11 @@ pub fn init(console: &str, json: bool, loggers: &[LoggerSpec], logs_dir: Option<
             let file = match std::fs::File::create(&path) {
                 Ok(f) => Mutex::new(f),
                 Err(e) => {
-                    problems.push(format!("logger {}: cannot create {}: {e}", l.id, path.display()));
+                    problems.push(format!(
+                        "logger {}: cannot create {}: {e}",
+                        l.id,
+                        path.display()
+                    ));
                     continue;
                 }
             };

@@ -115,7 +115,10 @@ enum ProgressArg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -238,7 +241,10 @@ fn import(file: &Path) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     if loaded.format != SourceFormat::SeedRecipe {
-        eprintln!("note: {} is already a Benchmark; printing it normalized", file.display());
+        eprintln!(
+            "note: {} is already a Benchmark; printing it normalized",
+            file.display()
+        );
     }
     let errors = validate(&loaded.benchmark);
     print!("{}", serde_norway::to_string(&loaded.benchmark)?);
@@ -262,7 +268,10 @@ fn report(dir: &Path) -> anyhow::Result<ExitCode> {
         &std::fs::read_to_string(results.benchmark_yaml())
             .with_context(|| format!("{} is not a results folder", dir.display()))?,
     )?;
-    let name = bm["metadata"]["name"].as_str().unwrap_or("benchmark").to_string();
+    let name = bm["metadata"]["name"]
+        .as_str()
+        .unwrap_or("benchmark")
+        .to_string();
     let mut instances: Vec<String> = std::fs::read_dir(results.clients())
         .with_context(|| format!("reading {}", results.clients().display()))?
         .filter_map(|e| e.ok())
@@ -301,7 +310,10 @@ fn print_summary(r: &aifbench::results::report::Report) {
 fn spawn_signal_handler(cancel: CancellationToken, force: CancellationToken) {
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
             tracing::error!("cannot install signal handlers");
             return;
         };
@@ -346,7 +358,12 @@ async fn run(
         print!("{}", serde_norway::to_string(&b)?);
         println!("# components, in launch order:");
         for p in aifbench::engine::plan_components(&b.spec) {
-            println!("#   {:<24} {:<8} {}", p.id, p.kind.as_str(), p.executor.as_str());
+            println!(
+                "#   {:<24} {:<8} {}",
+                p.id,
+                p.kind.as_str(),
+                p.executor.as_str()
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -363,7 +380,11 @@ async fn run(
     };
     // A live line and log lines on one terminal garble each other: the live
     // display shows phases itself, so the console only gets warnings.
-    let console = if mode == ProgressMode::Live { "warn" } else { log_level };
+    let console = if mode == ProgressMode::Live {
+        "warn"
+    } else {
+        log_level
+    };
     aifbench::logging::init(console, log_json, &b.spec.loggers, Some(&dir.logs()));
     eprintln!("results: {}", dir.root.display());
     let signals = Signals {

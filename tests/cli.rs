@@ -19,7 +19,9 @@ fn stderr(o: &Output) -> String {
 fn committed_crd_is_current() {
     let out = aifbench(&["crd"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let committed = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/benchmark.yaml")).unwrap();
+    let committed =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/benchmark.yaml"))
+            .unwrap();
     assert!(
         String::from_utf8_lossy(&out.stdout) == committed,
         "crds/benchmark.yaml is stale: run `cargo run -- crd > crds/benchmark.yaml`"
@@ -28,7 +30,8 @@ fn committed_crd_is_current() {
 
 #[test]
 fn crd_has_status_printer_columns_short_name_and_constraints() {
-    let crd: serde_json::Value = serde_norway::from_str(&aifbench::api::crd_yaml().unwrap()).unwrap();
+    let crd: serde_json::Value =
+        serde_norway::from_str(&aifbench::api::crd_yaml().unwrap()).unwrap();
     assert_eq!(crd["spec"]["group"], "aifbench.io");
     assert_eq!(crd["spec"]["names"]["shortNames"][0], "bm");
     let v = &crd["spec"]["versions"][0];
@@ -45,9 +48,20 @@ fn crd_has_status_printer_columns_short_name_and_constraints() {
     }
     let spec = &v["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
     let client = &spec["clients"]["items"];
-    let required: Vec<&str> = client["required"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
-    assert!(required.contains(&"id") && required.contains(&"workload"), "{required:?}");
-    assert_eq!(client["properties"]["instances"]["minimum"].as_f64(), Some(1.0));
+    let required: Vec<&str> = client["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(
+        required.contains(&"id") && required.contains(&"workload"),
+        "{required:?}"
+    );
+    assert_eq!(
+        client["properties"]["instances"]["minimum"].as_f64(),
+        Some(1.0)
+    );
     let executors = client["properties"]["executor"]["enum"].as_array().unwrap();
     assert_eq!(executors.len(), 4);
     assert_eq!(
@@ -58,18 +72,22 @@ fn crd_has_status_printer_columns_short_name_and_constraints() {
 
 #[test]
 fn every_recipe_validates() {
-    let recipes: Vec<String> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .map(|p| p.display().to_string())
-        .collect();
+    let recipes: Vec<String> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .map(|p| p.display().to_string())
+            .collect();
     assert!(recipes.len() >= 2);
     let mut args = vec!["validate"];
     args.extend(recipes.iter().map(String::as_str));
     let out = aifbench(&args);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), recipes.len());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        recipes.len()
+    );
 }
 
 #[test]
@@ -77,8 +95,14 @@ fn broken_files_fail_naming_every_field() {
     let out = aifbench(&["validate", "tests/fixtures/broken.yaml"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("spec.clients[1].target: \"simulator\" names no service"), "{err}");
-    assert!(err.contains("spec.monitors[0].id: id \"load\" is already used"), "{err}");
+    assert!(
+        err.contains("spec.clients[1].target: \"simulator\" names no service"),
+        "{err}"
+    );
+    assert!(
+        err.contains("spec.monitors[0].id: id \"load\" is already used"),
+        "{err}"
+    );
     assert!(err.contains("2 problem(s)"), "{err}");
 }
 
@@ -86,11 +110,19 @@ fn broken_files_fail_naming_every_field() {
 fn type_errors_empty_files_and_syntax_errors_are_reported_not_panics() {
     let out = aifbench(&["validate", "tests/fixtures/bad-type.yaml"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("spec.clients[0].load.concurrency"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("spec.clients[0].load.concurrency"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = aifbench(&["validate", "tests/fixtures/empty.yaml"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("the file is empty"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the file is empty"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = aifbench(&["validate", "tests/fixtures/syntax-error.yaml"]);
     assert_eq!(out.status.code(), Some(1));
@@ -133,7 +165,9 @@ fn dry_run_lists_expanded_instances() {
 fn help_teaches() {
     let out = aifbench(&["--help"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    for word in ["run", "validate", "import", "crd", "sim", "loadgen", "scrape", "report", "Examples"] {
+    for word in [
+        "run", "validate", "import", "crd", "sim", "loadgen", "scrape", "report", "Examples",
+    ] {
         assert!(text.contains(word), "--help lacks {word}");
     }
 }

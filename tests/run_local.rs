@@ -44,9 +44,15 @@ fn condition<'a>(status: &'a serde_json::Value, t: &str) -> &'a serde_json::Valu
 fn live_group_members(pgid: i32) -> Vec<i32> {
     let mut live = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
-        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
         // Fields after the command: state ppid pgrp ...
         let fields: Vec<&str> = rest.split_whitespace().collect();
         if fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string() {
@@ -62,7 +68,11 @@ fn assert_nothing_left(status: &serde_json::Value) {
     for c in status["components"].as_array().unwrap() {
         if let Some(pid) = c["pid"].as_i64() {
             let live = live_group_members(pid as i32);
-            assert!(live.is_empty(), "processes {live:?} of {} (group {pid}) are still alive", c["id"]);
+            assert!(
+                live.is_empty(),
+                "processes {live:?} of {} (group {pid}) are still alive",
+                c["id"]
+            );
             checked += 1;
         }
     }
@@ -80,7 +90,9 @@ fn output_text(o: &Output) -> String {
 #[test]
 fn quickstart_succeeds_with_results_metrics_and_status() {
     let ws = tempfile::tempdir().unwrap();
-    let out = run_cmd(ws.path(), "recipes/quickstart.yaml").output().unwrap();
+    let out = run_cmd(ws.path(), "recipes/quickstart.yaml")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", output_text(&out));
     let dir = results_dir(ws.path());
 
@@ -104,7 +116,16 @@ fn quickstart_succeeds_with_results_metrics_and_status() {
     assert!(total["latency"]["itl"]["p50Ms"].as_f64().unwrap() > 5.0);
     assert!(s["summary"]["ttftP99Ms"].as_f64().unwrap() >= ttft_p50);
 
-    for f in ["benchmark.yaml", "environment.json", "summary.csv", "report.md", "clients/chat-1.json", "clients/chat-2.json", "logs/sim.jsonl", "logs/aifbench.jsonl"] {
+    for f in [
+        "benchmark.yaml",
+        "environment.json",
+        "summary.csv",
+        "report.md",
+        "clients/chat-1.json",
+        "clients/chat-2.json",
+        "logs/sim.jsonl",
+        "logs/aifbench.jsonl",
+    ] {
         assert!(dir.join(f).is_file(), "missing {f}");
     }
     // Parsed, vLLM-named metrics from the monitor.
@@ -119,7 +140,11 @@ fn quickstart_succeeds_with_results_metrics_and_status() {
     let success = families
         .iter()
         .find(|f| f["name"] == "vllm:request_success")
-        .or_else(|| families.iter().find(|f| f["name"] == "vllm:request_success_total"))
+        .or_else(|| {
+            families
+                .iter()
+                .find(|f| f["name"] == "vllm:request_success_total")
+        })
         .expect("request counter scraped");
     let served: f64 = success["samples"]
         .as_array()
@@ -129,18 +154,27 @@ fn quickstart_succeeds_with_results_metrics_and_status() {
         .sum();
     // The final scrape ran after the clients finished: the server counted at
     // least every request the clients measured (warmup included).
-    assert!(served >= total["requests"].as_f64().unwrap(), "server {served} < client {}", total["requests"]);
+    assert!(
+        served >= total["requests"].as_f64().unwrap(),
+        "server {served} < client {}",
+        total["requests"]
+    );
     assert!(dir.join("metrics/sim-metrics.raw.jsonl").is_file());
     assert_nothing_left(&s);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("ttft") && stdout.contains("Succeeded"), "{stdout}");
+    assert!(
+        stdout.contains("ttft") && stdout.contains("Succeeded"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn a_service_that_never_gets_healthy_fails_with_healthcheck_timeout() {
     let ws = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let out = run_cmd(ws.path(), "tests/fixtures/never-healthy.yaml").output().unwrap();
+    let out = run_cmd(ws.path(), "tests/fixtures/never-healthy.yaml")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
     assert!(started.elapsed() < Duration::from_secs(30));
     let dir = results_dir(ws.path());
@@ -150,7 +184,12 @@ fn a_service_that_never_gets_healthy_fails_with_healthcheck_timeout() {
     assert_eq!(condition(&s, "ServicesReady")["status"], "False");
     assert_nothing_left(&s);
     // The client was never started.
-    let client = s["components"].as_array().unwrap().iter().find(|c| c["id"] == "load-1").unwrap();
+    let client = s["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "load-1")
+        .unwrap();
     assert_eq!(client["state"], "Stopped");
     assert!(client["pid"].is_null());
 }
@@ -162,10 +201,10 @@ fn wait_for_phase(workspace: &Path, phase: &str, child: &mut Child) -> PathBuf {
         if let Ok(entries) = std::fs::read_dir(workspace) {
             for e in entries.flatten() {
                 let p = e.path().join("status.yaml");
-                if let Ok(text) = std::fs::read_to_string(&p) {
-                    if text.contains(&format!("phase: {phase}")) {
-                        return e.path();
-                    }
+                if let Ok(text) = std::fs::read_to_string(&p)
+                    && text.contains(&format!("phase: {phase}"))
+                {
+                    return e.path();
                 }
             }
         }
@@ -194,5 +233,8 @@ fn ctrl_c_cancels_cleanly_and_keeps_partial_results() {
     assert_nothing_left(&s);
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
-    assert!(summary["total"]["requests"].as_u64().unwrap() > 0, "partial results kept: {summary:#}");
+    assert!(
+        summary["total"]["requests"].as_u64().unwrap() > 0,
+        "partial results kept: {summary:#}"
+    );
 }

@@ -77,14 +77,13 @@ impl Validator {
                                 format!("service {t:?} declares no ports, so it has no endpoint; add spec.services[].ports"),
                             );
                         }
-                        if let Some(p) = &c.target_port {
-                            if !svc.ports.iter().any(|sp| &sp.name == p) {
+                        if let Some(p) = &c.target_port
+                            && !svc.ports.iter().any(|sp| &sp.name == p) {
                                 self.err(
                                     format!("{at}.targetPort"),
                                     format!("{p:?} is not a port of service {t:?}; its ports are: {}", port_names(&svc.ports)),
                                 );
                             }
-                        }
                     }
                 },
                 (None, Some(url)) => {
@@ -106,13 +105,13 @@ impl Validator {
             if c.load.concurrency == Some(0) {
                 self.err(format!("{at}.load.concurrency"), "must be at least 1");
             }
-            if let Some(r) = c.load.rate {
-                if !(r.is_finite() && r > 0.0) {
-                    self.err(
-                        format!("{at}.load.rate"),
-                        format!("{r} is not a positive request rate (requests/s)"),
-                    );
-                }
+            if let Some(r) = c.load.rate
+                && !(r.is_finite() && r > 0.0)
+            {
+                self.err(
+                    format!("{at}.load.rate"),
+                    format!("{r} is not a positive request rate (requests/s)"),
+                );
             }
             if c.load.duration.is_some_and(|d| d.get().is_zero()) {
                 self.err(format!("{at}.load.duration"), "must be longer than 0s");
@@ -148,14 +147,13 @@ impl Validator {
                     Some(svc) => {
                         if svc.ports.is_empty() {
                             self.err(format!("{at}.targets[{j}]"), format!("service {t:?} declares no ports to scrape"));
-                        } else if let Some(p) = &m.port {
-                            if !svc.ports.iter().any(|sp| &sp.name == p) {
+                        } else if let Some(p) = &m.port
+                            && !svc.ports.iter().any(|sp| &sp.name == p) {
                                 self.err(
                                     format!("{at}.port"),
                                     format!("{p:?} is not a port of service {t:?}; its ports are: {}", port_names(&svc.ports)),
                                 );
                             }
-                        }
                     }
                 }
             }
@@ -205,13 +203,13 @@ impl Validator {
                 ),
                 _ => self.err(at, "give either metric+max or maxErrorRate"),
             }
-            if let Some(r) = s.max_error_rate {
-                if !(0.0..=1.0).contains(&r) {
-                    self.err(
-                        format!("spec.slo[{i}].maxErrorRate"),
-                        format!("{r} is not a fraction between 0 and 1"),
-                    );
-                }
+            if let Some(r) = s.max_error_rate
+                && !(0.0..=1.0).contains(&r)
+            {
+                self.err(
+                    format!("spec.slo[{i}].maxErrorRate"),
+                    format!("{r} is not a fraction between 0 and 1"),
+                );
             }
         }
     }
@@ -299,13 +297,13 @@ impl Validator {
             s.pod.as_ref().map(|p| p.image.as_str()),
             at,
         );
-        if let Some(a) = &s.apptainer {
-            if a.image.trim().is_empty() {
-                self.err(
-                    format!("{at}.apptainer.image"),
-                    "empty: give a .sif path or a docker:// reference",
-                );
-            }
+        if let Some(a) = &s.apptainer
+            && a.image.trim().is_empty()
+        {
+            self.err(
+                format!("{at}.apptainer.image"),
+                "empty: give a .sif path or a docker:// reference",
+            );
         }
         match (s.command.is_empty(), &s.shell) {
             (true, None) if s.executor != ExecutorKind::Pod => self.err(

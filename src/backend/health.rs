@@ -74,7 +74,10 @@ mod tests {
         let app = axum::Router::new().route("/health", axum::routing::get(|| async { "ok" }));
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
-        tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(healthy.load(Ordering::SeqCst));
         server.abort();
     }
@@ -88,7 +91,12 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
-        let ok = probe(&reqwest::Client::new(), &format!("http://{addr}/health"), Duration::from_secs(1)).await;
+        let ok = probe(
+            &reqwest::Client::new(),
+            &format!("http://{addr}/health"),
+            Duration::from_secs(1),
+        )
+        .await;
         assert!(!ok);
         server.abort();
     }

@@ -80,7 +80,10 @@ pub trait Backend: Send + Sync {
     fn reaches_endpoints(&self) -> bool;
 
     /// Starts a component.
-    fn launch(&self, req: LaunchRequest) -> impl Future<Output = Result<Placement, BackendError>> + Send;
+    fn launch(
+        &self,
+        req: LaunchRequest,
+    ) -> impl Future<Output = Result<Placement, BackendError>> + Send;
 
     /// What the component is doing now, and its live progress.
     fn observe(&self, id: &str) -> impl Future<Output = (RunState, Option<ClientProgress>)> + Send;

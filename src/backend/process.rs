@@ -53,11 +53,7 @@ impl ProcessBackend {
         children
             .values()
             .filter(|c| {
-                c.shared
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .run
-                    == RunState::Running
+                c.shared.lock().unwrap_or_else(PoisonError::into_inner).run == RunState::Running
             })
             .map(|c| c.pid)
             .collect()
@@ -105,8 +101,15 @@ async fn terminate(pid: u32, shared: Arc<Mutex<Shared>>, exited: Arc<Notify>, gr
     if !is_running(&shared) {
         return;
     }
-    if tokio::time::timeout(grace, notified.as_mut()).await.is_err() {
-        tracing::warn!(pid, grace_s = grace.as_secs_f64(), "still running after the grace period; sending SIGKILL");
+    if tokio::time::timeout(grace, notified.as_mut())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            pid,
+            grace_s = grace.as_secs_f64(),
+            "still running after the grace period; sending SIGKILL"
+        );
         signal_group(pid, Signal::SIGKILL);
         // SIGKILL cannot be ignored; the exit watcher will see it shortly.
         let _ = tokio::time::timeout(Duration::from_secs(5), notified).await;
@@ -141,10 +144,13 @@ async fn pump<R: AsyncRead + Unpin>(
     loop {
         match lines.next_line().await {
             Ok(Some(line)) => {
-                if let Some(hook) = &hook {
-                    if let Some(p) = hook(&line) {
-                        shared.lock().unwrap_or_else(PoisonError::into_inner).progress = Some(p);
-                    }
+                if let Some(hook) = &hook
+                    && let Some(p) = hook(&line)
+                {
+                    shared
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .progress = Some(p);
                 }
                 let entry = LogLine {
                     ts: jiff::Timestamp::now().to_string(),
@@ -234,7 +240,13 @@ impl Backend for ProcessBackend {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut pumps = Vec::new();
         if let Some(out) = child.stdout.take() {
-            pumps.push(tokio::spawn(pump(out, "stdout", tx.clone(), req.progress_hook.clone(), shared.clone())));
+            pumps.push(tokio::spawn(pump(
+                out,
+                "stdout",
+                tx.clone(),
+                req.progress_hook.clone(),
+                shared.clone(),
+            )));
         }
         if let Some(err) = child.stderr.take() {
             pumps.push(tokio::spawn(pump(err, "stderr", tx, None, shared.clone())));
@@ -277,7 +289,14 @@ impl Backend for ProcessBackend {
         self.children
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(req.id.clone(), Child { pid, shared, exited });
+            .insert(
+                req.id.clone(),
+                Child {
+                    pid,
+                    shared,
+                    exited,
+                },
+            );
         Ok(Placement {
             pid: Some(pid),
             node: crate::results::hostname(),
@@ -353,14 +372,37 @@ mod tests {
     async fn captures_output_env_and_exit_code() {
         let dir = tempfile::tempdir().unwrap();
         let b = ProcessBackend::new();
-        b.launch(req(dir.path(), "s", &["sh", "-c", "echo $GREETING; echo oops >&2; exit 7"]))
-            .await
-            .unwrap();
-        assert_eq!(wait_exit(&b, "s").await, RunState::Exited { code: Some(7), reason: None });
+        b.launch(req(
+            dir.path(),
+            "s",
+            &["sh", "-c", "echo $GREETING; echo oops >&2; exit 7"],
+        ))
+        .await
+        .unwrap();
+        assert_eq!(
+            wait_exit(&b, "s").await,
+            RunState::Exited {
+                code: Some(7),
+                reason: None
+            }
+        );
         let log = std::fs::read_to_string(dir.path().join("logs/s.jsonl")).unwrap();
-        let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        assert!(lines.iter().any(|l| l["stream"] == "stdout" && l["line"] == "hello"), "{log}");
-        assert!(lines.iter().any(|l| l["stream"] == "stderr" && l["line"] == "oops"), "{log}");
+        let lines: Vec<serde_json::Value> = log
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l["stream"] == "stdout" && l["line"] == "hello"),
+            "{log}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l["stream"] == "stderr" && l["line"] == "oops"),
+            "{log}"
+        );
     }
 
     #[tokio::test]
@@ -368,9 +410,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = ProcessBackend::new();
         // The shell starts a grandchild; both must go.
-        b.launch(req(dir.path(), "s", &["sh", "-c", "sleep 30 & echo $!; wait"]))
-            .await
-            .unwrap();
+        b.launch(req(
+            dir.path(),
+            "s",
+            &["sh", "-c", "sleep 30 & echo $!; wait"],
+        ))
+        .await
+        .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         let log = std::fs::read_to_string(dir.path().join("logs/s.jsonl")).unwrap();
         let line: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
@@ -378,7 +424,16 @@ mod tests {
         assert!(alive(grandchild));
         b.stop("s", Duration::from_secs(5)).await;
         let run = wait_exit(&b, "s").await;
-        assert!(matches!(run, RunState::Exited { code: Some(143), .. }), "{run:?}");
+        assert!(
+            matches!(
+                run,
+                RunState::Exited {
+                    code: Some(143),
+                    ..
+                }
+            ),
+            "{run:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(!alive(grandchild), "grandchild {grandchild} survived");
     }
@@ -387,16 +442,26 @@ mod tests {
     async fn sigkill_after_grace_when_sigterm_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let b = ProcessBackend::new();
-        b.launch(req(dir.path(), "s", &["sh", "-c", "trap '' TERM; echo ready; while true; do sleep 0.1; done"]))
-            .await
-            .unwrap();
+        b.launch(req(
+            dir.path(),
+            "s",
+            &[
+                "sh",
+                "-c",
+                "trap '' TERM; echo ready; while true; do sleep 0.1; done",
+            ],
+        ))
+        .await
+        .unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
         let start = std::time::Instant::now();
         b.stop_all(Duration::from_millis(300)).await;
         let run = wait_exit(&b, "s").await;
         assert!(start.elapsed() >= Duration::from_millis(300));
         match run {
-            RunState::Exited { reason: Some(r), .. } => assert!(r.contains("SIGKILL"), "{r}"),
+            RunState::Exited {
+                reason: Some(r), ..
+            } => assert!(r.contains("SIGKILL"), "{r}"),
             other => panic!("{other:?}"),
         }
         assert!(b.running_pids().is_empty());
@@ -406,7 +471,10 @@ mod tests {
     async fn missing_program_is_a_spawn_error() {
         let dir = tempfile::tempdir().unwrap();
         let b = ProcessBackend::new();
-        let e = b.launch(req(dir.path(), "s", &["/nonexistent/prog"])).await.unwrap_err();
+        let e = b
+            .launch(req(dir.path(), "s", &["/nonexistent/prog"]))
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("/nonexistent/prog"), "{e}");
     }
 
@@ -414,12 +482,18 @@ mod tests {
     async fn progress_hook_reads_stdout() {
         let dir = tempfile::tempdir().unwrap();
         let b = ProcessBackend::new();
-        let mut r = req(dir.path(), "c", &["sh", "-c", "echo 'progress 5'; sleep 0.2"]);
+        let mut r = req(
+            dir.path(),
+            "c",
+            &["sh", "-c", "echo 'progress 5'; sleep 0.2"],
+        );
         r.progress_hook = Some(Arc::new(|line: &str| {
-            line.strip_prefix("progress ").and_then(|n| n.parse().ok()).map(|requests| ClientProgress {
-                requests,
-                ..Default::default()
-            })
+            line.strip_prefix("progress ")
+                .and_then(|n| n.parse().ok())
+                .map(|requests| ClientProgress {
+                    requests,
+                    ..Default::default()
+                })
         }));
         b.launch(r).await.unwrap();
         wait_exit(&b, "c").await;

@@ -374,14 +374,15 @@ impl Reconciler<'_> {
             })
             .map(|c| format!("{}: {}", c.id, c.message.clone().unwrap_or_default()))
             .collect();
-        if let Some(deadline) = self.b.spec.execution.queue_deadline {
-            if !queued.is_empty() && self.phase_elapsed() > deadline.get() {
-                self.fail(
-                    reason::QUEUE_DEADLINE,
-                    format!("still queued after {deadline} ({})", queued.join("; ")),
-                );
-                return;
-            }
+        if let Some(deadline) = self.b.spec.execution.queue_deadline
+            && !queued.is_empty()
+            && self.phase_elapsed() > deadline.get()
+        {
+            self.fail(
+                reason::QUEUE_DEADLINE,
+                format!("still queued after {deadline} ({})", queued.join("; ")),
+            );
+            return;
         }
         if queued.is_empty() {
             if self.status.condition(condition::QUEUED).is_some() {
@@ -423,20 +424,20 @@ impl Reconciler<'_> {
                 .and_then(|s| s.healthcheck.as_ref())
                 .map(|h| h.timeout.get());
             let since = c.start_time.unwrap_or(self.now);
-            if let Some(t) = timeout {
-                if elapsed(since, self.now) > t {
-                    let at = c.endpoint.clone().unwrap_or_default();
-                    let id = c.id.clone();
-                    self.set_component_reason(&id, reason::HEALTHCHECK_TIMEOUT);
-                    self.fail(
-                        reason::HEALTHCHECK_TIMEOUT,
-                        format!(
-                            "service {id} did not pass its health check within {} {at}",
-                            crate::api::duration::Duration(t)
-                        ),
-                    );
-                    return;
-                }
+            if let Some(t) = timeout
+                && elapsed(since, self.now) > t
+            {
+                let at = c.endpoint.clone().unwrap_or_default();
+                let id = c.id.clone();
+                self.set_component_reason(&id, reason::HEALTHCHECK_TIMEOUT);
+                self.fail(
+                    reason::HEALTHCHECK_TIMEOUT,
+                    format!(
+                        "service {id} did not pass its health check within {} {at}",
+                        crate::api::duration::Duration(t)
+                    ),
+                );
+                return;
             }
             waiting.push(c.id.clone());
         }
@@ -521,33 +522,34 @@ impl Reconciler<'_> {
             self.set_phase(Phase::Collecting);
             return;
         }
-        if let Some(d) = duration {
-            if !stopping && self.phase_elapsed() >= d {
-                let msg = format!(
-                    "execution.duration {} reached",
-                    crate::api::duration::Duration(d)
-                );
+        if let Some(d) = duration
+            && !stopping
+            && self.phase_elapsed() >= d
+        {
+            let msg = format!(
+                "execution.duration {} reached",
+                crate::api::duration::Duration(d)
+            );
+            self.status.set_condition(
+                condition::CLIENTS_FINISHED,
+                false,
+                reason::DURATION_REACHED,
+                msg,
+                self.now,
+            );
+            if clients.is_empty() {
                 self.status.set_condition(
                     condition::CLIENTS_FINISHED,
-                    false,
+                    true,
                     reason::DURATION_REACHED,
-                    msg,
+                    "no clients; services ran for execution.duration",
                     self.now,
                 );
-                if clients.is_empty() {
-                    self.status.set_condition(
-                        condition::CLIENTS_FINISHED,
-                        true,
-                        reason::DURATION_REACHED,
-                        "no clients; services ran for execution.duration",
-                        self.now,
-                    );
-                    self.set_phase(Phase::Collecting);
-                    return;
-                }
-                for id in self.active_ids(ComponentKind::Client) {
-                    self.stop(&id);
-                }
+                self.set_phase(Phase::Collecting);
+                return;
+            }
+            for id in self.active_ids(ComponentKind::Client) {
+                self.stop(&id);
             }
         }
     }
@@ -812,12 +814,12 @@ impl Reconciler<'_> {
     }
 
     fn launch(&mut self, id: &str) {
-        if let Some(c) = self.status.components.iter_mut().find(|c| c.id == id) {
-            if c.state == ComponentState::Pending {
-                c.state = ComponentState::Launching;
-                c.reason = None;
-                self.actions.push(Action::Launch(id.to_string()));
-            }
+        if let Some(c) = self.status.components.iter_mut().find(|c| c.id == id)
+            && c.state == ComponentState::Pending
+        {
+            c.state = ComponentState::Launching;
+            c.reason = None;
+            self.actions.push(Action::Launch(id.to_string()));
         }
     }
 

@@ -55,7 +55,7 @@ impl Harness {
     }
 
     fn advance(&mut self, secs: i64) {
-        self.now = self.now + SignedDuration::from_secs(secs);
+        self.now += SignedDuration::from_secs(secs);
     }
 
     fn set(&mut self, id: &str, run: RunState, healthy: bool) {
@@ -85,7 +85,7 @@ impl Harness {
     }
 
     /// Brings the benchmark to Running with both clients running.
-    fn to_running(&mut self) {
+    fn advance_to_running(&mut self) {
         assert_eq!(self.step(), vec![Action::Launch("sim".into())]);
         self.set("sim", RunState::Running, true);
         let actions = self.step();
@@ -275,7 +275,7 @@ fn healthcheck_timeout_fails_and_stops_the_service() {
 #[test]
 fn service_exit_during_run_fails_and_stops_clients() {
     let mut h = Harness::new(BASE);
-    h.to_running();
+    h.advance_to_running();
     h.exit("sim", 1);
     let actions = h.step();
     assert_eq!(h.verdict(), ("False".into(), reason::SERVICE_EXITED.into()));
@@ -289,7 +289,7 @@ fn service_exit_during_run_fails_and_stops_clients() {
 #[test]
 fn client_aborted_by_error_policy_fails_the_benchmark() {
     let mut h = Harness::new(BASE);
-    h.to_running();
+    h.advance_to_running();
     h.exit("load-2", EXIT_ERROR_POLICY);
     let actions = h.step();
     assert_eq!(
@@ -305,7 +305,7 @@ fn client_aborted_by_error_policy_fails_the_benchmark() {
 #[test]
 fn client_crash_is_client_failed() {
     let mut h = Harness::new(BASE);
-    h.to_running();
+    h.advance_to_running();
     h.exit("load-1", 101);
     h.step();
     assert_eq!(h.verdict(), ("False".into(), reason::CLIENT_FAILED.into()));
@@ -315,7 +315,7 @@ fn client_crash_is_client_failed() {
 fn execution_duration_stops_clients_and_succeeds() {
     let yaml = format!("{BASE}  execution: {{duration: 10s}}\n");
     let mut h = Harness::new(&yaml);
-    h.to_running();
+    h.advance_to_running();
     h.advance(9);
     assert!(h.step().is_empty());
     h.advance(1);
@@ -365,7 +365,7 @@ spec:
 #[test]
 fn cancel_while_running_collects_and_ends_cancelled() {
     let mut h = Harness::new(BASE);
-    h.to_running();
+    h.advance_to_running();
     h.obs.cancel_requested = true;
     let actions = h.step();
     assert_eq!(h.status.phase, Phase::Collecting);
@@ -435,7 +435,7 @@ fn queue_deadline_and_queued_condition() {
 fn run_deadline_fails_a_long_run() {
     let yaml = format!("{BASE}  execution: {{runDeadline: 1m}}\n");
     let mut h = Harness::new(&yaml);
-    h.to_running();
+    h.advance_to_running();
     h.advance(61);
     h.step();
     assert_eq!(h.verdict(), ("False".into(), reason::RUN_DEADLINE.into()));
@@ -446,7 +446,7 @@ fn run_deadline_fails_a_long_run() {
 #[test]
 fn failed_report_fails_the_benchmark() {
     let mut h = Harness::new(BASE);
-    h.to_running();
+    h.advance_to_running();
     h.exit("load-1", 0);
     h.exit("load-2", 0);
     h.finish_collecting(ActionOutcome::Failed("disk full".into()));
@@ -468,7 +468,7 @@ fn failed_report_fails_the_benchmark() {
 fn slo_verdicts() {
     let slo = "  slo:\n    - {metric: ttft, stat: p99, max: 50ms}\n    - {maxErrorRate: 0.05}\n";
     let mut h = Harness::new(&format!("{BASE}{slo}"));
-    h.to_running();
+    h.advance_to_running();
     h.exit("load-1", 0);
     h.exit("load-2", 0);
     h.finish_collecting(ActionOutcome::Succeeded); // ttft p99 = 10ms, 1% errors
@@ -480,7 +480,7 @@ fn slo_verdicts() {
 
     let strict = slo.replace("50ms", "5ms");
     let mut h = Harness::new(&format!("{BASE}{strict}"));
-    h.to_running();
+    h.advance_to_running();
     h.exit("load-1", 0);
     h.exit("load-2", 0);
     h.finish_collecting(ActionOutcome::Succeeded);
@@ -502,7 +502,7 @@ fn slo_verdicts() {
 fn post_actions_run_in_the_listed_order() {
     let yaml = format!("{BASE}  execution: {{postActions: [stopServices, report]}}\n");
     let mut h = Harness::new(&yaml);
-    h.to_running();
+    h.advance_to_running();
     h.exit("load-1", 0);
     h.exit("load-2", 0);
     let seen = h.finish_collecting(ActionOutcome::Succeeded);
@@ -559,10 +559,13 @@ fn placement_and_progress_reach_the_status() {
 #[test]
 fn post_actions_wait_until_stopping_clients_have_exited() {
     let mut h = Harness::new(BASE);
-    h.to_running();
+    h.advance_to_running();
     h.obs.cancel_requested = true;
     let actions = h.step();
-    assert_eq!(actions, vec![Action::Stop("load-1".into()), Action::Stop("load-2".into())]);
+    assert_eq!(
+        actions,
+        vec![Action::Stop("load-1".into()), Action::Stop("load-2".into())]
+    );
     // The clients take their time writing results: nothing else happens.
     for _ in 0..3 {
         h.advance(1);

@@ -22,7 +22,9 @@ use crate::api::status::{BenchmarkStatus, ClientProgress, ComponentKind, Results
 use crate::api::template;
 use crate::backend::process::ProcessBackend;
 use crate::backend::{Backend, LaunchRequest, LineHook, health};
-use crate::engine::{self, Action, ActionOutcome, Observations, Observed, Placement, PlannedComponent, RunState};
+use crate::engine::{
+    self, Action, ActionOutcome, Observations, Observed, Placement, PlannedComponent, RunState,
+};
 use crate::monitor::scrape::{MonitorConfig, ScrapeTarget, run_monitor};
 use crate::results::environment::Environment;
 use crate::results::report::{Report, write_report};
@@ -104,7 +106,12 @@ struct Driver {
 }
 
 /// Runs a benchmark to a terminal phase, writing everything into `dir`.
-pub async fn run(b: Benchmark, dir: ResultsDir, opts: RunOptions, signals: Signals) -> Result<Outcome, LocalError> {
+pub async fn run(
+    b: Benchmark,
+    dir: ResultsDir,
+    opts: RunOptions,
+    signals: Signals,
+) -> Result<Outcome, LocalError> {
     dir.write_yaml(&dir.benchmark_yaml(), &b)?;
     let mut driver = Driver::new(b, dir, opts)?;
     let status = driver.run(&signals).await;
@@ -356,24 +363,37 @@ impl Driver {
     /// Template values every component can use.
     fn shared_values(&self) -> BTreeMap<String, String> {
         let mut v = BTreeMap::new();
-        v.insert("resultsDir".to_string(), self.dir.root.display().to_string());
+        v.insert(
+            "resultsDir".to_string(),
+            self.dir.root.display().to_string(),
+        );
         for (id, ports) in &self.ports {
             if let Some((_, port)) = ports.first() {
                 v.insert(format!("services.{id}.host"), "127.0.0.1".to_string());
                 v.insert(format!("services.{id}.port"), port.to_string());
-                v.insert(format!("services.{id}.url"), format!("http://127.0.0.1:{port}"));
+                v.insert(
+                    format!("services.{id}.url"),
+                    format!("http://127.0.0.1:{port}"),
+                );
             }
         }
         v
     }
 
-    fn component_env(&self, extra: &BTreeMap<String, String>, values: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, String> {
+    fn component_env(
+        &self,
+        extra: &BTreeMap<String, String>,
+        values: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, String> {
         let mut env = BTreeMap::new();
         if let Some(bin_dir) = self.opts.exe.parent() {
             let path = std::env::var("PATH").unwrap_or_default();
             env.insert("PATH".to_string(), format!("{}:{path}", bin_dir.display()));
         }
-        env.insert("AIFB_RESULTS_DIR".to_string(), self.dir.root.display().to_string());
+        env.insert(
+            "AIFB_RESULTS_DIR".to_string(),
+            self.dir.root.display().to_string(),
+        );
         for (k, val) in extra {
             let rendered = template::render(val, values).map_err(|e| format!("env {k}: {e}"))?;
             env.insert(k.clone(), rendered);
@@ -406,7 +426,9 @@ impl Driver {
                 .map_err(|e| e.to_string())?,
         };
         let env = self.component_env(&s.env, &values)?;
-        let endpoint = ports.first().map(|(_, port)| format!("http://127.0.0.1:{port}"));
+        let endpoint = ports
+            .first()
+            .map(|(_, port)| format!("http://127.0.0.1:{port}"));
         let working_dir = s
             .working_dir
             .as_ref()
@@ -458,8 +480,14 @@ impl Driver {
         if let Some(e) = &c.endpoint {
             return Ok(e.trim_end_matches('/').to_string());
         }
-        let target = c.target.as_deref().ok_or("client has neither target nor endpoint")?;
-        let ports = self.ports.get(target).ok_or_else(|| format!("unknown target service {target}"))?;
+        let target = c
+            .target
+            .as_deref()
+            .ok_or("client has neither target nor endpoint")?;
+        let ports = self
+            .ports
+            .get(target)
+            .ok_or_else(|| format!("unknown target service {target}"))?;
         let port = match &c.target_port {
             Some(name) => ports.iter().find(|(n, _)| n == name),
             None => ports.first(),
@@ -484,7 +512,9 @@ impl Driver {
             errors: c.errors.clone(),
         };
         let config_path = self.dir.client_config(id);
-        self.dir.write_json(&config_path, &config).map_err(|e| e.to_string())?;
+        self.dir
+            .write_json(&config_path, &config)
+            .map_err(|e| e.to_string())?;
         let mut values = self.shared_values();
         values.insert("id".to_string(), id.to_string());
         let env = self.component_env(&c.env, &values)?;
@@ -496,19 +526,22 @@ impl Driver {
             "--output".to_string(),
             self.dir.client_result(id).display().to_string(),
         ];
-        let hook: LineHook = Arc::new(|line: &str| match serde_json::from_str::<ProgressEvent>(line) {
-            Ok(ProgressEvent::Progress {
-                requests,
-                errors,
-                elapsed_s,
-                ..
-            }) => Some(ClientProgress {
-                requests,
-                errors,
-                elapsed_seconds: elapsed_s,
-            }),
-            _ => None,
-        });
+        let hook: LineHook =
+            Arc::new(
+                |line: &str| match serde_json::from_str::<ProgressEvent>(line) {
+                    Ok(ProgressEvent::Progress {
+                        requests,
+                        errors,
+                        elapsed_s,
+                        ..
+                    }) => Some(ClientProgress {
+                        requests,
+                        errors,
+                        elapsed_seconds: elapsed_s,
+                    }),
+                    _ => None,
+                },
+            );
         let placement = self
             .backend
             .launch(LaunchRequest {
@@ -541,7 +574,10 @@ impl Driver {
             } else if t.contains(':') {
                 format!("http://{t}{}", m.path)
             } else {
-                let ports = self.ports.get(t).ok_or_else(|| format!("unknown service {t}"))?;
+                let ports = self
+                    .ports
+                    .get(t)
+                    .ok_or_else(|| format!("unknown service {t}"))?;
                 let port = match &m.port {
                     Some(name) => ports.iter().find(|(n, _)| n == name),
                     None => ports.iter().find(|(n, _)| n == "metrics").or(ports.first()),
@@ -550,7 +586,10 @@ impl Driver {
                 .ok_or_else(|| format!("service {t} has no port to scrape"))?;
                 format!("http://127.0.0.1:{port}{}", m.path)
             };
-            targets.push(ScrapeTarget { name: t.clone(), url });
+            targets.push(ScrapeTarget {
+                name: t.clone(),
+                url,
+            });
         }
         let bearer_token = bearer_token(m)?;
         let config = MonitorConfig {
@@ -572,7 +611,10 @@ impl Driver {
                 let state = match result {
                     Ok(report) => {
                         tracing::debug!(monitor = %id, scrapes = report.scrapes, failures = report.failures, "monitor stopped");
-                        RunState::Exited { code: Some(0), reason: None }
+                        RunState::Exited {
+                            code: Some(0),
+                            reason: None,
+                        }
                     }
                     Err(e) => {
                         tracing::error!(monitor = %id, error = %e, "monitor failed");
@@ -592,16 +634,20 @@ impl Driver {
                 ..Default::default()
             },
         );
-        self.monitors.insert(m.id.clone(), MonitorTask { cancel, run });
+        self.monitors
+            .insert(m.id.clone(), MonitorTask { cancel, run });
         Ok(())
     }
 }
 
 fn bearer_token(m: &MonitorSpec) -> Result<Option<String>, String> {
     if let Some(var) = &m.bearer_token_env {
-        return std::env::var(var)
-            .map(Some)
-            .map_err(|_| format!("monitor {}: environment variable {var} (bearerTokenEnv) is not set", m.id));
+        return std::env::var(var).map(Some).map_err(|_| {
+            format!(
+                "monitor {}: environment variable {var} (bearerTokenEnv) is not set",
+                m.id
+            )
+        });
     }
     if let Some(file) = &m.bearer_token_file {
         return std::fs::read_to_string(file)

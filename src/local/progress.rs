@@ -39,7 +39,11 @@ impl Display {
         let msg = s.message.clone().unwrap_or_default();
         tracing::info!(phase = %s.phase, message = %msg, "phase");
         if self.mode == ProgressMode::Live {
-            eprintln!("{:>7.1}s  {:<12} {msg}", self.started.elapsed().as_secs_f64(), s.phase.as_str());
+            eprintln!(
+                "{:>7.1}s  {:<12} {msg}",
+                self.started.elapsed().as_secs_f64(),
+                s.phase.as_str()
+            );
         }
     }
 
@@ -65,7 +69,11 @@ impl Display {
         match self.mode {
             ProgressMode::Live => {
                 let mut err = std::io::stderr().lock();
-                let _ = write!(err, "\r\x1b[2K{:>7.1}s  {line}", self.started.elapsed().as_secs_f64());
+                let _ = write!(
+                    err,
+                    "\r\x1b[2K{:>7.1}s  {line}",
+                    self.started.elapsed().as_secs_f64()
+                );
                 let _ = err.flush();
                 self.drawn = true;
             }
@@ -89,7 +97,11 @@ pub(super) fn progress_line(s: &BenchmarkStatus) -> String {
     let mut total = 0u64;
     let mut errors = 0u64;
     let mut elapsed = 0f64;
-    for c in s.components.iter().filter(|c| c.kind == ComponentKind::Client) {
+    for c in s
+        .components
+        .iter()
+        .filter(|c| c.kind == ComponentKind::Client)
+    {
         if let Some(p) = &c.progress {
             parts.push(format!("{} {} ok {} err", c.id, p.requests, p.errors));
             total += p.requests;
@@ -98,7 +110,10 @@ pub(super) fn progress_line(s: &BenchmarkStatus) -> String {
         }
     }
     if elapsed > 0.0 {
-        parts.push(format!("{:.1} req/s, {errors} errors", total as f64 / elapsed));
+        parts.push(format!(
+            "{:.1} req/s, {errors} errors",
+            total as f64 / elapsed
+        ));
     } else if let Some(m) = &s.message {
         parts.push(m.clone());
     }
@@ -126,6 +141,9 @@ mod tests {
             s.components.push(c);
         }
         let line = progress_line(&s);
-        assert_eq!(line, "Running | c-1 100 ok 1 err | c-2 50 ok 1 err | 15.0 req/s, 2 errors");
+        assert_eq!(
+            line,
+            "Running | c-1 100 ok 1 err | c-2 50 ok 1 err | 15.0 req/s, 2 errors"
+        );
     }
 }

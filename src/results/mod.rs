@@ -56,7 +56,11 @@ pub struct ResultsDir {
 impl ResultsDir {
     /// Creates `<workspace>/<name>-<UTC timestamp>/` with its subfolders; a
     /// `-2`, `-3`... suffix keeps two runs in the same second apart.
-    pub fn create(workspace: &Path, name: &str, now: jiff::Timestamp) -> Result<Self, ResultsError> {
+    pub fn create(
+        workspace: &Path,
+        name: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Self, ResultsError> {
         let stamp = now.strftime("%Y%m%dT%H%M%SZ").to_string();
         std::fs::create_dir_all(workspace).map_err(io_err(workspace))?;
         let mut root = workspace.join(format!("{name}-{stamp}"));
@@ -135,7 +139,11 @@ impl ResultsDir {
     }
 
     /// Writes a value as YAML, atomically.
-    pub fn write_yaml<T: serde::Serialize>(&self, path: &Path, value: &T) -> Result<(), ResultsError> {
+    pub fn write_yaml<T: serde::Serialize>(
+        &self,
+        path: &Path,
+        value: &T,
+    ) -> Result<(), ResultsError> {
         let text = serde_norway::to_string(value).map_err(|e| ResultsError::Format {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -144,7 +152,11 @@ impl ResultsDir {
     }
 
     /// Writes a value as pretty JSON, atomically.
-    pub fn write_json<T: serde::Serialize>(&self, path: &Path, value: &T) -> Result<(), ResultsError> {
+    pub fn write_json<T: serde::Serialize>(
+        &self,
+        path: &Path,
+        value: &T,
+    ) -> Result<(), ResultsError> {
         let mut text = serde_json::to_vec_pretty(value).map_err(|e| ResultsError::Format {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -187,7 +199,8 @@ mod tests {
         assert!(a.root.ends_with("quick-20231114T221320Z"));
         assert!(b.root.ends_with("quick-20231114T221320Z-2"));
         assert!(a.logs().is_dir() && a.metrics().is_dir() && a.clients().is_dir());
-        a.write_json(&a.summary_json(), &serde_json::json!({"x": 1})).unwrap();
+        a.write_json(&a.summary_json(), &serde_json::json!({"x": 1}))
+            .unwrap();
         let back: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(a.summary_json()).unwrap()).unwrap();
         assert_eq!(back["x"], 1);

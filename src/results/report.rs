@@ -38,17 +38,22 @@ pub struct Report {
 
 /// Reads `clients/<id>.json` for each expected instance id, merges, and
 /// writes summary.json, summary.csv and report.md.
-pub fn write_report(dir: &ResultsDir, benchmark: &str, instances: &[String]) -> Result<Report, ResultsError> {
+pub fn write_report(
+    dir: &ResultsDir,
+    benchmark: &str,
+    instances: &[String],
+) -> Result<Report, ResultsError> {
     let mut results = Vec::new();
     let mut missing = Vec::new();
     for id in instances {
         let path = dir.client_result(id);
         match std::fs::read_to_string(&path) {
             Ok(text) => {
-                let r: ClientResult = serde_json::from_str(&text).map_err(|e| ResultsError::Format {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?;
+                let r: ClientResult =
+                    serde_json::from_str(&text).map_err(|e| ResultsError::Format {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })?;
                 results.push(r);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing.push(id.clone()),
@@ -75,7 +80,10 @@ pub fn write_report(dir: &ResultsDir, benchmark: &str, instances: &[String]) -> 
     dir.write_json(&dir.summary_json(), &file)?;
     let ids: Vec<&str> = results.iter().map(|r| r.id.as_str()).collect();
     super::write_atomic(&dir.summary_csv(), csv(&ids, &clients, &total).as_bytes())?;
-    super::write_atomic(&dir.report_md(), markdown(benchmark, &ids, &clients, &total, &missing).as_bytes())?;
+    super::write_atomic(
+        &dir.report_md(),
+        markdown(benchmark, &ids, &clients, &total, &missing).as_bytes(),
+    )?;
     Ok(Report {
         headline: headline(&total),
         total,
@@ -133,17 +141,31 @@ fn csv(ids: &[&str], clients: &[Summary], total: &Summary) -> String {
         }
     }
     out.push('\n');
-    let rows = ids.iter().copied().zip(clients).chain(std::iter::once(("total", total)));
+    let rows = ids
+        .iter()
+        .copied()
+        .zip(clients)
+        .chain(std::iter::once(("total", total)));
     for (id, s) in rows {
         let _ = write!(
             out,
             "{id},{},{},{:.3},{:.3},{:.3},{},{}",
-            s.requests, s.errors, s.duration_s, s.request_throughput, s.output_token_throughput, s.input_tokens, s.output_tokens
+            s.requests,
+            s.errors,
+            s.duration_s,
+            s.request_throughput,
+            s.output_token_throughput,
+            s.input_tokens,
+            s.output_tokens
         );
         for m in METRICS {
             match s.latency.get(m) {
                 Some(l) => {
-                    let _ = write!(out, ",{:.3},{:.3},{:.3},{:.3}", l.mean_ms, l.p50_ms, l.p90_ms, l.p99_ms);
+                    let _ = write!(
+                        out,
+                        ",{:.3},{:.3},{:.3},{:.3}",
+                        l.mean_ms, l.p50_ms, l.p90_ms, l.p99_ms
+                    );
                 }
                 None => out.push_str(",,,,"),
             }
@@ -153,12 +175,22 @@ fn csv(ids: &[&str], clients: &[Summary], total: &Summary) -> String {
     out
 }
 
-fn markdown(benchmark: &str, ids: &[&str], clients: &[Summary], total: &Summary, missing: &[String]) -> String {
+fn markdown(
+    benchmark: &str,
+    ids: &[&str],
+    clients: &[Summary],
+    total: &Summary,
+    missing: &[String],
+) -> String {
     let mut md = format!("# {benchmark}\n\n");
     let _ = writeln!(
         md,
         "{} requests, {} errors in {:.1}s: **{:.2} req/s**, {:.1} output tokens/s.\n",
-        total.requests, total.errors, total.duration_s, total.request_throughput, total.output_token_throughput
+        total.requests,
+        total.errors,
+        total.duration_s,
+        total.request_throughput,
+        total.output_token_throughput
     );
     md.push_str(&latency_table(total));
     md.push_str("\n## Per client instance\n\n| instance | requests | errors | req/s | e2el p50 ms | e2el p99 ms |\n|---|---:|---:|---:|---:|---:|\n");
@@ -188,7 +220,9 @@ fn markdown(benchmark: &str, ids: &[&str], clients: &[Summary], total: &Summary,
 
 /// A Markdown table of the latency metrics of a summary.
 pub fn latency_table(s: &Summary) -> String {
-    let mut md = String::from("| metric | count | mean ms | p50 ms | p90 ms | p95 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    let mut md = String::from(
+        "| metric | count | mean ms | p50 ms | p90 ms | p95 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
     for (name, l) in &s.latency {
         let _ = writeln!(
             md,

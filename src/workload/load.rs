@@ -1,0 +1,775 @@
+//! The protocol-independent load model.
+//!
+//! - Closed loop: `concurrency` workers each send a request, await it, and
+//!   send the next.
+//! - Open loop (`rate` set): a schedule fixes each request's *intended* send
+//!   time (constant spacing or Poisson arrivals from a seeded generator);
+//!   latencies count from the intended time, so a slow server cannot hide its
+//!   backlog (no coordinated omission). The time from intended to actual send
+//!   is recorded as queue time. At most `concurrency` requests are in flight.
+//! - Requests whose intended start falls in the warm-up window run but are not
+//!   recorded.
+//! - The run ends when the measurement duration has passed or `maxRequests`
+//!   measured requests were issued (in-flight requests then finish), or when
+//!   the error policy aborts it or the caller cancels it (in-flight requests
+//!   get a short grace, then are dropped uncounted).
+//!
+//! What a request does is up to an [`Executor`]; the OpenAI workload is one.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng as _, SeedableRng as _};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use super::WorkloadError;
+use super::record::{Outcome, RequestRecord, Timings};
+use super::stats::Recorder;
+use crate::api::workload::{Arrival, ErrorPolicy, LoadSpec};
+
+/// How long in-flight requests may still finish after a cancel or abort.
+pub const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+/// What the load layer tells an executor about the request to send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestContext {
+    /// Sequence number of the request within the instance, from 0.
+    pub index: u64,
+}
+
+/// Sends one request and reports its outcome. Implemented by each workload
+/// (OpenAI inference now; S3 and vector databases later).
+pub trait Executor: Send + Sync + 'static {
+    /// Sends the request described by `ctx`. Must not panic; must enforce its
+    /// own request timeout.
+    fn execute(&self, ctx: RequestContext) -> impl Future<Output = Outcome> + Send;
+}
+
+/// The load model in effect, validated and with defaults resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadPlan {
+    /// Workers (closed loop) or in-flight cap (open loop).
+    pub concurrency: u32,
+    /// Open loop: requests per second.
+    pub rate: Option<f64>,
+    /// Open loop: arrival process.
+    pub arrival: Arrival,
+    /// Warm-up window.
+    pub warmup: Duration,
+    /// Measurement duration after the warm-up.
+    pub duration: Option<Duration>,
+    /// Measured requests to issue at most.
+    pub max_requests: Option<u64>,
+    /// Seed of the arrival process.
+    pub seed: u64,
+    /// Pause after a failed request.
+    pub backoff: Duration,
+    /// Consecutive failures that abort the run; 0 never aborts.
+    pub max_consecutive_errors: u32,
+    /// Grace for in-flight requests after a cancel or abort.
+    pub cancel_grace: Duration,
+}
+
+impl LoadPlan {
+    /// Validates `load` and `errors` and resolves their defaults; a missing
+    /// seed is drawn at random.
+    pub fn new(load: &LoadSpec, errors: &ErrorPolicy) -> Result<Self, WorkloadError> {
+        let invalid = |m: &str| Err(WorkloadError::InvalidConfig(m.to_string()));
+        let concurrency = load.effective_concurrency();
+        if concurrency == 0 {
+            return invalid("load.concurrency must be at least 1");
+        }
+        if let Some(rate) = load.rate
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            return invalid("load.rate must be a positive number of requests per second");
+        }
+        if load.max_requests == Some(0) {
+            return invalid("load.maxRequests must be at least 1");
+        }
+        if load.duration.is_some_and(|d| d.get().is_zero()) {
+            return invalid("load.duration must be longer than 0s");
+        }
+        Ok(Self {
+            concurrency,
+            rate: load.rate,
+            arrival: load.arrival,
+            warmup: load.warmup.map(|d| d.get()).unwrap_or_default(),
+            duration: load.duration.map(|d| d.get()),
+            max_requests: load.max_requests,
+            seed: load.seed.unwrap_or_else(rand::random),
+            backoff: errors.backoff.get(),
+            max_consecutive_errors: errors.max_consecutive,
+            cancel_grace: DEFAULT_CANCEL_GRACE,
+        })
+    }
+}
+
+/// Intended send times of an open loop, as offsets from its start: the first
+/// request at 0, then gaps of `1/rate` (constant) or exponentially distributed
+/// with mean `1/rate` (Poisson). Deterministic for a given seed.
+#[derive(Clone, Debug)]
+pub struct ArrivalSchedule {
+    rate: f64,
+    arrival: Arrival,
+    rng: SmallRng,
+    index: u64,
+    offset_s: f64,
+}
+
+impl ArrivalSchedule {
+    /// A schedule of `rate` requests per second (must be positive).
+    pub fn new(rate: f64, arrival: Arrival, seed: u64) -> Self {
+        Self {
+            rate,
+            arrival,
+            rng: SmallRng::seed_from_u64(seed),
+            index: 0,
+            offset_s: 0.0,
+        }
+    }
+}
+
+impl Iterator for ArrivalSchedule {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let offset = match self.arrival {
+            // Computed from the index, so rounding errors do not accumulate.
+            Arrival::Constant => self.index as f64 / self.rate,
+            Arrival::Poisson => {
+                if self.index > 0 {
+                    let u: f64 = self.rng.random(); // [0, 1)
+                    self.offset_s += -(1.0 - u).ln() / self.rate;
+                }
+                self.offset_s
+            }
+        };
+        self.index += 1;
+        Duration::try_from_secs_f64(offset).ok()
+    }
+}
+
+/// Live counters for progress reports. `requests`, `errors` and
+/// `output_tokens` count measured requests only; `in_flight` counts all.
+#[derive(Debug, Default)]
+pub struct LiveCounters {
+    /// Successful measured requests.
+    pub requests: AtomicU64,
+    /// Failed measured requests.
+    pub errors: AtomicU64,
+    /// Requests in flight now.
+    pub in_flight: AtomicU64,
+    /// Output tokens of successful measured requests.
+    pub output_tokens: AtomicU64,
+}
+
+/// What a finished run measured.
+#[derive(Debug)]
+pub struct LoadOutcome {
+    /// Statistics of the measured requests.
+    pub recorder: Recorder,
+    /// Measurement window: from the end of the warm-up to the last measured
+    /// completion (or to the end of the run when nothing completed).
+    pub measurement: Duration,
+    /// Why the error policy aborted the run, if it did.
+    pub aborted: Option<String>,
+    /// Whether the caller cancelled the run.
+    pub cancelled: bool,
+    /// In-flight requests dropped uncounted after the grace.
+    pub dropped: u64,
+    /// Requests sent, warm-up included.
+    pub issued: u64,
+    /// Seed of the arrival process.
+    pub seed: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// State shared by the driver and its request tasks.
+struct Shared<E> {
+    executor: E,
+    plan: LoadPlan,
+    measure_start: Instant,
+    deadline: Option<Instant>,
+    stop: CancellationToken,
+    recorder: Mutex<Recorder>,
+    live: Arc<LiveCounters>,
+    next_index: AtomicU64,
+    measured_issued: AtomicU64,
+    consecutive_errors: AtomicU32,
+    dropped: AtomicU64,
+    aborted: Mutex<Option<String>>,
+    last_completion: Mutex<Option<Instant>>,
+}
+
+/// Counts a request in flight; on drop without `done`, counts it dropped.
+struct InFlight<'a> {
+    live: &'a LiveCounters,
+    dropped: &'a AtomicU64,
+    done: bool,
+}
+
+impl<'a> InFlight<'a> {
+    fn new(live: &'a LiveCounters, dropped: &'a AtomicU64) -> Self {
+        live.in_flight.fetch_add(1, Ordering::Relaxed);
+        Self {
+            live,
+            dropped,
+            done: false,
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.live.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if !self.done {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl<E: Executor> Shared<E> {
+    /// Claims a measured request; false once `maxRequests` were issued.
+    fn claim_measured(&self) -> bool {
+        let n = self.measured_issued.fetch_add(1, Ordering::Relaxed);
+        self.plan.max_requests.is_none_or(|max| n < max)
+    }
+
+    /// Whether a request intended at `t` is past the measurement deadline.
+    fn past_deadline(&self, t: Instant) -> bool {
+        self.deadline.is_some_and(|d| t >= d)
+    }
+
+    /// Sends one request intended at `intended` and records it. Returns true
+    /// when it failed.
+    async fn run_one(&self, intended: Instant, warmup: bool, open_loop: bool) -> bool {
+        let index = self.next_index.fetch_add(1, Ordering::Relaxed);
+        let mut guard = InFlight::new(&self.live, &self.dropped);
+        let sent = Instant::now();
+        let outcome = self.executor.execute(RequestContext { index }).await;
+        guard.done = true;
+        drop(guard);
+        let failed = outcome.is_err();
+        let record = RequestRecord {
+            index,
+            warmup,
+            queue_time: open_loop.then(|| sent.saturating_duration_since(intended)),
+            outcome: match &outcome {
+                Ok(success) => Ok(Timings::from_success(success, intended)),
+                Err(failure) => Err(failure.class.clone()),
+            },
+        };
+        if !warmup {
+            match &record.outcome {
+                Ok(t) => {
+                    self.live.requests.fetch_add(1, Ordering::Relaxed);
+                    self.live
+                        .output_tokens
+                        .fetch_add(t.output_tokens, Ordering::Relaxed);
+                }
+                Err(_) => {
+                    self.live.errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            lock(&self.recorder).record(&record);
+            let mut last = lock(&self.last_completion);
+            let now = Instant::now();
+            if last.is_none_or(|l| l < now) {
+                *last = Some(now);
+            }
+        }
+        match outcome {
+            Ok(_) => self.consecutive_errors.store(0, Ordering::Relaxed),
+            Err(failure) => {
+                tracing::debug!(index, class = %failure.class, message = %failure.message, "request failed");
+                let n = self.consecutive_errors.fetch_add(1, Ordering::Relaxed) + 1;
+                let max = self.plan.max_consecutive_errors;
+                if max > 0 && n >= max {
+                    let mut aborted = lock(&self.aborted);
+                    if aborted.is_none() {
+                        let reason = format!(
+                            "{n} consecutive errors, last {}: {}",
+                            failure.class, failure.message
+                        );
+                        tracing::warn!(reason = %reason, "aborting the run");
+                        *aborted = Some(reason);
+                    }
+                    self.stop.cancel();
+                }
+            }
+        }
+        failed
+    }
+
+    /// Sleeps the error back-off; false when the run stops meanwhile.
+    async fn backoff(&self) -> bool {
+        if self.plan.backoff.is_zero() {
+            return !self.stop.is_cancelled();
+        }
+        tokio::select! {
+            _ = sleep(self.plan.backoff) => true,
+            _ = self.stop.cancelled() => false,
+        }
+    }
+}
+
+/// One closed-loop worker.
+async fn worker<E: Executor>(shared: Arc<Shared<E>>) {
+    loop {
+        if shared.stop.is_cancelled() {
+            break;
+        }
+        let now = Instant::now();
+        if shared.past_deadline(now) {
+            break;
+        }
+        let warmup = now < shared.measure_start;
+        if !warmup && !shared.claim_measured() {
+            break;
+        }
+        if shared.run_one(now, warmup, false).await && !shared.backoff().await {
+            break;
+        }
+    }
+}
+
+async fn slot_at(t: Instant, permits: Arc<Semaphore>) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    sleep_until(t).await;
+    permits.acquire_owned().await.ok()
+}
+
+/// Runs the load described by `plan` with `executor` until a stop condition,
+/// updating `live` as requests complete. Cancelling `cancel` stops the run
+/// gracefully; the outcome still holds everything measured.
+pub async fn drive<E: Executor>(
+    plan: &LoadPlan,
+    executor: E,
+    live: Arc<LiveCounters>,
+    cancel: &CancellationToken,
+) -> LoadOutcome {
+    let start = Instant::now();
+    let measure_start = start + plan.warmup;
+    let shared = Arc::new(Shared {
+        executor,
+        plan: plan.clone(),
+        measure_start,
+        deadline: plan.duration.map(|d| measure_start + d),
+        stop: cancel.child_token(),
+        recorder: Mutex::new(Recorder::new()),
+        live,
+        next_index: AtomicU64::new(0),
+        measured_issued: AtomicU64::new(0),
+        consecutive_errors: AtomicU32::new(0),
+        dropped: AtomicU64::new(0),
+        aborted: Mutex::new(None),
+        last_completion: Mutex::new(None),
+    });
+    tracing::info!(
+        concurrency = plan.concurrency,
+        rate = plan.rate,
+        arrival = ?plan.arrival,
+        warmup_s = plan.warmup.as_secs_f64(),
+        duration_s = plan.duration.map(|d| d.as_secs_f64()),
+        max_requests = plan.max_requests,
+        seed = plan.seed,
+        "load started"
+    );
+
+    let mut tasks = JoinSet::new();
+    let mut schedule = plan
+        .rate
+        .map(|rate| ArrivalSchedule::new(rate, plan.arrival, plan.seed));
+    let permits = Arc::new(Semaphore::new(plan.concurrency as usize));
+    let mut next_intended = None;
+    match &mut schedule {
+        None => {
+            for _ in 0..plan.concurrency {
+                tasks.spawn(worker(shared.clone()));
+            }
+        }
+        Some(s) => next_intended = s.next().map(|offset| start + offset),
+    }
+
+    let mut stopping = false;
+    let mut hard_stopped = false;
+    let mut grace_end = Instant::now();
+    loop {
+        if next_intended.is_some_and(|t| shared.past_deadline(t)) {
+            next_intended = None;
+        }
+        // Nothing left to send and nothing in flight: the run is over. (The
+        // cancellation branch below stays armed, so `select!`'s `else` alone
+        // would never fire.)
+        if next_intended.is_none() && tasks.is_empty() {
+            break;
+        }
+        let slot_time = next_intended.unwrap_or(grace_end);
+        tokio::select! {
+            biased;
+            _ = shared.stop.cancelled(), if !stopping => {
+                stopping = true;
+                next_intended = None;
+                grace_end = Instant::now() + plan.cancel_grace;
+            }
+            _ = sleep_until(grace_end), if stopping && !hard_stopped => {
+                hard_stopped = true;
+                tasks.abort_all();
+            }
+            permit = slot_at(slot_time, permits.clone()), if next_intended.is_some() && !stopping => {
+                let Some(permit) = permit else {
+                    next_intended = None;
+                    continue;
+                };
+                let warmup = slot_time < measure_start;
+                if !warmup && !shared.claim_measured() {
+                    next_intended = None;
+                    continue;
+                }
+                let task_shared = shared.clone();
+                tasks.spawn(async move {
+                    if task_shared.run_one(slot_time, warmup, true).await {
+                        task_shared.backoff().await;
+                    }
+                    drop(permit);
+                });
+                next_intended = schedule
+                    .as_mut()
+                    .and_then(|s| s.next())
+                    .map(|offset| start + offset);
+            }
+            joined = tasks.join_next(), if !tasks.is_empty() => {
+                if let Some(Err(e)) = joined
+                    && e.is_panic()
+                {
+                    tracing::error!(error = %e, "a request task panicked");
+                }
+            }
+        }
+    }
+
+    let end = Instant::now();
+    let last = *lock(&shared.last_completion);
+    let measurement = last.unwrap_or(end).saturating_duration_since(measure_start);
+    let recorder = lock(&shared.recorder).clone();
+    let aborted = lock(&shared.aborted).clone();
+    let outcome = LoadOutcome {
+        recorder,
+        measurement,
+        aborted,
+        cancelled: cancel.is_cancelled(),
+        dropped: shared.dropped.load(Ordering::Relaxed),
+        issued: shared.next_index.load(Ordering::Relaxed),
+        seed: plan.seed,
+    };
+    tracing::info!(
+        requests = outcome.recorder.requests,
+        errors = outcome.recorder.errors,
+        dropped = outcome.dropped,
+        measurement_s = measurement.as_secs_f64(),
+        aborted = outcome.aborted.as_deref(),
+        cancelled = outcome.cancelled,
+        "load finished"
+    );
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::record::{ErrorClass, Failure, Success, TokenSource};
+    use super::super::stats::{E2EL, QUEUE_TIME, TTFT};
+    use super::*;
+    use crate::api::duration::Duration as SpecDuration;
+
+    /// Sleeps `latency`, then succeeds (or fails when `fail` is set).
+    struct Fake {
+        latency: Duration,
+        fail: bool,
+        calls: AtomicU64,
+    }
+
+    impl Fake {
+        fn new(latency_ms: u64, fail: bool) -> Self {
+            Self {
+                latency: Duration::from_millis(latency_ms),
+                fail,
+                calls: AtomicU64::new(0),
+            }
+        }
+    }
+
+    impl Executor for Arc<Fake> {
+        async fn execute(&self, _ctx: RequestContext) -> Outcome {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            let first = Instant::now();
+            sleep(self.latency).await;
+            if self.fail {
+                return Err(Failure::new(ErrorClass::Http(503), "unavailable"));
+            }
+            Ok(Success {
+                token_times: vec![first],
+                end: Instant::now(),
+                input_tokens: 1,
+                output_tokens: 1,
+                token_source: TokenSource::Usage,
+            })
+        }
+    }
+
+    fn plan(load: LoadSpec, errors: ErrorPolicy) -> LoadPlan {
+        LoadPlan::new(&load, &errors).unwrap()
+    }
+
+    fn secs(s: f64) -> Option<SpecDuration> {
+        Some(SpecDuration(Duration::from_secs_f64(s)))
+    }
+
+    #[test]
+    fn constant_schedule_is_evenly_spaced() {
+        let offsets: Vec<_> = ArrivalSchedule::new(4.0, Arrival::Constant, 0)
+            .take(5)
+            .collect();
+        let ms = Duration::from_millis;
+        assert_eq!(offsets, [ms(0), ms(250), ms(500), ms(750), ms(1000)]);
+    }
+
+    #[test]
+    fn poisson_schedule_is_seeded_and_has_the_right_mean() {
+        let a: Vec<_> = ArrivalSchedule::new(100.0, Arrival::Poisson, 7)
+            .take(20_000)
+            .collect();
+        let b: Vec<_> = ArrivalSchedule::new(100.0, Arrival::Poisson, 7)
+            .take(20_000)
+            .collect();
+        let c: Vec<_> = ArrivalSchedule::new(100.0, Arrival::Poisson, 8)
+            .take(20_000)
+            .collect();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a[0], Duration::ZERO);
+        assert!(a.windows(2).all(|w| w[1] >= w[0]));
+        let mean_gap = a[a.len() - 1].as_secs_f64() / (a.len() - 1) as f64;
+        assert!((mean_gap - 0.01).abs() < 0.0005, "mean gap {mean_gap}");
+        // Exponential gaps: the coefficient of variation is about 1.
+        let gaps: Vec<f64> = a.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()).collect();
+        let var = gaps.iter().map(|g| (g - mean_gap).powi(2)).sum::<f64>() / gaps.len() as f64;
+        let cv = var.sqrt() / mean_gap;
+        assert!((cv - 1.0).abs() < 0.05, "cv {cv}");
+    }
+
+    #[test]
+    fn plan_validation() {
+        let bad_rate = LoadSpec {
+            rate: Some(0.0),
+            ..Default::default()
+        };
+        assert!(LoadPlan::new(&bad_rate, &ErrorPolicy::default()).is_err());
+        let bad_conc = LoadSpec {
+            concurrency: Some(0),
+            ..Default::default()
+        };
+        assert!(LoadPlan::new(&bad_conc, &ErrorPolicy::default()).is_err());
+        let p = plan(
+            LoadSpec {
+                seed: Some(3),
+                ..Default::default()
+            },
+            ErrorPolicy::default(),
+        );
+        assert_eq!(p.concurrency, 1);
+        assert_eq!(p.seed, 3);
+        assert_eq!(p.max_consecutive_errors, 10);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn closed_loop_stops_at_max_requests() {
+        let fake = Arc::new(Fake::new(2, false));
+        let p = plan(
+            LoadSpec {
+                concurrency: Some(4),
+                max_requests: Some(25),
+                ..Default::default()
+            },
+            ErrorPolicy::default(),
+        );
+        let live = Arc::new(LiveCounters::default());
+        let out = drive(&p, fake.clone(), live.clone(), &CancellationToken::new()).await;
+        assert_eq!(out.recorder.requests, 25);
+        assert_eq!(out.recorder.errors, 0);
+        assert_eq!(fake.calls.load(Ordering::Relaxed), 25);
+        assert_eq!(live.requests.load(Ordering::Relaxed), 25);
+        assert_eq!(live.in_flight.load(Ordering::Relaxed), 0);
+        assert!(out.recorder.histogram(QUEUE_TIME).is_none());
+        assert_eq!(out.recorder.histogram(E2EL).map(|h| h.len()), Some(25));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn closed_loop_excludes_warmup() {
+        let fake = Arc::new(Fake::new(10, false));
+        let p = plan(
+            LoadSpec {
+                concurrency: Some(2),
+                warmup: secs(0.1),
+                duration: secs(0.2),
+                ..Default::default()
+            },
+            ErrorPolicy::default(),
+        );
+        let out = drive(
+            &p,
+            fake.clone(),
+            Arc::new(LiveCounters::default()),
+            &CancellationToken::new(),
+        )
+        .await;
+        let total = fake.calls.load(Ordering::Relaxed);
+        let measured = out.recorder.requests;
+        // 2 workers x ~10 ms per request: ~20 warm-up and ~40 measured requests.
+        assert!(total >= measured + 10, "total {total} measured {measured}");
+        assert!((25..=42).contains(&measured), "measured {measured}");
+        let m = out.measurement.as_secs_f64();
+        assert!((0.19..0.26).contains(&m), "measurement {m}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn open_loop_latency_counts_from_intended_time() {
+        // One slot, 50 ms requests, 100 requests/s: a backlog builds up, and
+        // the latencies must grow with it instead of staying at 50 ms.
+        let fake = Arc::new(Fake::new(50, false));
+        let p = plan(
+            LoadSpec {
+                concurrency: Some(1),
+                rate: Some(100.0),
+                arrival: Arrival::Constant,
+                max_requests: Some(6),
+                ..Default::default()
+            },
+            ErrorPolicy::default(),
+        );
+        let out = drive(
+            &p,
+            fake,
+            Arc::new(LiveCounters::default()),
+            &CancellationToken::new(),
+        )
+        .await;
+        assert_eq!(out.recorder.requests, 6);
+        let e2el = out.recorder.histogram(E2EL).unwrap();
+        let queue = out.recorder.histogram(QUEUE_TIME).unwrap();
+        // The 6th request is intended at 50 ms, sent at ~250 ms, done at ~300 ms.
+        assert!(e2el.max() >= 240_000, "max e2el {} us", e2el.max());
+        assert!(queue.max() >= 190_000, "max queue {} us", queue.max());
+        assert!(e2el.min() >= 49_000);
+        // TTFT also counts from the intended time.
+        let ttft = out.recorder.histogram(TTFT).unwrap();
+        assert!(ttft.max() >= 190_000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn open_loop_excludes_warmup_by_intended_time() {
+        let fake = Arc::new(Fake::new(1, false));
+        let p = plan(
+            LoadSpec {
+                rate: Some(200.0),
+                arrival: Arrival::Constant,
+                warmup: secs(0.1),
+                duration: secs(0.1),
+                ..Default::default()
+            },
+            ErrorPolicy::default(),
+        );
+        let out = drive(
+            &p,
+            fake.clone(),
+            Arc::new(LiveCounters::default()),
+            &CancellationToken::new(),
+        )
+        .await;
+        // Intended times 0, 5, ..., 195 ms: 20 in warm-up, 20 measured.
+        assert_eq!(fake.calls.load(Ordering::Relaxed), 40);
+        assert_eq!(out.recorder.requests, 20);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn consecutive_errors_abort() {
+        let fake = Arc::new(Fake::new(1, true));
+        let p = plan(
+            LoadSpec {
+                concurrency: Some(2),
+                ..Default::default()
+            },
+            ErrorPolicy {
+                max_consecutive: 5,
+                backoff: SpecDuration::from_millis(1),
+            },
+        );
+        let out = drive(
+            &p,
+            fake,
+            Arc::new(LiveCounters::default()),
+            &CancellationToken::new(),
+        )
+        .await;
+        let reason = out.aborted.expect("aborted");
+        assert!(reason.contains("5 consecutive errors"), "{reason}");
+        assert!(reason.contains("http_503"), "{reason}");
+        assert_eq!(out.recorder.requests, 0);
+        assert!((5..=6).contains(&out.recorder.errors));
+        assert_eq!(
+            out.recorder.error_classes.get("http_503"),
+            Some(&out.recorder.errors)
+        );
+        assert!(!out.cancelled);
+    }
+
+    async fn cancelled_run(latency_ms: u64, cancel_ms: u64, grace_ms: u64) -> LoadOutcome {
+        let fake = Arc::new(Fake::new(latency_ms, false));
+        let mut p = plan(
+            LoadSpec {
+                concurrency: Some(3),
+                ..Default::default()
+            },
+            ErrorPolicy::default(),
+        );
+        p.cancel_grace = Duration::from_millis(grace_ms);
+        let cancel = CancellationToken::new();
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            sleep(Duration::from_millis(cancel_ms)).await;
+            c.cancel();
+        });
+        drive(&p, fake, Arc::new(LiveCounters::default()), &cancel).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancel_lets_in_flight_finish_within_grace() {
+        let started = Instant::now();
+        let out = cancelled_run(100, 30, 2000).await;
+        assert!(started.elapsed() < Duration::from_millis(500));
+        assert!(out.cancelled);
+        assert_eq!(out.recorder.requests, 3);
+        assert_eq!(out.dropped, 0);
+        assert_eq!(out.issued, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancel_drops_in_flight_after_grace() {
+        let started = Instant::now();
+        let out = cancelled_run(10_000, 30, 20).await;
+        assert!(started.elapsed() < Duration::from_millis(500));
+        assert!(out.cancelled);
+        assert!(out.aborted.is_none());
+        assert_eq!(out.recorder.requests, 0);
+        assert_eq!(out.recorder.errors, 0);
+        assert_eq!(out.dropped, 3);
+    }
+}

@@ -1,0 +1,78 @@
+//! Load generation: drives requests against a service and measures them.
+//!
+//! Layers, each usable without the ones above it:
+//! - [`load`]: the protocol-independent load model (closed and open loop,
+//!   warm-up, stop conditions, error policy) driving any [`load::Executor`];
+//! - [`record`]: the per-request record every executor produces;
+//! - [`openai`] (with [`sse`]): the OpenAI-compatible inference executor;
+//! - [`stats`]: mergeable HDR histograms fed by the records;
+//! - [`result`]: the per-instance result file and the merged summary;
+//! - [`loadgen`]: the `aifbench loadgen` entry point tying them together.
+
+pub mod load;
+pub mod loadgen;
+pub mod openai;
+pub mod record;
+pub mod result;
+pub mod sse;
+pub mod stats;
+#[cfg(test)]
+mod testserver;
+
+use std::path::PathBuf;
+
+/// Why a load generator could not start, run or report.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    /// The configuration is inconsistent or out of range.
+    #[error("invalid load generator configuration: {0}")]
+    InvalidConfig(String),
+    /// The workload type exists in the spec but has no implementation yet.
+    #[error("workload type {kind} is not implemented yet")]
+    NotImplemented {
+        /// Canonical name of the workload type.
+        kind: String,
+    },
+    /// The API key could not be loaded (the message never contains the key).
+    #[error("cannot load the API key: {0}")]
+    ApiKey(String),
+    /// The HTTP client could not be built.
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
+    /// No model was configured and none could be discovered.
+    #[error("cannot determine the model from {url}: {reason}")]
+    ModelDiscovery {
+        /// The models endpoint that was queried.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A configuration file could not be read or parsed.
+    #[error("cannot read configuration {path}: {reason}")]
+    ConfigFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A result could not be serialized.
+    #[error("cannot serialize the result: {0}")]
+    Serialize(#[from] serde_json::Error),
+    /// A histogram could not be encoded, decoded or added.
+    #[error("histogram {name}: {reason}")]
+    Histogram {
+        /// Histogram name (`ttft`, `e2el`, ...).
+        name: String,
+        /// What went wrong.
+        reason: String,
+    },
+}

@@ -1,0 +1,686 @@
+//! The OpenAI-compatible inference workload: `POST /v1/completions` or
+//! `/v1/chat/completions`, streamed (server-sent events) or not.
+//!
+//! Per streamed request: the first event whose `choices` is non-empty is the
+//! first token (TTFT); the gaps between successive such events are the
+//! inter-token latencies; the request ends at the last event before
+//! `data: [DONE]`. Output tokens come from `usage.completion_tokens` when the
+//! server sends usage (requested with `stream_options.include_usage`), else
+//! from the number of events carrying non-empty text.
+//!
+//! Proxies from the environment are ignored: a benchmark measures the service
+//! itself.
+
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt as _;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::WorkloadError;
+use super::load::{Executor, RequestContext};
+use super::record::{ErrorClass, Failure, Outcome, Success, TokenSource};
+use super::sse::SseParser;
+use crate::api::workload::{OpenAiApi, OpenAiWorkload};
+
+/// Longest error-body excerpt kept in a failure message.
+const ERROR_BODY_EXCERPT: usize = 200;
+
+/// Loads the API key named by `apiKeyEnv` or `apiKeyFile`, if any. Error
+/// messages name the variable or file, never the key.
+pub fn load_api_key(cfg: &OpenAiWorkload) -> Result<Option<String>, WorkloadError> {
+    let key = match (&cfg.api_key_env, &cfg.api_key_file) {
+        (Some(_), Some(_)) => {
+            return Err(WorkloadError::ApiKey(
+                "set only one of apiKeyEnv and apiKeyFile".to_string(),
+            ));
+        }
+        (Some(var), None) => std::env::var(var)
+            .map_err(|_| WorkloadError::ApiKey(format!("environment variable {var} is not set")))?,
+        (None, Some(path)) => std::fs::read_to_string(Path::new(path))
+            .map_err(|e| WorkloadError::ApiKey(format!("cannot read {path}: {e}")))?,
+        (None, None) => return Ok(None),
+    };
+    let key = key.trim().to_string();
+    if key.is_empty() {
+        return Err(WorkloadError::ApiKey("the API key is empty".to_string()));
+    }
+    Ok(Some(key))
+}
+
+/// `base_url` without a trailing `/` or `/v1`, so both
+/// `http://host:8000` and `http://host:8000/v1/` work.
+pub fn api_root(base_url: &str) -> &str {
+    let trimmed = base_url.trim_end_matches('/');
+    trimmed.strip_suffix("/v1").unwrap_or(trimmed)
+}
+
+/// The JSON body of every request.
+pub fn request_body(cfg: &OpenAiWorkload, model: &str) -> Value {
+    let mut body = json!({
+        "model": model,
+        "max_tokens": cfg.max_tokens,
+        "stream": cfg.stream,
+    });
+    match cfg.api {
+        OpenAiApi::Completions => body["prompt"] = json!(cfg.prompt),
+        OpenAiApi::Chat => {
+            body["messages"] = json!([{"role": "user", "content": cfg.prompt}]);
+        }
+    }
+    if cfg.stream {
+        body["stream_options"] = json!({"include_usage": true});
+    }
+    if let Some(t) = cfg.temperature {
+        body["temperature"] = json!(t);
+    }
+    if cfg.ignore_eos {
+        body["ignore_eos"] = json!(true);
+    }
+    body
+}
+
+/// Classifies a transport error; `in_body` when it happened while reading
+/// the response body.
+pub fn classify_transport(err: &reqwest::Error, in_body: bool) -> ErrorClass {
+    if err.is_timeout() {
+        ErrorClass::Timeout
+    } else if err.is_connect() {
+        ErrorClass::Connect
+    } else if in_body || err.is_body() || err.is_decode() {
+        ErrorClass::Stream
+    } else if err.is_request() {
+        // Failed while sending: connection reset, refused upgrade, ...
+        ErrorClass::Connect
+    } else {
+        ErrorClass::Other("request")
+    }
+}
+
+/// Describes a transport error with its causes, for failure messages.
+fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[derive(Deserialize, Debug, Default)]
+struct Usage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+struct Delta {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    reasoning_content: Option<String>,
+    #[serde(default)]
+    reasoning: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+struct Choice {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    delta: Option<Delta>,
+    #[serde(default)]
+    message: Option<Delta>,
+}
+
+impl Choice {
+    fn has_text(&self) -> bool {
+        let nonempty = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
+        let delta = |d: &Option<Delta>| {
+            d.as_ref().is_some_and(|d| {
+                nonempty(&d.content) || nonempty(&d.reasoning_content) || nonempty(&d.reasoning)
+            })
+        };
+        nonempty(&self.text) || delta(&self.delta) || delta(&self.message)
+    }
+}
+
+/// One JSON payload: a stream chunk or a whole non-streamed response.
+#[derive(Deserialize, Debug, Default)]
+struct Payload {
+    #[serde(default)]
+    choices: Option<Vec<Choice>>,
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default)]
+    error: Option<Value>,
+    #[serde(default)]
+    object: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+impl Payload {
+    fn parse(data: &str) -> Result<Self, Failure> {
+        let payload: Self = serde_json::from_str(data).map_err(|e| {
+            Failure::new(
+                ErrorClass::InvalidPayload,
+                format!("unparseable JSON: {e}: {}", excerpt(data)),
+            )
+        })?;
+        if let Some(err) = &payload.error
+            && !err.is_null()
+        {
+            return Err(Failure::new(
+                ErrorClass::Stream,
+                format!("server reported an error: {}", excerpt(&err.to_string())),
+            ));
+        }
+        if payload.object.as_deref() == Some("error") {
+            return Err(Failure::new(
+                ErrorClass::Stream,
+                format!(
+                    "server reported an error: {}",
+                    excerpt(payload.message.as_deref().unwrap_or(""))
+                ),
+            ));
+        }
+        Ok(payload)
+    }
+
+    fn choices(&self) -> &[Choice] {
+        self.choices.as_deref().unwrap_or_default()
+    }
+}
+
+fn excerpt(text: &str) -> String {
+    let mut end = text.len().min(ERROR_BODY_EXCERPT);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut s = text[..end].to_string();
+    if end < text.len() {
+        s.push('…');
+    }
+    s
+}
+
+/// Follows the events of one streamed response. Pure: the caller supplies
+/// each event's arrival instant.
+#[derive(Debug, Default)]
+pub struct StreamAccumulator {
+    token_times: Vec<Instant>,
+    text_events: u64,
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    last_event: Option<Instant>,
+    done: bool,
+}
+
+impl StreamAccumulator {
+    /// A fresh accumulator.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether `data: [DONE]` was seen.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Takes the data of one event that arrived at `at`.
+    pub fn on_event(&mut self, data: &str, at: Instant) -> Result<(), Failure> {
+        if self.done {
+            return Ok(());
+        }
+        if data.trim() == "[DONE]" {
+            self.done = true;
+            return Ok(());
+        }
+        let payload = Payload::parse(data)?;
+        let choices = payload.choices();
+        if !choices.is_empty() {
+            self.token_times.push(at);
+            if choices.iter().any(Choice::has_text) {
+                self.text_events += 1;
+            }
+        }
+        if let Some(usage) = payload.usage {
+            self.prompt_tokens = usage.prompt_tokens.or(self.prompt_tokens);
+            self.completion_tokens = usage.completion_tokens.or(self.completion_tokens);
+        }
+        self.last_event = Some(at);
+        Ok(())
+    }
+
+    /// The outcome once the stream ended at `ended`: a failure when it ended
+    /// without `[DONE]`.
+    pub fn finish(self, ended: Instant) -> Outcome {
+        if !self.done {
+            return Err(Failure::new(
+                ErrorClass::Stream,
+                format!(
+                    "stream ended without [DONE] after {} token events",
+                    self.token_times.len()
+                ),
+            ));
+        }
+        let (output_tokens, token_source) = match self.completion_tokens {
+            Some(n) => (n, TokenSource::Usage),
+            None => (self.text_events, TokenSource::Counted),
+        };
+        Ok(Success {
+            end: self.last_event.unwrap_or(ended),
+            token_times: self.token_times,
+            input_tokens: self.prompt_tokens.unwrap_or(0),
+            output_tokens,
+            token_source,
+        })
+    }
+}
+
+/// Interprets a whole non-streamed response body received at `end`.
+pub fn parse_response(body: &[u8], end: Instant) -> Outcome {
+    let text = String::from_utf8_lossy(body);
+    let payload = Payload::parse(&text)?;
+    if payload.choices().is_empty() {
+        return Err(Failure::new(
+            ErrorClass::InvalidPayload,
+            format!("response has no choices: {}", excerpt(&text)),
+        ));
+    }
+    let usage = payload.usage.unwrap_or_default();
+    let (output_tokens, token_source) = match usage.completion_tokens {
+        Some(n) => (n, TokenSource::Usage),
+        None => (0, TokenSource::Unknown),
+    };
+    Ok(Success {
+        token_times: Vec::new(),
+        end,
+        input_tokens: usage.prompt_tokens.unwrap_or(0),
+        output_tokens,
+        token_source,
+    })
+}
+
+/// Extracts the first model id from a `GET /v1/models` response.
+pub fn first_model(body: &[u8]) -> Result<String, String> {
+    #[derive(Deserialize)]
+    struct Model {
+        id: String,
+    }
+    #[derive(Deserialize)]
+    struct Models {
+        data: Vec<Model>,
+    }
+    let models: Models =
+        serde_json::from_slice(body).map_err(|e| format!("unexpected response: {e}"))?;
+    models
+        .data
+        .into_iter()
+        .next()
+        .map(|m| m.id)
+        .ok_or_else(|| "the server lists no models".to_string())
+}
+
+/// An HTTP client for one OpenAI-compatible endpoint.
+#[derive(Clone, Debug)]
+pub struct OpenAiClient {
+    http: reqwest::Client,
+    root: String,
+    cfg: OpenAiWorkload,
+}
+
+impl OpenAiClient {
+    /// A client for `base_url` (with or without `/v1`) keeping up to
+    /// `connections` idle connections; loads the API key.
+    pub fn new(
+        base_url: &str,
+        cfg: &OpenAiWorkload,
+        connections: u32,
+    ) -> Result<Self, WorkloadError> {
+        let root = api_root(base_url);
+        if !(root.starts_with("http://") || root.starts_with("https://")) {
+            return Err(WorkloadError::InvalidConfig(format!(
+                "baseUrl {base_url:?} must start with http:// or https://"
+            )));
+        }
+        if cfg.max_tokens == 0 {
+            return Err(WorkloadError::InvalidConfig(
+                "openai.maxTokens must be at least 1".to_string(),
+            ));
+        }
+        if cfg.request_timeout.get().is_zero() {
+            return Err(WorkloadError::InvalidConfig(
+                "openai.requestTimeout must be longer than 0s".to_string(),
+            ));
+        }
+        let mut headers = HeaderMap::new();
+        if let Some(key) = load_api_key(cfg)? {
+            let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+                WorkloadError::ApiKey("the API key contains invalid characters".to_string())
+            })?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .default_headers(headers)
+            .user_agent(concat!("aifbench/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(cfg.request_timeout.get().min(Duration::from_secs(10)))
+            .pool_max_idle_per_host(connections as usize)
+            .build()
+            .map_err(WorkloadError::HttpClient)?;
+        Ok(Self {
+            http,
+            root: root.to_string(),
+            cfg: cfg.clone(),
+        })
+    }
+
+    /// The configured model, or the first one `GET /v1/models` lists.
+    pub async fn resolve_model(&self) -> Result<String, WorkloadError> {
+        if let Some(model) = &self.cfg.model {
+            return Ok(model.clone());
+        }
+        let url = format!("{}/v1/models", self.root);
+        let err = |reason: String| WorkloadError::ModelDiscovery {
+            url: url.clone(),
+            reason,
+        };
+        let fetch = async {
+            let resp = self.http.get(&url).send().await.map_err(|e| describe(&e))?;
+            let status = resp.status();
+            let body = resp.bytes().await.map_err(|e| describe(&e))?;
+            if !status.is_success() {
+                return Err(format!(
+                    "HTTP {status}: {}",
+                    excerpt(&String::from_utf8_lossy(&body))
+                ));
+            }
+            first_model(&body)
+        };
+        let model = tokio::time::timeout(self.cfg.request_timeout.get(), fetch)
+            .await
+            .map_err(|_| err("timed out".to_string()))?
+            .map_err(err)?;
+        tracing::info!(model = %model, "model discovered");
+        Ok(model)
+    }
+
+    /// The executor sending requests for `model`.
+    pub fn executor(&self, model: &str) -> Result<OpenAiExecutor, WorkloadError> {
+        let path = match self.cfg.api {
+            OpenAiApi::Completions => "/v1/completions",
+            OpenAiApi::Chat => "/v1/chat/completions",
+        };
+        let body = serde_json::to_vec(&request_body(&self.cfg, model))?;
+        Ok(OpenAiExecutor {
+            http: self.http.clone(),
+            url: format!("{}{path}", self.root),
+            body: Bytes::from(body),
+            stream: self.cfg.stream,
+            timeout: self.cfg.request_timeout.get(),
+        })
+    }
+}
+
+/// Sends one prepared request per call; see the module documentation.
+#[derive(Clone, Debug)]
+pub struct OpenAiExecutor {
+    http: reqwest::Client,
+    url: String,
+    body: Bytes,
+    stream: bool,
+    timeout: Duration,
+}
+
+impl OpenAiExecutor {
+    async fn send(&self) -> Outcome {
+        let resp = self
+            .http
+            .post(&self.url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(self.body.clone())
+            .send()
+            .await
+            .map_err(|e| Failure::new(classify_transport(&e, false), describe(&e)))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.bytes().await.unwrap_or_default();
+            return Err(Failure::new(
+                ErrorClass::Http(status.as_u16()),
+                format!(
+                    "HTTP {status}: {}",
+                    excerpt(&String::from_utf8_lossy(&body))
+                ),
+            ));
+        }
+        if !self.stream {
+            let body = resp
+                .bytes()
+                .await
+                .map_err(|e| Failure::new(classify_transport(&e, true), describe(&e)))?;
+            return parse_response(&body, Instant::now());
+        }
+        let mut chunks = resp.bytes_stream();
+        let mut parser = SseParser::new();
+        let mut acc = StreamAccumulator::new();
+        while let Some(chunk) = chunks.next().await {
+            let chunk =
+                chunk.map_err(|e| Failure::new(classify_transport(&e, true), describe(&e)))?;
+            let at = Instant::now();
+            for event in parser.feed(&chunk) {
+                acc.on_event(&event.data, at)?;
+            }
+        }
+        let ended = Instant::now();
+        if let Some(event) = parser.finish() {
+            acc.on_event(&event.data, ended)?;
+        }
+        acc.finish(ended)
+    }
+}
+
+impl Executor for OpenAiExecutor {
+    async fn execute(&self, _ctx: RequestContext) -> Outcome {
+        match tokio::time::timeout(self.timeout, self.send()).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Failure::new(
+                ErrorClass::Timeout,
+                format!("no complete response within {:?}", self.timeout),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn body_for_chat_and_completions() {
+        let cfg = OpenAiWorkload {
+            temperature: Some(0.5),
+            ignore_eos: true,
+            ..Default::default()
+        };
+        let b = request_body(&cfg, "m");
+        assert_eq!(b["model"], "m");
+        assert_eq!(b["messages"][0]["role"], "user");
+        assert_eq!(b["messages"][0]["content"], cfg.prompt);
+        assert_eq!(b["stream_options"]["include_usage"], true);
+        assert_eq!(b["ignore_eos"], true);
+        assert_eq!(b["temperature"], 0.5);
+        assert_eq!(b["max_tokens"], 64);
+        assert!(b.get("prompt").is_none());
+        let cfg = OpenAiWorkload {
+            api: OpenAiApi::Completions,
+            stream: false,
+            ..Default::default()
+        };
+        let b = request_body(&cfg, "m");
+        assert_eq!(b["prompt"], cfg.prompt);
+        assert_eq!(b["stream"], false);
+        assert!(b.get("stream_options").is_none());
+        assert!(b.get("ignore_eos").is_none());
+        assert!(b.get("temperature").is_none());
+    }
+
+    #[test]
+    fn api_root_accepts_v1_suffix() {
+        assert_eq!(api_root("http://h:8000"), "http://h:8000");
+        assert_eq!(api_root("http://h:8000/"), "http://h:8000");
+        assert_eq!(api_root("http://h:8000/v1"), "http://h:8000");
+        assert_eq!(api_root("http://h:8000/v1/"), "http://h:8000");
+    }
+
+    #[test]
+    fn stream_with_usage_chunk() {
+        let t0 = Instant::now();
+        let mut acc = StreamAccumulator::new();
+        let events = [
+            r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}],"usage":null}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"Hel"}}],"usage":null}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"lo"}}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12}}"#,
+            "[DONE]",
+        ];
+        for (i, e) in events.iter().enumerate() {
+            acc.on_event(e, t0 + ms(10 * (i as u64 + 1))).unwrap();
+        }
+        assert!(acc.is_done());
+        let s = acc.finish(t0 + ms(100)).unwrap();
+        // Events with non-empty choices are token events; the usage chunk ends it.
+        assert_eq!(s.token_times, vec![t0 + ms(10), t0 + ms(20), t0 + ms(30)]);
+        assert_eq!(s.end, t0 + ms(40));
+        assert_eq!(s.output_tokens, 3);
+        assert_eq!(s.input_tokens, 9);
+        assert_eq!(s.token_source, TokenSource::Usage);
+    }
+
+    #[test]
+    fn stream_without_usage_counts_text_events() {
+        let t0 = Instant::now();
+        let mut acc = StreamAccumulator::new();
+        for (i, text) in ["a", "b", "c", ""].iter().enumerate() {
+            let e = json!({"choices":[{"index":0,"text":text}]}).to_string();
+            acc.on_event(&e, t0 + ms(i as u64)).unwrap();
+        }
+        acc.on_event("[DONE]", t0 + ms(9)).unwrap();
+        let s = acc.finish(t0 + ms(10)).unwrap();
+        assert_eq!(s.output_tokens, 3);
+        assert_eq!(s.token_source, TokenSource::Counted);
+        assert_eq!(s.input_tokens, 0);
+        assert_eq!(s.token_times.len(), 4);
+    }
+
+    #[test]
+    fn truncated_stream_is_a_stream_error() {
+        let t0 = Instant::now();
+        let mut acc = StreamAccumulator::new();
+        acc.on_event(r#"{"choices":[{"text":"a"}]}"#, t0).unwrap();
+        let f = acc.finish(t0).unwrap_err();
+        assert_eq!(f.class, ErrorClass::Stream);
+    }
+
+    #[test]
+    fn bad_payloads_are_classified() {
+        let t0 = Instant::now();
+        let f = StreamAccumulator::new()
+            .on_event("{not json", t0)
+            .unwrap_err();
+        assert_eq!(f.class, ErrorClass::InvalidPayload);
+        let f = StreamAccumulator::new()
+            .on_event(r#"{"error":{"message":"boom","code":500}}"#, t0)
+            .unwrap_err();
+        assert_eq!(f.class, ErrorClass::Stream);
+        assert!(f.message.contains("boom"));
+        let f = StreamAccumulator::new()
+            .on_event(r#"{"object":"error","message":"overloaded"}"#, t0)
+            .unwrap_err();
+        assert_eq!(f.class, ErrorClass::Stream);
+        let f = parse_response(b"<html>", t0).unwrap_err();
+        assert_eq!(f.class, ErrorClass::InvalidPayload);
+        let f = parse_response(br#"{"choices":[]}"#, t0).unwrap_err();
+        assert_eq!(f.class, ErrorClass::InvalidPayload);
+    }
+
+    #[test]
+    fn non_streamed_response_uses_usage() {
+        let t0 = Instant::now();
+        let body = br#"{"choices":[{"message":{"role":"assistant","content":"hi"}}],"usage":{"prompt_tokens":5,"completion_tokens":2}}"#;
+        let s = parse_response(body, t0).unwrap();
+        assert_eq!((s.input_tokens, s.output_tokens), (5, 2));
+        assert_eq!(s.token_source, TokenSource::Usage);
+        assert!(s.token_times.is_empty());
+        let s = parse_response(br#"{"choices":[{"text":"hi"}]}"#, t0).unwrap();
+        assert_eq!(s.token_source, TokenSource::Unknown);
+    }
+
+    #[test]
+    fn first_model_from_listing() {
+        let body = br#"{"object":"list","data":[{"id":"llama","object":"model"},{"id":"b"}]}"#;
+        assert_eq!(first_model(body).unwrap(), "llama");
+        assert!(first_model(br#"{"data":[]}"#).is_err());
+        assert!(first_model(b"nope").is_err());
+    }
+
+    #[test]
+    fn api_key_from_env_or_file_never_in_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, "sk-secret\n").unwrap();
+        let cfg = OpenAiWorkload {
+            api_key_file: Some(path.to_string_lossy().into_owned()),
+            ..Default::default()
+        };
+        assert_eq!(load_api_key(&cfg).unwrap().as_deref(), Some("sk-secret"));
+        let cfg = OpenAiWorkload {
+            api_key_env: Some("AIFBENCH_TEST_SURELY_UNSET_VAR".to_string()),
+            ..Default::default()
+        };
+        let e = load_api_key(&cfg).unwrap_err().to_string();
+        assert!(e.contains("AIFBENCH_TEST_SURELY_UNSET_VAR"), "{e}");
+        assert_eq!(load_api_key(&OpenAiWorkload::default()).unwrap(), None);
+        let client = OpenAiClient::new(
+            "http://127.0.0.1:9",
+            &OpenAiWorkload {
+                api_key_file: Some(path.to_string_lossy().into_owned()),
+                ..Default::default()
+            },
+            1,
+        )
+        .unwrap();
+        assert!(!format!("{client:?}").contains("sk-secret"));
+    }
+
+    #[tokio::test]
+    async fn refused_connection_is_classified_connect() {
+        // Bind then drop a listener so the port is (almost certainly) closed.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let cfg = OpenAiWorkload {
+            model: Some("m".to_string()),
+            ..Default::default()
+        };
+        let client = OpenAiClient::new(&format!("http://127.0.0.1:{port}"), &cfg, 1).unwrap();
+        let ex = client.executor("m").unwrap();
+        let f = ex.execute(RequestContext { index: 0 }).await.unwrap_err();
+        assert_eq!(f.class, ErrorClass::Connect, "{f:?}");
+    }
+}
