@@ -94,7 +94,7 @@ enum Command {
     /// and tests: no GPU, no model).
     Sim(aifbench::sim::SimArgs),
     /// Run one load-generator instance (what each client instance runs).
-    Loadgen(aifbench::workload::loadgen::LoadgenArgs),
+    Loadgen(Box<aifbench::workload::loadgen::LoadgenArgs>),
     /// Scrape Prometheus endpoints once or repeatedly.
     Scrape(aifbench::monitor::ScrapeArgs),
     /// Rebuild summary.json, summary.csv and report.md of a results folder
@@ -160,7 +160,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             let cancel = CancellationToken::new();
             spawn_signal_handler(cancel.clone(), CancellationToken::new());
             use aifbench::workload::loadgen::{LoadgenExit, run_cli};
-            match run_cli(args, cancel).await? {
+            match run_cli(*args, cancel).await? {
                 LoadgenExit::Completed => Ok(ExitCode::SUCCESS),
                 LoadgenExit::Aborted(reason) => {
                     eprintln!("aborted by the error policy: {reason}");
@@ -280,7 +280,11 @@ fn report(dir: &Path) -> anyhow::Result<ExitCode> {
         .map(|n| n.trim_end_matches(".json").to_string())
         .collect();
     instances.sort();
-    let r = aifbench::results::report::write_report(&results, &name, &instances)?;
+    let percentiles: Vec<f64> = bm["spec"]["execution"]["percentiles"]
+        .as_array()
+        .map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect())
+        .unwrap_or_default();
+    let r = aifbench::results::report::write_report(&results, &name, &instances, &percentiles)?;
     print_summary(&r);
     println!("\nwrote {}", results.summary_json().display());
     Ok(ExitCode::SUCCESS)

@@ -343,6 +343,10 @@ pub struct ClientSpec {
     /// Error policy: backoff and consecutive-error abort threshold.
     #[serde(default)]
     pub errors: ErrorPolicy,
+    /// Also write one JSON line per request (send time, latencies, tokens,
+    /// error class) to `clients/<instance>.requests.jsonl`. Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub record_requests: bool,
     /// Extra environment variables for each instance.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
@@ -510,6 +514,10 @@ pub struct ExecutionSpec {
     /// stopping a component (default 10s).
     #[serde(default = "default_grace")]
     pub stop_grace_period: Duration,
+    /// Extra latency percentiles to report for every metric, in percent
+    /// (e.g. `[99.9]`), beyond the p50, p90, p95 and p99 always reported.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub percentiles: Vec<f64>,
 }
 
 impl Default for ExecutionSpec {
@@ -520,6 +528,7 @@ impl Default for ExecutionSpec {
             run_deadline: None,
             post_actions: default_post_actions(),
             stop_grace_period: default_grace(),
+            percentiles: Vec::new(),
         }
     }
 }

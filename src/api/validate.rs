@@ -125,6 +125,10 @@ impl Validator {
             if c.instances == 0 {
                 self.err(format!("{at}.instances"), "must be at least 1");
             }
+            self.check_load_extras(&c.load, &format!("{at}.load"));
+            if let Some(o) = &c.workload.openai {
+                self.check_openai(o, &format!("{at}.workload.openai"));
+            }
             self.check_env_templates(&c.env, &format!("{at}.env"), &[], &services);
         }
         for (i, m) in spec.monitors.iter().enumerate() {
@@ -388,6 +392,126 @@ impl Validator {
         self.check_env_templates(&s.env, &format!("{at}.env"), &port_refs, services);
     }
 
+    fn check_load_extras(&mut self, load: &crate::api::workload::LoadSpec, at: &str) {
+        use crate::api::workload::Arrival;
+        if let Some(b) = load.burstiness {
+            if !(b.is_finite() && b > 0.0) {
+                self.err(
+                    format!("{at}.burstiness"),
+                    format!("{b} is not positive (1 = Poisson)"),
+                );
+            } else if load.arrival != Arrival::Gamma {
+                self.err(
+                    format!("{at}.burstiness"),
+                    "only applies to arrival: gamma; set arrival: gamma or remove it",
+                );
+            }
+        }
+        if load.arrival != Arrival::Poisson
+            && load.rate.is_none()
+            && load.stages.iter().all(|s| s.rate.is_none())
+        {
+            self.err(
+                format!("{at}.arrival"),
+                "arrivals shape an open loop: also set rate (requests/s)",
+            );
+        }
+        for (k, st) in load.stages.iter().enumerate() {
+            let sat = format!("{at}.stages[{k}]");
+            if st.concurrency == Some(0) {
+                self.err(format!("{sat}.concurrency"), "must be at least 1");
+            }
+            if let Some(r) = st.rate
+                && !(r.is_finite() && r > 0.0)
+            {
+                self.err(
+                    format!("{sat}.rate"),
+                    format!("{r} is not a positive request rate"),
+                );
+            }
+            if st.duration.or(load.duration).is_none()
+                && st.max_requests.or(load.max_requests).is_none()
+            {
+                self.err(
+                    sat.clone(),
+                    "needs a duration or maxRequests (here or in load), else it never ends",
+                );
+            }
+        }
+    }
+
+    fn check_openai(&mut self, o: &crate::api::workload::OpenAiWorkload, at: &str) {
+        use crate::api::workload::{DatasetType, LengthDist, LengthDistType};
+        if o.max_tokens == 0 {
+            self.err(format!("{at}.maxTokens"), "must be at least 1");
+        }
+        let check_len = |v: &mut Self, d: &LengthDist, at: String| {
+            let problem = match d.kind {
+                LengthDistType::Fixed if d.value.is_none_or(|x| x == 0) => {
+                    Some("type fixed needs value >= 1".to_string())
+                }
+                LengthDistType::Uniform => match (d.min, d.max) {
+                    (Some(lo), Some(hi)) if lo <= hi && hi > 0 => None,
+                    (Some(lo), Some(hi)) => Some(format!("min {lo} must not exceed max {hi}")),
+                    _ => Some("type uniform needs min and max".to_string()),
+                },
+                LengthDistType::Normal => match (d.mean, d.std) {
+                    (Some(m), Some(sd)) if m.is_finite() && sd.is_finite() && sd >= 0.0 => None,
+                    _ => Some("type normal needs mean and std >= 0".to_string()),
+                },
+                _ => None,
+            };
+            if let Some(p) = problem {
+                v.err(at, p);
+            }
+        };
+        if let Some(d) = &o.dataset {
+            if d.num_prompts == 0 {
+                self.err(format!("{at}.dataset.numPrompts"), "must be at least 1");
+            }
+            match d.kind {
+                DatasetType::Synthetic => {
+                    if d.path.is_some() {
+                        self.err(
+                            format!("{at}.dataset.path"),
+                            "a synthetic dataset reads no file; set type: jsonl or sharegpt",
+                        );
+                    }
+                }
+                DatasetType::Jsonl | DatasetType::Sharegpt => {
+                    if d.path.as_deref().is_none_or(|p| p.trim().is_empty()) {
+                        self.err(
+                            format!("{at}.dataset.path"),
+                            "required for a jsonl or sharegpt dataset",
+                        );
+                    }
+                    if d.input_tokens.is_some() {
+                        self.err(
+                            format!("{at}.dataset.inputTokens"),
+                            "only for type synthetic; file prompts keep their length",
+                        );
+                    }
+                }
+            }
+            if let Some(l) = &d.input_tokens {
+                check_len(self, l, format!("{at}.dataset.inputTokens"));
+            }
+            if let Some(l) = &d.output_tokens {
+                check_len(self, l, format!("{at}.dataset.outputTokens"));
+            }
+        }
+        if let Some(g) = &o.goodput
+            && g.ttft.is_none()
+            && g.tpot.is_none()
+            && g.e2el.is_none()
+        {
+            self.err(
+                format!("{at}.goodput"),
+                "give at least one of ttft, tpot, e2el",
+            );
+        }
+    }
+
     fn check_env_templates(
         &mut self,
         env: &BTreeMap<String, String>,
@@ -565,5 +689,30 @@ spec:
         let text = GOOD.replace("{type: openai}", "{type: s3}");
         let errs = errors_of(&text);
         assert_eq!(errs[0].path, "spec.clients[0].workload.type");
+    }
+
+    #[test]
+    fn load_and_dataset_extras_are_checked() {
+        let text = GOOD.replace(
+            "      workload: {type: openai}\n",
+            "      workload:\n        type: openai\n        openai:\n          dataset: {type: sharegpt, inputTokens: {type: uniform, min: 9, max: 3}}\n          goodput: {}\n      load:\n        burstiness: 0.5\n        stages: [{rate: 5}, {rate: -1, duration: 10s}]\n",
+        );
+        let errs = errors_of(&text);
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        for want in [
+            "spec.clients[0].workload.openai.dataset.path",
+            "spec.clients[0].workload.openai.dataset.inputTokens",
+            "spec.clients[0].workload.openai.goodput",
+            "spec.clients[0].load.burstiness",
+            "spec.clients[0].load.stages[0]",
+            "spec.clients[0].load.stages[1].rate",
+        ] {
+            assert!(paths.contains(&want), "{want} missing in {errs:?}");
+        }
+        assert!(
+            errs.iter()
+                .any(|e| e.message.contains("min 9 must not exceed max 3")),
+            "{errs:?}"
+        );
     }
 }

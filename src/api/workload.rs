@@ -113,6 +113,127 @@ pub struct OpenAiWorkload {
     pub api_key_file: Option<String>,
     /// Time limit of one request, from send to last byte. Default 60s.
     pub request_timeout: Duration,
+    /// Where prompts come from; absent: `prompt` with `maxTokens` for every
+    /// request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<Dataset>,
+    /// Per-request service-level objectives: a request counts towards
+    /// goodput when it meets all of those given (as `vllm bench serve
+    /// --goodput`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goodput: Option<GoodputSlo>,
+}
+
+/// Request data: synthetic prompts of chosen lengths, or prompts from a file.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Dataset {
+    /// `synthetic` (default), `jsonl` (one `{"prompt": ...}` or
+    /// `{"messages": [...]}` object per line, optional `max_tokens`), or
+    /// `sharegpt` (a JSON array of `{"conversations": [{"from", "value"}]}`;
+    /// the first human turn is the prompt, the reply's length the output
+    /// length).
+    #[serde(rename = "type")]
+    pub kind: DatasetType,
+    /// File of a `jsonl` or `sharegpt` dataset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Synthetic prompts: length in tokens (approximately: one common English
+    /// word per token). Default fixed 128.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<LengthDist>,
+    /// Output length in tokens, sent as `max_tokens` (overrides the file's
+    /// and `maxTokens`). Default: `maxTokens`, or the file's lengths.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<LengthDist>,
+    /// Number of distinct requests prepared (synthetic) or read at most
+    /// (files); requests cycle through them in a seeded random order.
+    /// Default 1000.
+    #[schemars(range(min = 1))]
+    pub num_prompts: u32,
+}
+
+/// Default number of prepared prompts.
+pub const DEFAULT_NUM_PROMPTS: u32 = 1000;
+
+impl Default for Dataset {
+    fn default() -> Self {
+        Self {
+            kind: DatasetType::default(),
+            path: None,
+            input_tokens: None,
+            output_tokens: None,
+            num_prompts: DEFAULT_NUM_PROMPTS,
+        }
+    }
+}
+
+/// Kind of request dataset.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetType {
+    /// Random words of chosen lengths.
+    #[default]
+    Synthetic,
+    /// One JSON object per line.
+    Jsonl,
+    /// ShareGPT conversations.
+    Sharegpt,
+}
+
+/// A distribution of lengths in tokens: `{type: fixed, value: 128}`,
+/// `{type: uniform, min: 64, max: 256}`, or `{type: normal, mean: 128,
+/// std: 32}` (clamped to at least 1).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LengthDist {
+    /// `fixed` (default), `uniform` or `normal`.
+    #[serde(rename = "type")]
+    pub kind: LengthDistType,
+    /// `fixed`: the length.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<u32>,
+    /// `uniform`: smallest length (inclusive).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<u32>,
+    /// `uniform`: largest length (inclusive).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<u32>,
+    /// `normal`: mean length.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean: Option<f64>,
+    /// `normal`: standard deviation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub std: Option<f64>,
+}
+
+/// Shape of a length distribution.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LengthDistType {
+    /// Always `value`.
+    #[default]
+    Fixed,
+    /// Uniform in `[min, max]`.
+    Uniform,
+    /// Normal with `mean` and `std`, rounded, at least 1.
+    Normal,
+}
+
+/// Per-request thresholds for goodput; a request is good when it meets every
+/// threshold given.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GoodputSlo {
+    /// Time to first token at most this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttft: Option<Duration>,
+    /// Time per output token at most this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tpot: Option<Duration>,
+    /// End-to-end latency at most this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub e2el: Option<Duration>,
 }
 
 /// The default prompt: short, English, and open-ended enough to generate
@@ -133,6 +254,8 @@ impl Default for OpenAiWorkload {
             api_key_env: None,
             api_key_file: None,
             request_timeout: Duration::from_secs(60),
+            dataset: None,
+            goodput: None,
         }
     }
 }
@@ -177,9 +300,45 @@ pub struct LoadSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub max_requests: Option<u64>,
-    /// Seed of the random arrival times; random when absent.
+    /// Seed of the random arrival times and of synthetic request data;
+    /// random when absent (the seed used is written into the result).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// Open loop with `arrival: gamma`: the shape of the gamma distribution
+    /// of gaps (as `vllm bench serve --burstiness`). 1 is a Poisson process,
+    /// below 1 is burstier, above 1 more regular. Default 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burstiness: Option<f64>,
+    /// Ramp-up time: closed loop starts its workers evenly spread over this
+    /// time; open loop raises the rate linearly from 0 to `rate`. Requests
+    /// sent during the ramp-up are measured unless the warm-up covers it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ramp_up: Option<Duration>,
+    /// Stages run one after another, each overriding `concurrency`, `rate`,
+    /// `duration` and `maxRequests` (a sweep). Each stage has its own warm-up
+    /// and its own result; the summary keeps one entry per stage.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<StageSpec>,
+}
+
+/// One stage of a sweep: what changes from the client's `load`.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct StageSpec {
+    /// Closed loop workers (or open-loop in-flight cap) in this stage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub concurrency: Option<u32>,
+    /// Open-loop request rate in this stage (requests per second).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// Measurement time of this stage (after its warm-up).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Duration>,
+    /// Measured requests of this stage at most.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_requests: Option<u64>,
 }
 
 /// Default cap on requests in flight in open loop when `concurrency` is not set.
@@ -206,6 +365,8 @@ pub enum Arrival {
     /// Poisson process: exponentially distributed gaps with mean 1/rate.
     #[default]
     Poisson,
+    /// Gamma-distributed gaps with mean 1/rate and shape `burstiness`.
+    Gamma,
 }
 
 /// How a client reacts to failed requests.

@@ -313,7 +313,8 @@ impl Driver {
             .map(|p| p.id.clone())
             .collect();
         let name = self.b.metadata.name.clone().unwrap_or_default();
-        match write_report(&self.dir, &name, &instances) {
+        let percentiles = self.b.spec.execution.percentiles.clone();
+        match write_report(&self.dir, &name, &instances, &percentiles) {
             Ok(r) => {
                 if !r.missing.is_empty() {
                     tracing::warn!(missing = ?r.missing, "some client instances wrote no results");
@@ -518,7 +519,7 @@ impl Driver {
         let mut values = self.shared_values();
         values.insert("id".to_string(), id.to_string());
         let env = self.component_env(&c.env, &values)?;
-        let argv = vec![
+        let mut argv = vec![
             self.opts.exe.display().to_string(),
             "loadgen".to_string(),
             "--config".to_string(),
@@ -526,6 +527,11 @@ impl Driver {
             "--output".to_string(),
             self.dir.client_result(id).display().to_string(),
         ];
+        if c.record_requests {
+            argv.push("--requests".to_string());
+            let path = self.dir.clients().join(format!("{id}.requests.jsonl"));
+            argv.push(path.display().to_string());
+        }
         let hook: LineHook =
             Arc::new(
                 |line: &str| match serde_json::from_str::<ProgressEvent>(line) {

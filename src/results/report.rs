@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{ResultsDir, ResultsError};
 use crate::api::status::{Percentiles, ResultsSummary};
-use crate::workload::result::{ClientResult, Summary, merge};
+use crate::workload::result::{ClientResult, Summary, merge_with};
 use crate::workload::stats::LatencyStats;
 
 /// `summary.json`.
@@ -42,6 +42,7 @@ pub fn write_report(
     dir: &ResultsDir,
     benchmark: &str,
     instances: &[String],
+    percentiles: &[f64],
 ) -> Result<Report, ResultsError> {
     let mut results = Vec::new();
     let mut missing = Vec::new();
@@ -66,10 +67,13 @@ pub fn write_report(
             message: e.to_string(),
         }
     };
-    let total = merge(&results).map_err(merge_at(dir.clients()))?;
+    let total = merge_with(&results, percentiles).map_err(merge_at(dir.clients()))?;
     let clients = results
         .iter()
-        .map(|r| merge(std::slice::from_ref(r)).map_err(merge_at(dir.client_result(&r.id))))
+        .map(|r| {
+            merge_with(std::slice::from_ref(r), percentiles)
+                .map_err(merge_at(dir.client_result(&r.id)))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let file = SummaryFile {
         benchmark: benchmark.to_string(),

@@ -12,13 +12,15 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::WorkloadError;
-use super::load::{LiveCounters, LoadOutcome, LoadPlan, drive};
+use super::load::{LiveCounters, LoadOutcome, LoadPlan, RecordSink, drive};
 use super::openai::OpenAiClient;
+use super::record::RequestRecord;
 use super::result::{ClientResult, merge};
-use super::stats::Recorder;
+use super::stats::{Goodput, Recorder};
 use crate::api::duration::{Duration as SpecDuration, parse_duration};
 use crate::api::workload::{
-    Arrival, ErrorPolicy, LoadSpec, OpenAiApi, OpenAiWorkload, WorkloadSpec, WorkloadType,
+    Arrival, Dataset, DatasetType, ErrorPolicy, GoodputSlo, LengthDist, LengthDistType, LoadSpec,
+    OpenAiApi, OpenAiWorkload, WorkloadSpec, WorkloadType,
 };
 
 /// Exit status of `aifbench loadgen` when the run completed (or was stopped
@@ -120,6 +122,11 @@ Examples:
   aifbench loadgen --url http://gpu01:8000 --rate 20 --warmup 10s --duration 2m \\
       --max-tokens 128 --output result.json
 
+  # Bursty arrivals, 512-token synthetic prompts, goodput and per-request lines
+  aifbench loadgen --url http://gpu01:8000 --rate 50 --arrival gamma --burstiness 0.5 \\
+      --input-tokens 512 --max-tokens 128 --goodput ttft:500ms,tpot:50ms \\
+      --duration 1m --requests requests.jsonl --output result.json
+
   # Everything from a file (YAML or JSON); flags override it
   aifbench loadgen --config client.yaml --concurrency 16
 
@@ -155,8 +162,43 @@ fn parse_arrival(s: &str) -> Result<Arrival, String> {
     match s {
         "poisson" => Ok(Arrival::Poisson),
         "constant" => Ok(Arrival::Constant),
-        _ => Err("expected poisson or constant".to_string()),
+        "gamma" => Ok(Arrival::Gamma),
+        _ => Err("expected poisson, constant or gamma".to_string()),
     }
+}
+
+fn parse_positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err("expected a positive number".to_string()),
+    }
+}
+
+/// Parses `ttft:200ms,tpot:50ms,e2el:2s` (bare numbers are milliseconds, as
+/// in `vllm bench serve --goodput ttft:200`).
+fn parse_goodput(s: &str) -> Result<GoodputSlo, String> {
+    let mut g = GoodputSlo::default();
+    for part in s.split([',', ' ']).filter(|p| !p.is_empty()) {
+        let (key, value) = part
+            .split_once(':')
+            .ok_or_else(|| format!("{part:?}: expected metric:limit, e.g. ttft:200ms"))?;
+        let d = match value.parse::<f64>() {
+            Ok(ms) if ms.is_finite() && ms >= 0.0 => Duration::from_secs_f64(ms / 1000.0),
+            _ => parse_duration(value).map_err(|e| format!("{key}: {e}"))?,
+        };
+        let slot = match key {
+            "ttft" => &mut g.ttft,
+            "tpot" => &mut g.tpot,
+            "e2el" => &mut g.e2el,
+            other => {
+                return Err(format!(
+                    "unknown metric {other:?}: expected ttft, tpot or e2el"
+                ));
+            }
+        };
+        *slot = Some(SpecDuration(d));
+    }
+    Ok(g)
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -207,9 +249,30 @@ pub struct LoadgenArgs {
     /// Open loop: requests per second, latencies counted from the scheduled send time.
     #[arg(long, value_parser = parse_rate)]
     pub rate: Option<f64>,
-    /// Open loop arrivals: poisson or constant [default: poisson].
-    #[arg(long, value_parser = parse_arrival, value_name = "poisson|constant")]
+    /// Open loop arrivals: poisson, constant, or gamma (with --burstiness) [default: poisson].
+    #[arg(long, value_parser = parse_arrival, value_name = "poisson|constant|gamma")]
     pub arrival: Option<Arrival>,
+    /// Gamma arrivals: shape of the gaps; 1 = Poisson, <1 burstier, >1 more regular.
+    #[arg(long, value_parser = parse_positive)]
+    pub burstiness: Option<f64>,
+    /// Ramp-up: spread worker starts (closed loop) or raise the rate from 0 (open loop).
+    #[arg(long, value_parser = parse_duration)]
+    pub ramp_up: Option<Duration>,
+    /// Synthetic prompts of this many tokens (about one word each) instead of --prompt.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub input_tokens: Option<u32>,
+    /// Prompts from a JSON Lines file ({"prompt": ...} or {"messages": [...]} per line).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["sharegpt", "input_tokens"])]
+    pub prompts: Option<PathBuf>,
+    /// Prompts from a ShareGPT JSON file (first human turn; reply length as max_tokens).
+    #[arg(long, value_name = "FILE", conflicts_with = "input_tokens")]
+    pub sharegpt: Option<PathBuf>,
+    /// Per-request objectives for goodput, e.g. ttft:200ms,tpot:50ms (bare numbers are ms).
+    #[arg(long, value_parser = parse_goodput, value_name = "METRIC:LIMIT,..")]
+    pub goodput: Option<GoodputSlo>,
+    /// Also write one JSON line per request (times, tokens, error class) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub requests: Option<PathBuf>,
     /// Measurement duration after the warm-up, e.g. 30s or 5m [default: until stopped].
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
@@ -219,7 +282,7 @@ pub struct LoadgenArgs {
     /// Stop after this many measured requests.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_requests: Option<u64>,
-    /// Seed of the Poisson arrivals.
+    /// Seed of random arrivals and synthetic prompts (same seed, same run).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Write the result (counters and histograms) to this JSON file.
@@ -263,7 +326,11 @@ impl LoadgenArgs {
             || self.prompt.is_some()
             || self.max_tokens.is_some()
             || self.ignore_eos
-            || self.api_key_env.is_some();
+            || self.api_key_env.is_some()
+            || self.input_tokens.is_some()
+            || self.prompts.is_some()
+            || self.sharegpt.is_some()
+            || self.goodput.is_some();
         if openai_flags {
             let o = c
                 .workload
@@ -291,6 +358,28 @@ impl LoadgenArgs {
                 o.api_key_env = Some(var.clone());
                 o.api_key_file = None;
             }
+            if let Some(n) = self.input_tokens {
+                let d = o.dataset.get_or_insert_with(Dataset::default);
+                d.kind = DatasetType::Synthetic;
+                d.input_tokens = Some(LengthDist {
+                    kind: LengthDistType::Fixed,
+                    value: Some(n),
+                    ..LengthDist::default()
+                });
+            }
+            for (path, kind) in [
+                (&self.prompts, DatasetType::Jsonl),
+                (&self.sharegpt, DatasetType::Sharegpt),
+            ] {
+                if let Some(path) = path {
+                    let d = o.dataset.get_or_insert_with(Dataset::default);
+                    d.kind = kind;
+                    d.path = Some(path.to_string_lossy().into_owned());
+                }
+            }
+            if let Some(g) = &self.goodput {
+                o.goodput = Some(g.clone());
+            }
         }
         let l = &mut c.load;
         if let Some(n) = self.concurrency {
@@ -301,6 +390,12 @@ impl LoadgenArgs {
         }
         if let Some(a) = self.arrival {
             l.arrival = a;
+        }
+        if let Some(b) = self.burstiness {
+            l.burstiness = Some(b);
+        }
+        if let Some(d) = self.ramp_up {
+            l.ramp_up = Some(SpecDuration(d));
         }
         if let Some(d) = self.duration {
             l.duration = Some(SpecDuration(d));
@@ -347,6 +442,103 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WorkloadError> {
     })
 }
 
+/// The per-request JSON Lines file (`--requests FILE`): one line per
+/// request, warm-up included, written through a buffer.
+pub struct RequestLog {
+    out: std::sync::Mutex<std::io::BufWriter<std::fs::File>>,
+}
+
+/// One line of the per-request file; times in milliseconds.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestLine<'a> {
+    index: u64,
+    stage: usize,
+    warmup: bool,
+    /// Send time, seconds since the start of the stage.
+    sent_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queue_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lag_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttft_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttfc_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    e2el_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    e2el_intended_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    itl_ms: Vec<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+impl RequestLog {
+    /// Creates (truncates) `path`, and its directory.
+    pub fn create(path: &Path) -> Result<Self, WorkloadError> {
+        let werr = |source| WorkloadError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(werr)?;
+        }
+        let file = std::fs::File::create(path).map_err(werr)?;
+        Ok(Self {
+            out: std::sync::Mutex::new(std::io::BufWriter::with_capacity(64 * 1024, file)),
+        })
+    }
+}
+
+impl RecordSink for RequestLog {
+    fn record(&self, stage: usize, sent_offset: Duration, rec: &RequestRecord) {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let error = rec.outcome.as_ref().err().map(ToString::to_string);
+        let t = rec.outcome.as_ref().ok();
+        let line = RequestLine {
+            index: rec.index,
+            stage,
+            warmup: rec.warmup,
+            sent_s: sent_offset.as_secs_f64(),
+            queue_ms: rec.queue_time.map(ms),
+            lag_ms: rec.client_lag.map(ms),
+            ttft_ms: t.and_then(|t| t.ttft).map(ms),
+            ttfc_ms: t.and_then(|t| t.ttfc).map(ms),
+            e2el_ms: t.map(|t| ms(t.e2el)),
+            e2el_intended_ms: t.and_then(|t| t.e2el_intended).map(ms),
+            input_tokens: t.map(|t| t.input_tokens),
+            output_tokens: t.map(|t| t.output_tokens),
+            itl_ms: t
+                .map(|t| t.itl.iter().map(|d| ms(*d)).collect())
+                .unwrap_or_default(),
+            error: error.as_deref(),
+        };
+        let mut out = self
+            .out
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if serde_json::to_writer(&mut *out, &line).is_ok() {
+            let _ = out.write_all(b"\n");
+        }
+    }
+
+    fn flush(&self) {
+        let mut out = self
+            .out
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Err(e) = out.flush() {
+            tracing::warn!(error = %e, "cannot write the per-request file");
+        }
+    }
+}
+
 fn empty_outcome(seed: u64) -> LoadOutcome {
     LoadOutcome {
         recorder: Recorder::new(),
@@ -367,6 +559,7 @@ fn empty_outcome(seed: u64) -> LoadOutcome {
 pub async fn run(
     config: LoadgenConfig,
     output: Option<&Path>,
+    requests_log: Option<&Path>,
     progress_interval: Duration,
     cancel: CancellationToken,
     mut progress: impl FnMut(&ProgressEvent),
@@ -387,52 +580,97 @@ pub async fn run(
             "baseUrl is required (--url or baseUrl in the configuration file)".into(),
         ));
     }
-    let plan = LoadPlan::new(&config.load, &config.errors)?;
-    let client = OpenAiClient::new(&config.base_url, &openai, plan.concurrency)?;
+    let mut plans = LoadPlan::stages(&config.load, &config.errors)?;
+    let goodput = openai.goodput.as_ref().map(|g| Goodput {
+        ttft: g.ttft.map(|d| d.get()),
+        tpot: g.tpot.map(|d| d.get()),
+        e2el: g.e2el.map(|d| d.get()),
+    });
+    for p in &mut plans {
+        p.goodput.clone_from(&goodput);
+    }
+    let max_concurrency = plans.iter().map(|p| p.concurrency).max().unwrap_or(1);
+    let client = OpenAiClient::new(&config.base_url, &openai, max_concurrency)?;
+    let sink: Option<Arc<dyn RecordSink>> = match requests_log {
+        Some(path) => Some(Arc::new(RequestLog::create(path)?)),
+        None => None,
+    };
     let started_at = jiff::Timestamp::now();
     let t0 = Instant::now();
-    tracing::info!(id = %config.id, base_url = %config.base_url, workload = %config.workload.kind, "loadgen starting");
+    tracing::info!(id = %config.id, base_url = %config.base_url, workload = %config.workload.kind, stages = plans.len(), "loadgen starting");
 
     let model = tokio::select! {
         model = client.resolve_model() => Some(model?),
         _ = cancel.cancelled() => None,
     };
     let live = Arc::new(LiveCounters::default());
-    let outcome = match model {
-        None => empty_outcome(plan.seed),
+    let mut parts = Vec::new();
+    match model {
+        None => parts.push((plans[0].clone(), empty_outcome(plans[0].seed))),
         Some(model) => {
-            let executor = client.executor(&model)?;
-            let driver = drive(&plan, executor, live.clone(), &cancel);
-            tokio::pin!(driver);
-            if progress_interval.is_zero() {
-                driver.await
-            } else {
-                let mut ticker =
-                    tokio::time::interval_at(Instant::now() + progress_interval, progress_interval);
-                ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
-                loop {
-                    tokio::select! {
-                        outcome = &mut driver => break outcome,
-                        _ = ticker.tick() => progress(&ProgressEvent::Progress {
-                            id: config.id.clone(),
-                            elapsed_s: t0.elapsed().as_secs_f64(),
-                            requests: live.requests.load(Ordering::Relaxed),
-                            errors: live.errors.load(Ordering::Relaxed),
-                            in_flight: live.in_flight.load(Ordering::Relaxed),
-                            output_tokens: live.output_tokens.load(Ordering::Relaxed),
-                        }),
+            let executor = client.executor(&model, plans[0].seed)?;
+            for plan in &plans {
+                if cancel.is_cancelled() && !parts.is_empty() {
+                    break;
+                }
+                let driver = drive(plan, executor.clone(), live.clone(), &cancel, sink.clone());
+                tokio::pin!(driver);
+                let outcome = if progress_interval.is_zero() {
+                    driver.await
+                } else {
+                    let mut ticker = tokio::time::interval_at(
+                        Instant::now() + progress_interval,
+                        progress_interval,
+                    );
+                    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+                    loop {
+                        tokio::select! {
+                            outcome = &mut driver => break outcome,
+                            _ = ticker.tick() => progress(&ProgressEvent::Progress {
+                                id: config.id.clone(),
+                                elapsed_s: t0.elapsed().as_secs_f64(),
+                                requests: live.requests.load(Ordering::Relaxed),
+                                errors: live.errors.load(Ordering::Relaxed),
+                                in_flight: live.in_flight.load(Ordering::Relaxed),
+                                output_tokens: live.output_tokens.load(Ordering::Relaxed),
+                            }),
+                        }
                     }
+                };
+                let aborted = outcome.aborted.is_some();
+                parts.push((plan.clone(), outcome));
+                if aborted {
+                    break;
                 }
             }
         }
-    };
+    }
+    if let Some(sink) = &sink {
+        sink.flush();
+    }
 
-    let result = ClientResult::from_outcome(
-        &config.id,
-        config.workload.kind.as_str(),
-        started_at,
-        &outcome,
-    )?;
+    let results = parts
+        .iter()
+        .map(|(plan, outcome)| {
+            let mut r = ClientResult::from_outcome(
+                &config.id,
+                config.workload.kind.as_str(),
+                started_at,
+                outcome,
+            )?;
+            r.concurrency = Some(plan.concurrency);
+            r.rate = plan.rate;
+            Ok(r)
+        })
+        .collect::<Result<Vec<_>, WorkloadError>>()?;
+    let result = if plans.len() > 1 {
+        ClientResult::combine_stages(results)?
+    } else {
+        results
+            .into_iter()
+            .next()
+            .ok_or_else(|| WorkloadError::InvalidConfig("no stage ran".to_string()))?
+    };
     if let Some(path) = output {
         let json = serde_json::to_vec_pretty(&result)?;
         write_atomic(path, &json)?;
@@ -467,6 +705,7 @@ pub async fn run_cli(
     let result = run(
         config,
         args.output.as_deref(),
+        args.requests.as_deref(),
         args.progress_interval,
         cancel,
         print_line,
@@ -599,9 +838,14 @@ mod tests {
         cancel: CancellationToken,
     ) -> (Result<ClientResult, WorkloadError>, Vec<ProgressEvent>) {
         let events = Mutex::new(Vec::new());
-        let r = run(config, output, Duration::from_millis(50), cancel, |e| {
-            events.lock().unwrap().push(e.clone())
-        })
+        let r = run(
+            config,
+            output,
+            None,
+            Duration::from_millis(50),
+            cancel,
+            |e| events.lock().unwrap().push(e.clone()),
+        )
         .await;
         (r, events.into_inner().unwrap())
     }
@@ -719,7 +963,13 @@ mod tests {
         assert_eq!(r.errors, 5);
         assert_eq!(r.error_classes.get("http_500"), Some(&5));
         assert!(r.aborted.is_none());
-        assert!(r.histograms.is_empty());
+        // No latency of a failed request is recorded (only the client's lag).
+        assert!(
+            !r.histograms.contains_key(E2EL),
+            "{:?}",
+            r.histograms.keys()
+        );
+        assert!(!r.histograms.contains_key(TTFT));
     }
 
     #[tokio::test]
@@ -802,8 +1052,10 @@ mod tests {
             "achieved {achieved}/s"
         );
         assert_eq!(s.latency[QUEUE_TIME].count, 80);
+        // A fast server leaves no backlog: sends go out about on time (the
+        // bound leaves room for a busy CI machine).
         assert!(
-            s.latency[QUEUE_TIME].p99_ms < 20.0,
+            s.latency[QUEUE_TIME].p50_ms < 10.0,
             "{:?}",
             s.latency[QUEUE_TIME]
         );

@@ -4,11 +4,13 @@
 //! - [`load`]: the protocol-independent load model (closed and open loop,
 //!   warm-up, stop conditions, error policy) driving any [`load::Executor`];
 //! - [`record`]: the per-request record every executor produces;
-//! - [`openai`] (with [`sse`]): the OpenAI-compatible inference executor;
+//! - [`openai`] (with [`sse`] and [`dataset`]): the OpenAI-compatible
+//!   inference executor and its request data;
 //! - [`stats`]: mergeable HDR histograms fed by the records;
 //! - [`result`]: the per-instance result file and the merged summary;
 //! - [`loadgen`]: the `aifbench loadgen` entry point tying them together.
 
+pub mod dataset;
 pub mod load;
 pub mod loadgen;
 pub mod openai;

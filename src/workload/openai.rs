@@ -12,6 +12,7 @@
 //! itself.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,6 +23,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::WorkloadError;
+use super::dataset::{self, Entry, Prompt};
 use super::load::{Executor, RequestContext};
 use super::record::{ErrorClass, Failure, Outcome, Success, TokenSource};
 use super::sse::SseParser;
@@ -59,17 +61,37 @@ pub fn api_root(base_url: &str) -> &str {
     trimmed.strip_suffix("/v1").unwrap_or(trimmed)
 }
 
-/// The JSON body of every request.
+/// The JSON body of a request with the configured prompt and `maxTokens`.
 pub fn request_body(cfg: &OpenAiWorkload, model: &str) -> Value {
+    let entry = Entry {
+        prompt: Prompt::Text(cfg.prompt.clone()),
+        max_tokens: Some(cfg.max_tokens),
+    };
+    entry_body(cfg, model, &entry)
+}
+
+/// The JSON body of a request for one dataset entry.
+pub fn entry_body(cfg: &OpenAiWorkload, model: &str, entry: &Entry) -> Value {
     let mut body = json!({
         "model": model,
-        "max_tokens": cfg.max_tokens,
+        "max_tokens": entry.max_tokens.unwrap_or(cfg.max_tokens),
         "stream": cfg.stream,
     });
-    match cfg.api {
-        OpenAiApi::Completions => body["prompt"] = json!(cfg.prompt),
-        OpenAiApi::Chat => {
-            body["messages"] = json!([{"role": "user", "content": cfg.prompt}]);
+    match (&entry.prompt, cfg.api) {
+        (Prompt::Text(text), OpenAiApi::Completions) => body["prompt"] = json!(text),
+        (Prompt::Text(text), OpenAiApi::Chat) => {
+            body["messages"] = json!([{"role": "user", "content": text}]);
+        }
+        (Prompt::Messages(messages), OpenAiApi::Chat) => body["messages"] = messages.clone(),
+        // A completions endpoint gets the messages' text, one per line.
+        (Prompt::Messages(messages), OpenAiApi::Completions) => {
+            let text: Vec<&str> = messages
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m.get("content").and_then(Value::as_str))
+                .collect();
+            body["prompt"] = json!(text.join("\n"));
         }
     }
     if cfg.stream {
@@ -218,6 +240,7 @@ fn excerpt(text: &str) -> String {
 #[derive(Debug, Default)]
 pub struct StreamAccumulator {
     token_times: Vec<Instant>,
+    first_content: Option<Instant>,
     text_events: u64,
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
@@ -251,6 +274,7 @@ impl StreamAccumulator {
             self.token_times.push(at);
             if choices.iter().any(Choice::has_text) {
                 self.text_events += 1;
+                self.first_content.get_or_insert(at);
             }
         }
         if let Some(usage) = payload.usage {
@@ -277,8 +301,17 @@ impl StreamAccumulator {
             Some(n) => (n, TokenSource::Usage),
             None => (self.text_events, TokenSource::Counted),
         };
+        // As `vllm bench serve`: the request ends at its last event with
+        // `choices` (a trailing usage-only event does not count).
+        let end = self
+            .token_times
+            .last()
+            .copied()
+            .or(self.last_event)
+            .unwrap_or(ended);
         Ok(Success {
-            end: self.last_event.unwrap_or(ended),
+            end,
+            first_content: self.first_content,
             token_times: self.token_times,
             input_tokens: self.prompt_tokens.unwrap_or(0),
             output_tokens,
@@ -304,6 +337,7 @@ pub fn parse_response(body: &[u8], end: Instant) -> Outcome {
     };
     Ok(Success {
         token_times: Vec::new(),
+        first_content: None,
         end,
         input_tokens: usage.prompt_tokens.unwrap_or(0),
         output_tokens,
@@ -416,17 +450,27 @@ impl OpenAiClient {
         Ok(model)
     }
 
-    /// The executor sending requests for `model`.
-    pub fn executor(&self, model: &str) -> Result<OpenAiExecutor, WorkloadError> {
+    /// The executor sending requests for `model`, one body per dataset entry
+    /// (built from `seed`), cycled by request index.
+    pub fn executor(&self, model: &str, seed: u64) -> Result<OpenAiExecutor, WorkloadError> {
         let path = match self.cfg.api {
             OpenAiApi::Completions => "/v1/completions",
             OpenAiApi::Chat => "/v1/chat/completions",
         };
-        let body = serde_json::to_vec(&request_body(&self.cfg, model))?;
+        let entries = dataset::build(
+            self.cfg.dataset.as_ref(),
+            &self.cfg.prompt,
+            self.cfg.max_tokens,
+            seed,
+        )?;
+        let bodies = entries
+            .iter()
+            .map(|e| serde_json::to_vec(&entry_body(&self.cfg, model, e)).map(Bytes::from))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(OpenAiExecutor {
             http: self.http.clone(),
             url: format!("{}{path}", self.root),
-            body: Bytes::from(body),
+            bodies: Arc::new(bodies),
             stream: self.cfg.stream,
             timeout: self.cfg.request_timeout.get(),
         })
@@ -438,18 +482,22 @@ impl OpenAiClient {
 pub struct OpenAiExecutor {
     http: reqwest::Client,
     url: String,
-    body: Bytes,
+    bodies: Arc<Vec<Bytes>>,
     stream: bool,
     timeout: Duration,
 }
 
 impl OpenAiExecutor {
-    async fn send(&self) -> Outcome {
+    async fn send(&self, index: u64) -> Outcome {
+        let body = match self.bodies.len() {
+            0 => Bytes::new(),
+            n => self.bodies[(index % n as u64) as usize].clone(),
+        };
         let resp = self
             .http
             .post(&self.url)
             .header(CONTENT_TYPE, "application/json")
-            .body(self.body.clone())
+            .body(body)
             .send()
             .await
             .map_err(|e| Failure::new(classify_transport(&e, false), describe(&e)))?;
@@ -491,8 +539,8 @@ impl OpenAiExecutor {
 }
 
 impl Executor for OpenAiExecutor {
-    async fn execute(&self, _ctx: RequestContext) -> Outcome {
-        match tokio::time::timeout(self.timeout, self.send()).await {
+    async fn execute(&self, ctx: RequestContext) -> Outcome {
+        match tokio::time::timeout(self.timeout, self.send(ctx.index)).await {
             Ok(outcome) => outcome,
             Err(_) => Err(Failure::new(
                 ErrorClass::Timeout,
@@ -563,9 +611,12 @@ mod tests {
         }
         assert!(acc.is_done());
         let s = acc.finish(t0 + ms(100)).unwrap();
-        // Events with non-empty choices are token events; the usage chunk ends it.
+        // Events with non-empty choices are token events; the request ends at
+        // the last of them, not at the usage-only chunk (as vLLM's bench).
         assert_eq!(s.token_times, vec![t0 + ms(10), t0 + ms(20), t0 + ms(30)]);
-        assert_eq!(s.end, t0 + ms(40));
+        assert_eq!(s.end, t0 + ms(30));
+        // The first event's content is empty: first content comes later.
+        assert_eq!(s.first_content, Some(t0 + ms(20)));
         assert_eq!(s.output_tokens, 3);
         assert_eq!(s.input_tokens, 9);
         assert_eq!(s.token_source, TokenSource::Usage);
@@ -679,7 +730,7 @@ mod tests {
             ..Default::default()
         };
         let client = OpenAiClient::new(&format!("http://127.0.0.1:{port}"), &cfg, 1).unwrap();
-        let ex = client.executor("m").unwrap();
+        let ex = client.executor("m", 0).unwrap();
         let f = ex.execute(RequestContext { index: 0 }).await.unwrap_err();
         assert_eq!(f.class, ErrorClass::Connect, "{f:?}");
     }

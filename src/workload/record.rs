@@ -1,6 +1,8 @@
 //! What one request reports: the executor's raw outcome (instants on the
 //! monotonic clock) and the per-request record the load layer derives from it
-//! (durations counted from the request's intended send time).
+//! (durations counted from the request's actual send time, as `vllm bench
+//! serve` counts them, plus the end-to-end latency from the intended send
+//! time, which open-loop runs report separately).
 
 use std::fmt;
 use std::time::Duration;
@@ -24,7 +26,11 @@ pub struct Success {
     /// Arrival of each output event (streaming responses; empty otherwise).
     /// The first one is the first token.
     pub token_times: Vec<Instant>,
-    /// When the response was complete.
+    /// Arrival of the first output event with non-empty text (streaming
+    /// only); later than the first token when a server first sends an empty
+    /// delta (a role header, say).
+    pub first_content: Option<Instant>,
+    /// When the response was complete: the last output event when streaming.
     pub end: Instant,
     /// Input (prompt) tokens, 0 when unknown.
     pub input_tokens: u64,
@@ -87,16 +93,20 @@ impl Failure {
 /// What an executor returns for one request.
 pub type Outcome = Result<Success, Failure>;
 
-/// Latencies and token counts of one successful request, counted from its
-/// intended send time.
+/// Latencies and token counts of one successful request.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Timings {
-    /// Time to first token (streaming only).
+    /// Time to first token, from the actual send (streaming only).
     pub ttft: Option<Duration>,
+    /// Time to first non-empty content, from the actual send (streaming only).
+    pub ttfc: Option<Duration>,
     /// Gaps between successive output events (streaming only).
     pub itl: Vec<Duration>,
-    /// End-to-end latency.
+    /// End-to-end latency from the actual send.
     pub e2el: Duration,
+    /// Open loop: end-to-end latency from the intended send time, which
+    /// includes any wait for a free slot (no coordinated omission).
+    pub e2el_intended: Option<Duration>,
     /// Input tokens.
     pub input_tokens: u64,
     /// Output tokens.
@@ -106,12 +116,13 @@ pub struct Timings {
 }
 
 impl Timings {
-    /// Derives the timings of `success`, counting from `intended`.
-    pub fn from_success(success: &Success, intended: Instant) -> Self {
+    /// Derives the timings of `success`, sent at `sent`; `intended` is the
+    /// scheduled send time of an open-loop request.
+    pub fn from_success(success: &Success, sent: Instant, intended: Option<Instant>) -> Self {
         let ttft = success
             .token_times
             .first()
-            .map(|t| t.saturating_duration_since(intended));
+            .map(|t| t.saturating_duration_since(sent));
         let itl = success
             .token_times
             .windows(2)
@@ -119,8 +130,12 @@ impl Timings {
             .collect();
         Self {
             ttft,
+            ttfc: success
+                .first_content
+                .map(|t| t.saturating_duration_since(sent)),
             itl,
-            e2el: success.end.saturating_duration_since(intended),
+            e2el: success.end.saturating_duration_since(sent),
+            e2el_intended: intended.map(|i| success.end.saturating_duration_since(i)),
             input_tokens: success.input_tokens,
             output_tokens: success.output_tokens,
             token_source: success.token_source,
@@ -149,6 +164,11 @@ pub struct RequestRecord {
     pub warmup: bool,
     /// Open loop: time from the intended to the actual send.
     pub queue_time: Option<Duration>,
+    /// The client's own lag: how late the load generator itself was in
+    /// sending (open loop: timer lateness past the intended time, waiting for
+    /// a free slot excluded; closed loop: the worker's turnaround from the
+    /// previous response to this send).
+    pub client_lag: Option<Duration>,
     /// Its timings, or the class of its failure.
     pub outcome: Result<Timings, ErrorClass>,
 }
@@ -158,29 +178,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn timings_count_from_intended_start() {
+    fn timings_count_from_the_actual_send() {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
         let success = Success {
             token_times: vec![t0 + ms(30), t0 + ms(35), t0 + ms(45)],
+            first_content: Some(t0 + ms(35)),
             end: t0 + ms(50),
             input_tokens: 4,
             output_tokens: 3,
             token_source: TokenSource::Counted,
         };
-        let timings = Timings::from_success(&success, t0 + ms(10));
+        // Intended at t0, sent at t0 + 10 ms (it waited for a slot).
+        let timings = Timings::from_success(&success, t0 + ms(10), Some(t0));
         assert_eq!(timings.ttft, Some(ms(20)));
+        assert_eq!(timings.ttfc, Some(ms(25)));
         assert_eq!(timings.itl, vec![ms(5), ms(10)]);
         assert_eq!(timings.e2el, ms(40));
+        assert_eq!(timings.e2el_intended, Some(ms(50)));
         assert_eq!(timings.tpot(), Some(ms(10)));
+        let closed = Timings::from_success(&success, t0 + ms(10), None);
+        assert_eq!(closed.e2el_intended, None);
     }
 
     #[test]
     fn tpot_needs_two_tokens_and_a_first_token() {
         let t = Timings {
             ttft: None,
+            ttfc: None,
             itl: vec![],
             e2el: Duration::from_millis(10),
+            e2el_intended: None,
             input_tokens: 0,
             output_tokens: 5,
             token_source: TokenSource::Usage,

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::WorkloadError;
 use super::load::LoadOutcome;
 use super::stats::{
-    LatencyStats, add_histogram, decode_histogram, encode_histogram, new_histogram,
+    DEFAULT_PERCENTILES, E2EL, ITL, LatencyStats, TPOT, TTFT, add_histogram, decode_histogram,
+    encode_histogram, new_histogram, percentile_key,
 };
 
 /// What one load-generator instance measured, as written to its result file.
@@ -39,9 +40,27 @@ pub struct ClientResult {
     pub token_count_source: String,
     /// Why the error policy aborted the run, if it did.
     pub aborted: Option<String>,
-    /// Histograms of microseconds by name (`ttft`, `itl`, `e2el`, `tpot`,
-    /// `queue_time`): base64 of the HdrHistogram V2-deflate encoding.
+    /// Histograms of microseconds by name (`ttft`, `ttfc`, `itl`, `e2el`,
+    /// `tpot`, `e2el_intended`, `queue_time`, `client_lag`): base64 of the
+    /// HdrHistogram V2-deflate encoding.
     pub histograms: BTreeMap<String, String>,
+    /// Successful requests that met every goodput objective, when
+    /// objectives were given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub good_requests: Option<u64>,
+    /// Workers (closed loop) or in-flight cap (open loop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    /// Open loop: the requested rate, requests per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// Seed of arrivals and synthetic data, to reproduce the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// With `load.stages`: the result of each stage (this result then sums
+    /// them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<ClientResult>,
 }
 
 impl ClientResult {
@@ -70,7 +89,60 @@ impl ClientResult {
             token_count_source: r.token_count_source().to_string(),
             aborted: outcome.aborted.clone(),
             histograms,
+            good_requests: r.goodput.as_ref().map(|_| r.good),
+            concurrency: None,
+            rate: None,
+            seed: Some(outcome.seed),
+            stages: Vec::new(),
         })
+    }
+
+    /// Sums the results of consecutive stages into one, keeping them as
+    /// `stages`: counters and histograms add, durations add up.
+    pub fn combine_stages(parts: Vec<ClientResult>) -> Result<Self, WorkloadError> {
+        let mut iter = parts.iter();
+        let Some(first) = iter.next() else {
+            return Err(WorkloadError::InvalidConfig("no stage ran".to_string()));
+        };
+        if parts.len() == 1 {
+            return Ok(first.clone());
+        }
+        let mut total = ClientResult {
+            stages: Vec::new(),
+            concurrency: None,
+            rate: None,
+            ..first.clone()
+        };
+        let mut histograms: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
+        for (k, part) in parts.iter().enumerate() {
+            if k > 0 {
+                total.duration_s += part.duration_s;
+                total.requests += part.requests;
+                total.errors += part.errors;
+                for (class, n) in &part.error_classes {
+                    *total.error_classes.entry(class.clone()).or_default() += n;
+                }
+                total.input_tokens += part.input_tokens;
+                total.output_tokens += part.output_tokens;
+                total.good_requests = match (total.good_requests, part.good_requests) {
+                    (Some(a), Some(b)) => Some(a + b),
+                    (a, b) => a.or(b),
+                };
+                if total.token_count_source != part.token_count_source {
+                    total.token_count_source = "mixed".to_string();
+                }
+                if total.aborted.is_none() {
+                    total.aborted.clone_from(&part.aborted);
+                }
+            }
+            add_all(&mut histograms, &part.histograms)?;
+        }
+        total.histograms = histograms
+            .iter()
+            .map(|(name, h)| Ok((name.clone(), encode_histogram(name, h)?)))
+            .collect::<Result<_, WorkloadError>>()?;
+        total.stages = parts;
+        Ok(total)
     }
 
     /// Decodes the histogram `name`, if present.
@@ -80,6 +152,23 @@ impl ClientResult {
             .map(|text| decode_histogram(name, text))
             .transpose()
     }
+}
+
+/// Decodes each encoded histogram of `encoded` and adds it into `into`.
+fn add_all(
+    into: &mut BTreeMap<String, Histogram<u64>>,
+    encoded: &BTreeMap<String, String>,
+) -> Result<(), WorkloadError> {
+    for (name, text) in encoded {
+        let h = decode_histogram(name, text)?;
+        if !into.contains_key(name) {
+            into.insert(name.clone(), new_histogram()?);
+        }
+        if let Some(merged) = into.get_mut(name) {
+            add_histogram(name, merged, &h)?;
+        }
+    }
+    Ok(())
 }
 
 /// Results of all instances, merged.
@@ -111,11 +200,38 @@ pub struct Summary {
     pub latency: BTreeMap<String, LatencyStats>,
     /// `id: reason` of each instance the error policy aborted.
     pub aborted: Vec<String>,
+    /// Successful requests meeting every goodput objective, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub good_requests: Option<u64>,
+    /// Good requests per second, when goodput objectives were given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_goodput: Option<f64>,
+    /// Sum of the instances' concurrency, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    /// Sum of the instances' open-loop rates, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// With stages: one summary per stage, merged over instances.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<Summary>,
+    /// The same figures under the keys `vllm bench serve --save-result`
+    /// writes (`completed`, `request_throughput`, `mean_ttft_ms`,
+    /// `p99_itl_ms`, ...), for tools that read those files.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vllm: BTreeMap<String, serde_json::Value>,
 }
 
 /// Merges the results of instances: counters add up, histograms are decoded
-/// and added, throughputs divide by the longest measurement window.
+/// and added, throughputs divide by the longest measurement window. Reports
+/// the default percentiles.
 pub fn merge(results: &[ClientResult]) -> Result<Summary, WorkloadError> {
+    merge_with(results, &[])
+}
+
+/// [`merge`], also reporting `percentiles` (in percent, e.g. 99.9) of every
+/// latency metric.
+pub fn merge_with(results: &[ClientResult], percentiles: &[f64]) -> Result<Summary, WorkloadError> {
     let mut s = Summary {
         instances: u32::try_from(results.len()).unwrap_or(u32::MAX),
         requests: 0,
@@ -129,6 +245,12 @@ pub fn merge(results: &[ClientResult]) -> Result<Summary, WorkloadError> {
         output_tokens: 0,
         latency: BTreeMap::new(),
         aborted: Vec::new(),
+        good_requests: None,
+        request_goodput: None,
+        concurrency: None,
+        rate: None,
+        stages: Vec::new(),
+        vllm: BTreeMap::new(),
     };
     let mut histograms: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
     for r in results {
@@ -145,33 +267,114 @@ pub fn merge(results: &[ClientResult]) -> Result<Summary, WorkloadError> {
         if let Some(reason) = &r.aborted {
             s.aborted.push(format!("{}: {reason}", r.id));
         }
-        for (name, text) in &r.histograms {
-            let h = decode_histogram(name, text)?;
-            if !histograms.contains_key(name) {
-                histograms.insert(name.clone(), new_histogram()?);
-            }
-            if let Some(merged) = histograms.get_mut(name) {
-                add_histogram(name, merged, &h)?;
-            }
+        if let Some(g) = r.good_requests {
+            s.good_requests = Some(s.good_requests.unwrap_or(0) + g);
         }
+        if let Some(c) = r.concurrency {
+            s.concurrency = Some(s.concurrency.unwrap_or(0) + c);
+        }
+        if let Some(rate) = r.rate {
+            s.rate = Some(s.rate.unwrap_or(0.0) + rate);
+        }
+        add_all(&mut histograms, &r.histograms)?;
     }
     if s.duration_s > 0.0 {
         s.request_throughput = s.requests as f64 / s.duration_s;
         s.output_token_throughput = s.output_tokens as f64 / s.duration_s;
         s.total_token_throughput = (s.input_tokens + s.output_tokens) as f64 / s.duration_s;
+        s.request_goodput = s.good_requests.map(|g| g as f64 / s.duration_s);
     }
     s.latency = histograms
         .iter()
         .filter(|(_, h)| !h.is_empty())
-        .map(|(name, h)| (name.clone(), LatencyStats::from_histogram(h)))
+        .map(|(name, h)| {
+            let stats = if percentiles.is_empty() {
+                LatencyStats::from_histogram(h)
+            } else {
+                LatencyStats::with_percentiles(h, percentiles)
+            };
+            (name.clone(), stats)
+        })
         .collect();
+    let stage_count = results.iter().map(|r| r.stages.len()).max().unwrap_or(0);
+    for k in 0..stage_count {
+        let parts: Vec<ClientResult> = results
+            .iter()
+            .filter_map(|r| r.stages.get(k).cloned())
+            .collect();
+        s.stages.push(merge_with(&parts, percentiles)?);
+    }
+    s.vllm = vllm_keys(&s, &histograms, percentiles);
     Ok(s)
+}
+
+/// The summary under `vllm bench serve --save-result` keys. Its metrics have
+/// the same definitions here (see docs/metrics.md); vLLM's `median` is the
+/// p50 of the histogram (3 significant digits).
+fn vllm_keys(
+    s: &Summary,
+    histograms: &BTreeMap<String, Histogram<u64>>,
+    percentiles: &[f64],
+) -> BTreeMap<String, serde_json::Value> {
+    use serde_json::json;
+    let mut m = BTreeMap::new();
+    m.insert("completed".to_string(), json!(s.requests));
+    m.insert("failed".to_string(), json!(s.errors));
+    m.insert("duration".to_string(), json!(s.duration_s));
+    m.insert("total_input_tokens".to_string(), json!(s.input_tokens));
+    m.insert("total_output_tokens".to_string(), json!(s.output_tokens));
+    m.insert(
+        "request_throughput".to_string(),
+        json!(s.request_throughput),
+    );
+    m.insert(
+        "output_throughput".to_string(),
+        json!(s.output_token_throughput),
+    );
+    m.insert(
+        "total_token_throughput".to_string(),
+        json!(s.total_token_throughput),
+    );
+    if let Some(g) = s.request_goodput {
+        m.insert("request_goodput".to_string(), json!(g));
+    }
+    if let Some(c) = s.concurrency {
+        m.insert("max_concurrency".to_string(), json!(c));
+    }
+    if let Some(r) = s.rate {
+        m.insert("request_rate".to_string(), json!(r));
+    }
+    let mut ps: Vec<f64> = DEFAULT_PERCENTILES.to_vec();
+    ps.extend(
+        percentiles
+            .iter()
+            .copied()
+            .filter(|p| (0.0..=100.0).contains(p)),
+    );
+    for name in [TTFT, TPOT, ITL, E2EL] {
+        let Some(h) = histograms.get(name).filter(|h| !h.is_empty()) else {
+            continue;
+        };
+        let ms = |us: f64| us / 1000.0;
+        m.insert(format!("mean_{name}_ms"), json!(ms(h.mean())));
+        m.insert(format!("std_{name}_ms"), json!(ms(h.stdev())));
+        m.insert(
+            format!("median_{name}_ms"),
+            json!(ms(h.value_at_quantile(0.5) as f64)),
+        );
+        for p in &ps {
+            m.insert(
+                format!("{}_{name}_ms", percentile_key(*p)),
+                json!(ms(h.value_at_quantile(p / 100.0) as f64)),
+            );
+        }
+    }
+    m
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workload::stats::{E2EL, TTFT};
 
     fn result(id: &str, values: &[u64], duration_s: f64) -> ClientResult {
         let mut h = new_histogram().unwrap();
@@ -191,6 +394,11 @@ mod tests {
             token_count_source: "usage".to_string(),
             aborted: None,
             histograms: BTreeMap::from([(E2EL.to_string(), encode_histogram(E2EL, &h).unwrap())]),
+            good_requests: None,
+            concurrency: Some(2),
+            rate: None,
+            seed: Some(1),
+            stages: Vec::new(),
         }
     }
 
@@ -240,5 +448,34 @@ mod tests {
         let empty = merge(&[]).unwrap();
         assert_eq!(empty.requests, 0);
         assert_eq!(empty.request_throughput, 0.0);
+    }
+
+    #[test]
+    fn vllm_keys_and_stages() {
+        let a: Vec<u64> = (1..=100).map(|v| v * 1000).collect();
+        let s = merge_with(&[result("a", &a, 2.0)], &[99.9]).unwrap();
+        assert_eq!(s.vllm["completed"], 100);
+        assert_eq!(s.vllm["request_throughput"], 50.0);
+        assert_eq!(s.vllm["max_concurrency"], 2);
+        let median = s.vllm["median_e2el_ms"].as_f64().unwrap();
+        assert!((median - 50.0).abs() < 0.1, "{median}");
+        assert!(s.vllm.contains_key("p99.9_e2el_ms"));
+        assert!(s.vllm.contains_key("p99_e2el_ms"));
+        assert!(!s.vllm.contains_key("mean_ttft_ms"));
+        assert!(s.latency[E2EL].percentiles.contains_key("p99.9"));
+
+        // Two stages: the total sums them, the summary keeps one per stage.
+        let total =
+            ClientResult::combine_stages(vec![result("a", &a, 2.0), result("a", &a[..50], 1.0)])
+                .unwrap();
+        assert_eq!(total.requests, 150);
+        assert_eq!(total.duration_s, 3.0);
+        assert_eq!(total.stages.len(), 2);
+        assert_eq!(total.histogram(E2EL).unwrap().unwrap().len(), 150);
+        let s = merge(&[total.clone(), total]).unwrap();
+        assert_eq!(s.stages.len(), 2);
+        assert_eq!(s.stages[0].requests, 200);
+        assert_eq!(s.stages[1].requests, 100);
+        assert_eq!(s.requests, 300);
     }
 }

@@ -23,6 +23,48 @@ pub const E2EL: &str = "e2el";
 pub const TPOT: &str = "tpot";
 /// Open loop: time from intended to actual send.
 pub const QUEUE_TIME: &str = "queue_time";
+/// Time to the first output event with non-empty text.
+pub const TTFC: &str = "ttfc";
+/// Open loop: end-to-end latency from the intended send time.
+pub const E2EL_INTENDED: &str = "e2el_intended";
+/// The load generator's own lag before sending (timer lateness in open
+/// loop, turnaround in closed loop).
+pub const CLIENT_LAG: &str = "client_lag";
+
+/// Percentiles reported by default, as `vllm bench serve` does plus p90/p95.
+pub const DEFAULT_PERCENTILES: [f64; 4] = [50.0, 90.0, 95.0, 99.0];
+
+/// Per-request objectives; a successful request meeting all of them is
+/// "good" (counted in goodput).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Goodput {
+    /// Time to first token at most.
+    pub ttft: Option<Duration>,
+    /// Time per output token at most.
+    pub tpot: Option<Duration>,
+    /// End-to-end latency at most.
+    pub e2el: Option<Duration>,
+}
+
+impl Goodput {
+    /// Whether `t` meets every objective. A request without a first token
+    /// (non-streamed) or a TPOT cannot meet an objective on them.
+    pub fn is_met(&self, t: &super::record::Timings) -> bool {
+        let within = |limit: Option<Duration>, value: Option<Duration>| {
+            limit.is_none_or(|l| value.is_some_and(|v| v <= l))
+        };
+        within(self.ttft, t.ttft) && within(self.tpot, t.tpot()) && within(self.e2el, Some(t.e2el))
+    }
+}
+
+/// The key of a percentile: `p50`, `p99`, `p99.9` (as vLLM names them).
+pub fn percentile_key(p: f64) -> String {
+    if p.fract() == 0.0 {
+        format!("p{}", p as u64)
+    } else {
+        format!("p{p}")
+    }
+}
 
 /// Significant figures of every histogram.
 pub const SIGNIFICANT_FIGURES: u8 = 3;
@@ -101,9 +143,29 @@ pub struct LatencyStats {
     pub p99_ms: f64,
     /// Largest value.
     pub max_ms: f64,
+    /// The configured percentiles by key (`p50`, `p99.9`, ...), in ms.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub percentiles: BTreeMap<String, f64>,
 }
 
 impl LatencyStats {
+    /// Statistics of a histogram of microseconds, with extra `percentiles`
+    /// (in percent, e.g. 99.9) beyond p50, p90, p95 and p99.
+    pub fn with_percentiles(h: &Histogram<u64>, percentiles: &[f64]) -> Self {
+        let mut s = Self::from_histogram(h);
+        if !h.is_empty() {
+            s.percentiles = percentiles
+                .iter()
+                .filter(|p| (0.0..=100.0).contains(*p))
+                .map(|p| {
+                    let v = h.value_at_quantile(p / 100.0) as f64 / 1000.0;
+                    (percentile_key(*p), v)
+                })
+                .collect();
+        }
+        s
+    }
+
     /// Statistics of a histogram of microseconds.
     pub fn from_histogram(h: &Histogram<u64>) -> Self {
         let ms = |us: f64| us / 1000.0;
@@ -119,6 +181,7 @@ impl LatencyStats {
                 p95_ms: 0.0,
                 p99_ms: 0.0,
                 max_ms: 0.0,
+                percentiles: BTreeMap::new(),
             };
         }
         Self {
@@ -131,6 +194,7 @@ impl LatencyStats {
             p95_ms: q(0.95),
             p99_ms: q(0.99),
             max_ms: ms(h.max() as f64),
+            percentiles: BTreeMap::new(),
         }
     }
 }
@@ -152,6 +216,10 @@ pub struct Recorder {
     pub usage_counted: u64,
     /// Successful requests whose tokens were counted from events.
     pub event_counted: u64,
+    /// Successful requests that met every goodput objective (0 without).
+    pub good: u64,
+    /// The goodput objectives, if any.
+    pub goodput: Option<Goodput>,
     histograms: BTreeMap<&'static str, Histogram<u64>>,
 }
 
@@ -164,7 +232,14 @@ impl Default for Recorder {
 impl Recorder {
     /// An empty recorder.
     pub fn new() -> Self {
+        Self::with_goodput(None)
+    }
+
+    /// An empty recorder counting requests that meet `goodput`.
+    pub fn with_goodput(goodput: Option<Goodput>) -> Self {
         Self {
+            good: 0,
+            goodput,
             requests: 0,
             errors: 0,
             error_classes: BTreeMap::new(),
@@ -207,6 +282,9 @@ impl Recorder {
         if let Some(q) = rec.queue_time {
             self.value(QUEUE_TIME, q);
         }
+        if let Some(lag) = rec.client_lag {
+            self.value(CLIENT_LAG, lag);
+        }
         match &rec.outcome {
             Ok(t) => {
                 self.requests += 1;
@@ -217,9 +295,18 @@ impl Recorder {
                     TokenSource::Counted => self.event_counted += 1,
                     TokenSource::Unknown => {}
                 }
+                if self.goodput.as_ref().is_some_and(|g| g.is_met(t)) {
+                    self.good += 1;
+                }
                 self.value(E2EL, t.e2el);
+                if let Some(e) = t.e2el_intended {
+                    self.value(E2EL_INTENDED, e);
+                }
                 if let Some(ttft) = t.ttft {
                     self.value(TTFT, ttft);
+                }
+                if let Some(ttfc) = t.ttfc {
+                    self.value(TTFC, ttfc);
                 }
                 for gap in &t.itl {
                     self.value(ITL, *gap);
@@ -269,10 +356,13 @@ mod tests {
             index,
             warmup: false,
             queue_time: None,
+            client_lag: None,
             outcome: Ok(Timings {
                 ttft: Some(Duration::from_millis(ttft_ms)),
+                ttfc: Some(Duration::from_millis(ttft_ms)),
                 itl: vec![Duration::from_millis(5); tokens.saturating_sub(1) as usize],
                 e2el: Duration::from_millis(e2el_ms),
+                e2el_intended: None,
                 input_tokens: 10,
                 output_tokens: tokens,
                 token_source: TokenSource::Usage,
@@ -292,6 +382,7 @@ mod tests {
             index: 2,
             warmup: false,
             queue_time: Some(Duration::from_millis(2)),
+            client_lag: Some(Duration::from_micros(40)),
             outcome: Err(ErrorClass::Http(500)),
         });
         assert_eq!(r.requests, 1);
@@ -302,6 +393,10 @@ mod tests {
         assert_eq!(r.token_count_source(), "usage");
         assert_eq!(r.histogram(ITL).map(|h| h.len()), Some(7));
         assert_eq!(r.histogram(QUEUE_TIME).map(|h| h.len()), Some(1));
+        assert_eq!(r.histogram(CLIENT_LAG).map(|h| h.len()), Some(1));
+        assert_eq!(r.histogram(TTFC).map(|h| h.len()), Some(1));
+        assert!(r.histogram(E2EL_INTENDED).is_none());
+        assert_eq!(r.good, 0);
         // tpot = (65 - 30) / 7 = 5 ms
         let tpot = LatencyStats::from_histogram(r.histogram(TPOT).unwrap());
         assert!((tpot.p50_ms - 5.0).abs() < 0.01, "{tpot:?}");
@@ -352,5 +447,32 @@ mod tests {
             LatencyStats::from_histogram(&new_histogram().unwrap()).count,
             0
         );
+    }
+
+    #[test]
+    fn goodput_counts_requests_meeting_every_objective() {
+        let ms = Duration::from_millis;
+        let mut r = Recorder::with_goodput(Some(Goodput {
+            ttft: Some(ms(40)),
+            tpot: Some(ms(6)),
+            e2el: None,
+        }));
+        r.record(&ok(0, 30, 65, 8)); // ttft 30, tpot 5: good
+        r.record(&ok(1, 50, 85, 8)); // ttft 50: too slow
+        r.record(&ok(2, 30, 100, 8)); // tpot 10: too slow
+        assert_eq!((r.requests, r.good), (3, 1));
+    }
+
+    #[test]
+    fn configured_percentiles_are_keyed_like_vllm() {
+        let mut h = new_histogram().unwrap();
+        for v in 1..=10_000u64 {
+            h.record(v * 1000).unwrap();
+        }
+        let s = LatencyStats::with_percentiles(&h, &[50.0, 99.9]);
+        assert!((s.percentiles["p99.9"] - 9990.0).abs() < 10.0, "{s:?}");
+        assert!((s.percentiles["p50"] - 5000.0).abs() < 5.0, "{s:?}");
+        assert_eq!(percentile_key(99.0), "p99");
+        assert_eq!(percentile_key(99.9), "p99.9");
     }
 }
