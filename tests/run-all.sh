@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit tests, integration tests (real processes,
-# real HTTP on loopback), and the CLI tests. Installs nothing beyond the
-# Rust toolchain for now; services that later tests need are installed and
-# started from here, idempotently.
+# real HTTP on loopback, real servers), and the CLI tests.
+#
+# First it installs and starts, idempotently, every real server the tests
+# use (scripts/setup-*.sh); on a fresh machine that takes a while (the LLM
+# server builds llama.cpp: ~9 min), later runs only check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+setup() {
+  echo "== $1"
+  local t0=$SECONDS
+  "$@"
+  echo "== $1 done in $((SECONDS - t0)) s"
+}
+setup scripts/setup-llm.sh
+
 # Tests start real servers and child processes; two at a time suits a
 # 2-core machine and keeps timing-sensitive tests honest.
 cargo test --all-targets -- --test-threads="${AIFB_TEST_THREADS:-2}"
