@@ -44,7 +44,13 @@ fn local_llm_recipe_succeeds_with_server_token_counts() {
     let env = llm_env();
     let workspace = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_aifbench"))
-        .args(["run", "recipes/local-llm.yaml", "--progress", "plain", "--workspace"])
+        .args([
+            "run",
+            "recipes/local-llm.yaml",
+            "--progress",
+            "plain",
+            "--workspace",
+        ])
         .arg(workspace.path())
         .envs(env)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -54,8 +60,7 @@ fn local_llm_recipe_succeeds_with_server_token_counts() {
     assert!(out.status.success(), "aifbench run failed: {stderr}");
     let dir = only_subdir(workspace.path());
     let status: serde_json::Value =
-        serde_norway::from_str(&std::fs::read_to_string(dir.join("status.yaml")).unwrap())
-            .unwrap();
+        serde_norway::from_str(&std::fs::read_to_string(dir.join("status.yaml")).unwrap()).unwrap();
     assert_eq!(status["phase"], "Succeeded", "{status:#}");
 
     for (id, n) in [

@@ -28,7 +28,10 @@ struct Slot {
 pub(crate) struct Generation {
     metrics: Arc<Metrics>,
     semaphore: Option<Arc<Semaphore>>,
-    schedule: Schedule,
+    config: SimConfig,
+    seed: u64,
+    /// Built at admission, when the load is known.
+    schedule: Option<Schedule>,
     tokens: u32,
     choices: u64,
     prompt_tokens: u64,
@@ -57,7 +60,9 @@ impl Generation {
     ) -> Self {
         let waiting = Some(GaugeGuard::new(metrics.clone(), Gauge::Waiting));
         Self {
-            schedule: Schedule::new(config.ttft, config.itl, config.jitter, tokens, seed),
+            config: config.clone(),
+            seed,
+            schedule: None,
             metrics,
             semaphore,
             tokens,
@@ -97,6 +102,15 @@ impl Generation {
         });
         self.waiting = None;
         self.admitted = Some((start, start - self.arrival));
+        let running = usize::try_from(self.metrics.get(Gauge::Running)).unwrap_or(1);
+        let (ttft, itl) = self.config.latencies(self.prompt_tokens, running);
+        self.schedule = Some(Schedule::new(
+            ttft,
+            itl,
+            self.config.jitter,
+            self.tokens,
+            self.seed,
+        ));
         start
     }
 
@@ -108,7 +122,7 @@ impl Generation {
             return None;
         }
         let start = self.admit().await;
-        let Some(offset) = self.schedule.next_offset() else {
+        let Some(offset) = self.schedule.as_mut().and_then(Schedule::next_offset) else {
             self.finish();
             return None;
         };

@@ -61,6 +61,40 @@ pub struct SimConfig {
     pub max_concurrency: usize,
     /// Seed of the jitter; the same seed and arrival order give the same latencies.
     pub seed: u64,
+    /// Prefill time per prompt token, added to the time to first token.
+    /// Default 0.
+    pub prefill_per_token: Duration,
+    /// Slow-down under load, at least 1 (as llm-d-inference-sim's
+    /// `time-factor-under-load`): time to first token and inter-token
+    /// latency are multiplied by a factor growing linearly from 1 with one
+    /// request running to this value with `max_concurrency` running. Needs a
+    /// concurrency limit; default 1 (no slow-down).
+    pub load_factor: f64,
+}
+
+impl SimConfig {
+    /// The slow-down factor with `running` requests generating (this one
+    /// included).
+    pub fn factor(&self, running: usize) -> f64 {
+        if self.max_concurrency <= 1 || self.load_factor <= 1.0 {
+            return 1.0;
+        }
+        let busy = running.clamp(1, self.max_concurrency) - 1;
+        1.0 + (self.load_factor - 1.0) * busy as f64 / (self.max_concurrency - 1) as f64
+    }
+
+    /// Time to first token and inter-token latency for a request with
+    /// `prompt_tokens` admitted with `running` requests generating.
+    pub fn latencies(&self, prompt_tokens: u64, running: usize) -> (Duration, Duration) {
+        let f = self.factor(running);
+        let prefill = self
+            .prefill_per_token
+            .saturating_mul(u32::try_from(prompt_tokens).unwrap_or(u32::MAX));
+        (
+            self.ttft.saturating_add(prefill).mul_f64(f),
+            self.itl.mul_f64(f),
+        )
+    }
 }
 
 impl Default for SimConfig {
@@ -73,6 +107,8 @@ impl Default for SimConfig {
             jitter: 0.0,
             max_concurrency: 0,
             seed: 0,
+            prefill_per_token: Duration::ZERO,
+            load_factor: 1.0,
         }
     }
 }
@@ -167,6 +203,25 @@ pub struct SimArgs {
     /// Seed of the jitter, for reproducible runs.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+
+    /// Prefill time per prompt token, added to the TTFT (e.g. 50us): longer
+    /// prompts answer later.
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub prefill_per_token: Duration,
+
+    /// Slow-down at full load (>= 1): TTFT and ITL grow linearly from x1 with
+    /// one request running to this factor with --max-concurrency running, so
+    /// a sweep shows a knee. Needs --max-concurrency.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_load_factor)]
+    pub time_factor_under_load: f64,
+}
+
+/// Parses a load factor of at least 1.
+fn parse_load_factor(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 1.0 => Ok(v),
+        _ => Err(format!("must be a number >= 1, got {s:?}")),
+    }
 }
 
 /// Parses a jitter fraction in `[0, 1]`.
@@ -190,6 +245,8 @@ impl SimArgs {
             jitter: self.jitter,
             max_concurrency: self.max_concurrency,
             seed: self.seed,
+            prefill_per_token: self.prefill_per_token,
+            load_factor: self.time_factor_under_load,
         }
     }
 }

@@ -539,3 +539,28 @@ fn args_parse_durations_and_reject_bad_values() {
     assert!(Cli::try_parse_from(["sim", "--ttft", "soon"]).is_err());
     assert!(Cli::try_parse_from(["sim", "--output-tokens", "0"]).is_err());
 }
+
+#[test]
+fn latency_model_adds_prefill_and_slows_down_under_load() {
+    let ms = Duration::from_millis;
+    let c = SimConfig {
+        ttft: ms(50),
+        itl: ms(10),
+        prefill_per_token: Duration::from_micros(100),
+        load_factor: 3.0,
+        max_concurrency: 5,
+        ..SimConfig::default()
+    };
+    // Alone: 50 ms + 1000 prompt tokens x 0.1 ms.
+    assert_eq!(c.latencies(1000, 1), (ms(150), ms(10)));
+    // Half-way to full load: factor 2; at (and beyond) full load: 3.
+    assert_eq!(c.latencies(0, 3), (ms(100), ms(20)));
+    assert_eq!(c.latencies(0, 5), (ms(150), ms(30)));
+    assert_eq!(c.latencies(0, 50), (ms(150), ms(30)));
+    // Without a concurrency limit there is no load to scale by.
+    let unlimited = SimConfig {
+        max_concurrency: 0,
+        ..c
+    };
+    assert_eq!(unlimited.factor(100), 1.0);
+}
