@@ -300,14 +300,21 @@ fn print_summary(r: &aifbench::results::report::Report) {
         println!("  errors[{class}] = {n}");
     }
     println!(
-        "{:<11} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "{:<13} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "metric", "count", "mean ms", "p50 ms", "p90 ms", "p99 ms", "max ms"
     );
     for (name, l) in &t.latency {
         println!(
-            "{:<11} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+            "{:<13} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
             name, l.count, l.mean_ms, l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
         );
+    }
+    if let Some(g) = t.request_goodput {
+        println!("goodput {g:.2} req/s");
+    }
+    if !t.stages.is_empty() {
+        println!("\nstages:");
+        print!("{}", aifbench::results::report::stages_table(t));
     }
 }
 

@@ -238,3 +238,37 @@ fn ctrl_c_cancels_cleanly_and_keeps_partial_results() {
         "partial results kept: {summary:#}"
     );
 }
+
+#[test]
+fn sweep_stages_show_the_simulated_knee_with_vllm_keys() {
+    let ws = tempfile::tempdir().unwrap();
+    let out = run_cmd(ws.path(), "recipes/sweep.yaml").output().unwrap();
+    assert!(out.status.success(), "{}", output_text(&out));
+    let dir = results_dir(ws.path());
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    let stages = summary["total"]["stages"].as_array().expect("stages");
+    assert_eq!(stages.len(), 4, "{summary:#}");
+    let v = |k: usize, key: &str| {
+        stages[k]["vllm"][key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("stage {k} lacks {key}: {:#}", stages[k]))
+    };
+    let concurrency: Vec<f64> = (0..4).map(|k| v(k, "max_concurrency")).collect();
+    assert_eq!(concurrency, [1.0, 4.0, 16.0, 32.0]);
+    // Alone the simulator answers in 40 ms + prefill (128..512 tokens x 50 us).
+    let ttft1 = v(0, "median_ttft_ms");
+    assert!((45.0..75.0).contains(&ttft1), "ttft at 1: {ttft1}");
+    // At 16 running it is 3x slower; beyond, requests queue: the knee.
+    assert!(v(2, "median_tpot_ms") > 2.5 * v(0, "median_tpot_ms"));
+    assert!(v(3, "median_ttft_ms") > 4.0 * v(2, "median_ttft_ms"));
+    // Throughput grows until the simulator saturates.
+    assert!(v(1, "request_throughput") > 2.0 * v(0, "request_throughput"));
+    // Goodput (ttft <= 200 ms, tpot <= 20 ms) holds at 1 and fails at 32.
+    assert!(v(0, "request_goodput") > 0.9 * v(0, "request_throughput"));
+    assert_eq!(v(3, "request_goodput"), 0.0);
+    // Configured extra percentile.
+    assert!(summary["total"]["latency"]["ttft"]["percentiles"]["p99.9"].is_number());
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("## Stages"), "{md}");
+}

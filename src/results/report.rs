@@ -197,6 +197,10 @@ fn markdown(
         total.output_token_throughput
     );
     md.push_str(&latency_table(total));
+    if !total.stages.is_empty() {
+        md.push_str("\n## Stages\n\n");
+        md.push_str(&stages_table(total));
+    }
     md.push_str("\n## Per client instance\n\n| instance | requests | errors | req/s | e2el p50 ms | e2el p99 ms |\n|---|---:|---:|---:|---:|---:|\n");
     for (id, s) in ids.iter().zip(clients) {
         let e = s.latency.get("e2el");
@@ -218,6 +222,37 @@ fn markdown(
     }
     if !missing.is_empty() {
         let _ = writeln!(md, "\nNo result file from: {}.", missing.join(", "));
+    }
+    md
+}
+
+/// A Markdown table with one row per stage of a sweep.
+pub fn stages_table(s: &Summary) -> String {
+    let mut md = String::from(
+        "| stage | concurrency | rate | requests | errors | req/s | goodput/s | tok/s | ttft p50 ms | ttft p99 ms | tpot p50 ms | e2el p99 ms |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let stat = |st: &Summary, name: &str, f: fn(&LatencyStats) -> f64| {
+        st.latency
+            .get(name)
+            .map_or("-".to_string(), |l| format!("{:.2}", f(l)))
+    };
+    for (k, st) in s.stages.iter().enumerate() {
+        let _ = writeln!(
+            md,
+            "| {k} | {} | {} | {} | {} | {:.2} | {} | {:.1} | {} | {} | {} | {} |",
+            st.concurrency.map_or("-".to_string(), |c| c.to_string()),
+            st.rate.map_or("-".to_string(), |r| format!("{r}")),
+            st.requests,
+            st.errors,
+            st.request_throughput,
+            st.request_goodput
+                .map_or("-".to_string(), |g| format!("{g:.2}")),
+            st.output_token_throughput,
+            stat(st, "ttft", |l| l.p50_ms),
+            stat(st, "ttft", |l| l.p99_ms),
+            stat(st, "tpot", |l| l.p50_ms),
+            stat(st, "e2el", |l| l.p99_ms),
+        );
     }
     md
 }
