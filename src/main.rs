@@ -312,6 +312,9 @@ fn print_summary(r: &aifbench::results::report::Report) {
     if let Some(g) = t.request_goodput {
         println!("goodput {g:.2} req/s");
     }
+    if let (Some(rate), Some(sent)) = (t.rate, t.send_rate) {
+        println!("open loop: asked {rate:.2} req/s, sent {sent:.2} req/s");
+    }
     if !t.stages.is_empty() {
         println!("\nstages:");
         print!("{}", aifbench::results::report::stages_table(t));

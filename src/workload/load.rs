@@ -292,6 +292,9 @@ pub struct LoadOutcome {
     pub issued: u64,
     /// Seed of the arrival process.
     pub seed: u64,
+    /// Achieved send rate of measured requests, requests per second: (sends
+    /// − 1) / (last send − first send); absent with fewer than two sends.
+    pub send_rate: Option<f64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -315,6 +318,8 @@ struct Shared<E> {
     dropped: AtomicU64,
     aborted: Mutex<Option<String>>,
     last_completion: Mutex<Option<Instant>>,
+    /// First and last send of a measured request, and how many there were.
+    sends: Mutex<(Option<Instant>, Option<Instant>, u64)>,
 }
 
 /// Counts a request in flight; on drop without `done`, counts it dropped.
@@ -374,6 +379,12 @@ impl<E: Executor> Shared<E> {
         let index = self.next_index.fetch_add(1, Ordering::Relaxed);
         let mut guard = InFlight::new(&self.live, &self.dropped);
         let sent = Instant::now();
+        if !d.warmup {
+            let mut sends = lock(&self.sends);
+            sends.0.get_or_insert(sent);
+            sends.1 = Some(sent);
+            sends.2 += 1;
+        }
         let outcome = self.executor.execute(RequestContext { index }).await;
         guard.done = true;
         drop(guard);
@@ -521,6 +532,7 @@ pub async fn drive<E: Executor>(
         dropped: AtomicU64::new(0),
         aborted: Mutex::new(None),
         last_completion: Mutex::new(None),
+        sends: Mutex::new((None, None, 0)),
     });
     tracing::info!(
         stage = plan.stage,
@@ -635,6 +647,12 @@ pub async fn drive<E: Executor>(
     let measurement = last.unwrap_or(end).saturating_duration_since(measure_start);
     let recorder = lock(&shared.recorder).clone();
     let aborted = lock(&shared.aborted).clone();
+    let send_rate = match *lock(&shared.sends) {
+        (Some(first), Some(last), n) if n >= 2 && last > first => {
+            Some((n - 1) as f64 / (last - first).as_secs_f64())
+        }
+        _ => None,
+    };
     let outcome = LoadOutcome {
         recorder,
         measurement,
@@ -643,6 +661,7 @@ pub async fn drive<E: Executor>(
         dropped: shared.dropped.load(Ordering::Relaxed),
         issued: shared.next_index.load(Ordering::Relaxed),
         seed: plan.seed,
+        send_rate,
     };
     tracing::info!(
         stage = plan.stage,
@@ -870,6 +889,8 @@ mod tests {
             "{}",
             queue.max()
         );
+        // Sends were held back by the single slot: 6 sends in 250 ms.
+        assert!((out.send_rate.unwrap() - 20.0).abs() < 0.1, "{:?}", out.send_rate);
         // The timer fired on time: the wait was for the slot, not client lag.
         let lag = out.recorder.histogram(CLIENT_LAG).unwrap();
         assert!(lag.max() < ms(2), "lag {}", lag.max());

@@ -548,6 +548,7 @@ fn empty_outcome(seed: u64) -> LoadOutcome {
         dropped: 0,
         issued: 0,
         seed,
+        send_rate: None,
     }
 }
 
@@ -1051,6 +1052,9 @@ mod tests {
             (achieved - 80.0).abs() / 80.0 < 0.04,
             "achieved {achieved}/s"
         );
+        // Sends follow the schedule: the achieved send rate is within 1 %.
+        let sent = s.send_rate.unwrap();
+        assert!((sent - 80.0).abs() / 80.0 < 0.01, "sent {sent}/s");
         assert_eq!(s.latency[QUEUE_TIME].count, 80);
         // A fast server leaves no backlog: sends go out about on time (the
         // bound leaves room for a busy CI machine).

@@ -57,6 +57,10 @@ pub struct ClientResult {
     /// Seed of arrivals and synthetic data, to reproduce the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// Achieved send rate of measured requests (requests per second), to
+    /// compare with `rate` in an open loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_rate: Option<f64>,
     /// With `load.stages`: the result of each stage (this result then sums
     /// them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -93,6 +97,7 @@ impl ClientResult {
             concurrency: None,
             rate: None,
             seed: Some(outcome.seed),
+            send_rate: outcome.send_rate,
             stages: Vec::new(),
         })
     }
@@ -111,6 +116,7 @@ impl ClientResult {
             stages: Vec::new(),
             concurrency: None,
             rate: None,
+            send_rate: None,
             ..first.clone()
         };
         let mut histograms: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
@@ -212,6 +218,9 @@ pub struct Summary {
     /// Sum of the instances' open-loop rates, when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<f64>,
+    /// Sum of the instances' achieved send rates (requests per second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_rate: Option<f64>,
     /// With stages: one summary per stage, merged over instances.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<Summary>,
@@ -249,6 +258,7 @@ pub fn merge_with(results: &[ClientResult], percentiles: &[f64]) -> Result<Summa
         request_goodput: None,
         concurrency: None,
         rate: None,
+        send_rate: None,
         stages: Vec::new(),
         vllm: BTreeMap::new(),
     };
@@ -275,6 +285,9 @@ pub fn merge_with(results: &[ClientResult], percentiles: &[f64]) -> Result<Summa
         }
         if let Some(rate) = r.rate {
             s.rate = Some(s.rate.unwrap_or(0.0) + rate);
+        }
+        if let Some(rate) = r.send_rate {
+            s.send_rate = Some(s.send_rate.unwrap_or(0.0) + rate);
         }
         add_all(&mut histograms, &r.histograms)?;
     }
@@ -398,6 +411,7 @@ mod tests {
             concurrency: Some(2),
             rate: None,
             seed: Some(1),
+            send_rate: None,
             stages: Vec::new(),
         }
     }
