@@ -260,6 +260,14 @@ pub async fn serve(
 ) -> Result<(), SimError> {
     config.validate()?;
     let app = server::router(Arc::new(server::Shared::new(config)));
+    // Tokens are small writes: without TCP_NODELAY, Nagle's algorithm holds
+    // one back until the client's delayed ACK (~40 ms) and the simulated
+    // timing would be wrong.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

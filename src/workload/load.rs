@@ -890,7 +890,11 @@ mod tests {
             queue.max()
         );
         // Sends were held back by the single slot: 6 sends in 250 ms.
-        assert!((out.send_rate.unwrap() - 20.0).abs() < 0.1, "{:?}", out.send_rate);
+        assert!(
+            (out.send_rate.unwrap() - 20.0).abs() < 0.1,
+            "{:?}",
+            out.send_rate
+        );
         // The timer fired on time: the wait was for the slot, not client lag.
         let lag = out.recorder.histogram(CLIENT_LAG).unwrap();
         assert!(lag.max() < ms(2), "lag {}", lag.max());
