@@ -19,6 +19,7 @@ use aifbench::api::Benchmark;
 use aifbench::operator::controller::{Context, Error, Settings, error_policy, reconcile};
 use aifbench::operator::metrics::Metrics;
 use aifbench::operator::monitors::MonitorTasks;
+use aifbench::operator::rbac;
 use aifbench::operator::slurm::{SlurmConnector, SlurmCredentials};
 
 const CANARY: &str = "CANARY-s3cr3t-7f3a9c";
@@ -64,6 +65,13 @@ impl ApiServer {
             got,
             format!("{method} {path}"),
             "unexpected request {uri} with body {text}"
+        );
+        let (group, resource, verb) = rbac::request_verb(method, path, &q)
+            .unwrap_or_else(|| panic!("not a resource request: {got}"));
+        let rules: Vec<rbac::Rule> = [rbac::BENCHMARK_RULES, rbac::SECRET_RULES].concat();
+        assert!(
+            rbac::allows(&rules, &group, &resource, &verb),
+            "{got}: the chart's RBAC does not grant {verb} on {group}/{resource}"
         );
         for part in query.split('&').filter(|p| !p.is_empty()) {
             assert!(

@@ -15,6 +15,7 @@ pub mod lease;
 pub mod metrics;
 pub mod monitors;
 pub mod observe;
+pub mod rbac;
 pub mod runs;
 pub mod slurm;
 
@@ -73,13 +74,15 @@ pub enum OperatorError {
     LeadershipLost,
 }
 
-/// Checks that the CRD is installed (a `list` of one Benchmark: 404 means
-/// it is not) — needs no permission on CRDs themselves.
-pub async fn check_crd(client: &Client) -> Result<(), OperatorError> {
-    match Api::<Benchmark>::all(client.clone())
-        .list(&ListParams::default().limit(1))
-        .await
-    {
+/// Checks that the CRD is installed (a `list` of one Benchmark, in the
+/// first watched namespace or in all: 404 means it is not) — needs no
+/// permission on CRDs themselves.
+pub async fn check_crd(client: &Client, namespaces: &[String]) -> Result<(), OperatorError> {
+    let api = match namespaces.first() {
+        Some(ns) => Api::<Benchmark>::namespaced(client.clone(), ns),
+        None => Api::<Benchmark>::all(client.clone()),
+    };
+    match api.list(&ListParams::default().limit(1)).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Err(OperatorError::CrdMissing),
         Err(e) => Err(e.into()),
@@ -106,7 +109,7 @@ pub async fn run(
         ready.clone(),
         shutdown.clone(),
     ));
-    check_crd(&client).await?;
+    check_crd(&client, &config.namespaces).await?;
     tracing::info!(namespaces = ?config.namespaces, "the Benchmark CRD is installed");
 
     let elector = config.lease.as_ref().map(|(ns, name)| {
