@@ -95,3 +95,26 @@ fn chart_crd_is_the_generated_one() {
         "charts/aifbench/crds/benchmark.yaml is stale: run `cargo run -- crd > charts/aifbench/crds/benchmark.yaml`"
     );
 }
+
+#[test]
+fn kind_quickstart_is_valid_and_builds_children() {
+    use aifbench::operator::children;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes/kind-quickstart.yaml");
+    let loaded = aifbench::api::load::load_file(&path, &|_| None).expect("loads");
+    let mut b = loaded.benchmark;
+    let errors = aifbench::api::validate::validate(&b);
+    assert!(errors.is_empty(), "{errors:?}");
+    b.metadata.uid = Some("u-1".into());
+    let pod = children::service_pod(&b, 1, &b.spec.services[0], "kind-quickstart-x").expect("pod");
+    let args = pod.spec.unwrap().containers[0].command.clone().unwrap();
+    assert!(args.contains(&"8000".to_string()), "{args:?}");
+    let job = children::client_job(
+        &b,
+        1,
+        &b.spec.clients[0],
+        "aifbench:dev",
+        "kind-quickstart-x",
+    )
+    .expect("job");
+    assert_eq!(job.spec.unwrap().completions, Some(2));
+}
