@@ -377,6 +377,58 @@ mod tests {
     }
 
     #[test]
+    fn components_find_their_pods() {
+        use crate::api::status::ComponentStatus;
+        let b: Benchmark = serde_norway::from_str(
+            "apiVersion: aifbench.io/v1alpha1\nkind: Benchmark\nmetadata: {name: bm, namespace: ns}\nspec:\n  services: [{id: sim, executor: pod, ports: [{port: 80}], pod: {image: i}}]\n  clients: [{id: my-load, executor: pod, instances: 2, target: sim, workload: {type: openai}}]\n",
+        )
+        .unwrap();
+        let mut status = BenchmarkStatus::default();
+        for (id, kind, state) in [
+            ("sim", ComponentKind::Service, ComponentState::Stopping),
+            ("my-load-1", ComponentKind::Client, ComponentState::Running),
+            (
+                "my-load-2",
+                ComponentKind::Client,
+                ComponentState::Launching,
+            ),
+        ] {
+            let mut c = ComponentStatus::new(id, kind, "pod");
+            c.state = state;
+            status.components.push(c);
+        }
+        let mut pod = pod_with(PodStatus {
+            phase: Some("Running".into()),
+            ..Default::default()
+        });
+        let mut labels = super::super::children::labels("bm", 1, "client", "my-load");
+        labels.insert(COMPLETION_INDEX_LABEL.into(), "0".into());
+        pod.metadata.labels = Some(labels);
+        pod.metadata.name = Some("bm-g1-my-load-0-x".into());
+        let obs = observe(&b, &status, 1, &[pod.clone()], &BTreeMap::new(), false);
+        assert_eq!(obs.components["my-load-1"].run, RunState::Running);
+        assert_eq!(
+            obs.components["my-load-1"].placement.pod_name.as_deref(),
+            Some("bm-g1-my-load-0-x")
+        );
+        // Not created yet: unknown; a stopped service whose pod is gone: exited.
+        assert_eq!(obs.components["my-load-2"].run, RunState::Unknown);
+        assert!(matches!(
+            obs.components["sim"].run,
+            RunState::Exited { code: None, .. }
+        ));
+        // Pods of another generation are not this run's.
+        let obs = observe(&b, &status, 2, &[pod], &BTreeMap::new(), false);
+        assert_eq!(
+            obs.components["my-load-1"].run,
+            RunState::Exited {
+                code: None,
+                reason: Some("pod bm-g2-my-load disappeared".into())
+            }
+        );
+    }
+
+    #[test]
     fn summaries_merge() {
         let a = ResultsSummary {
             requests: 100,
