@@ -905,3 +905,123 @@ async fn slurm_credentials_never_leak_and_deletion_runs_the_finalizer() {
     }
     f.server.done().await;
 }
+
+#[tokio::test]
+async fn monitors_are_scraped_by_the_operator() {
+    // A real simulator to scrape.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let s = stop.clone();
+    let sim = tokio::spawn(aifbench::sim::serve(
+        listener,
+        Default::default(),
+        async move { s.cancelled().await },
+    ));
+    let results = tempfile::tempdir().unwrap();
+
+    let mut f = fixture();
+    f.ctx = Arc::new(Context {
+        client: f.ctx.client.clone(),
+        settings: Settings {
+            results_root: results.path().to_path_buf(),
+            ..f.ctx.settings.clone()
+        },
+        metrics: f.metrics.clone(),
+        monitors: Arc::new(MonitorTasks::new()),
+        slurm: f.slurm.clone(),
+        clock: Arc::new(now),
+    });
+    let mut base = benchmark();
+    base.spec.clients[0].instances = 1;
+    base.spec.monitors = serde_norway::from_str(&format!(
+        "[{{id: m, targets: ['{addr}'], interval: 100ms}}]"
+    ))
+    .unwrap();
+
+    let mut status: Value;
+    let r = reconcile_with!(f, base, |s| {
+        s.lists(vec![], vec![], vec![]).await;
+        s.apply(&format!("{SERVICES}/bm-g1-sim")).await;
+        s.apply(&format!("{PODS}/bm-g1-sim")).await;
+        status = s.status(&base, 200).await;
+        s.event("Launching", "Normal").await;
+    });
+    assert!(r.is_ok());
+    // Ready: the monitor starts (no API call) with the client Job.
+    let bm = with_status(&base, &status, "101");
+    reconcile_with!(f, bm, |s| {
+        s.lists(vec![sim_pod(running_ready())], vec![], vec![])
+            .await;
+        s.apply(&format!("{JOBS}/bm-g1-load")).await;
+        status = s.status(&bm, 200).await;
+        let m = status["status"]["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "m")
+            .unwrap()
+            .clone();
+        assert_eq!(m["state"], json!("Launching"), "{m}");
+        s.event("Running", "Normal").await;
+    })
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The client finished: collectMetrics stops the monitor (a final scrape).
+    let client = client_pod(0, exited("Succeeded", 0, Some(summary(10, 5.0, 9.0))));
+    let bm = with_status(&base, &status, "102");
+    reconcile_with!(f, bm, |s| {
+        s.lists(
+            vec![sim_pod(running_ready()), client.clone()],
+            vec![],
+            vec![],
+        )
+        .await;
+        status = s.status(&bm, 200).await;
+        assert_eq!(status["status"]["phase"], json!("Collecting"));
+        s.event("Collecting", "Normal").await;
+    })
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The monitor ended: services are stopped.
+    let bm = with_status(&base, &status, "103");
+    reconcile_with!(f, bm, |s| {
+        s.lists(
+            vec![sim_pod(running_ready()), client.clone()],
+            vec![],
+            vec![],
+        )
+        .await;
+        s.expect(
+            "PATCH",
+            &format!("{PODS}/bm-g1-sim"),
+            "",
+            200,
+            Some(sim_pod(running())),
+        )
+        .await;
+        s.delete(&format!("{SERVICES}/bm-g1-sim")).await;
+        status = s.status(&bm, 200).await;
+        let m = status["status"]["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "m")
+            .unwrap()
+            .clone();
+        assert_eq!(m["state"], json!("Stopped"), "{m}");
+    })
+    .unwrap();
+    let raw = results
+        .path()
+        .join("team/bm-20261129T030000Z/metrics/m.raw.jsonl");
+    let text = std::fs::read_to_string(&raw).unwrap_or_else(|e| panic!("{}: {e}", raw.display()));
+    assert!(text.lines().count() >= 2, "several scrapes: {text}");
+    assert!(
+        text.contains("vllm"),
+        "the simulator's vLLM metric names were scraped"
+    );
+    f.server.done().await;
+    stop.cancel();
+    sim.await.unwrap().unwrap();
+}
