@@ -906,6 +906,16 @@ async fn slurm_credentials_never_leak_and_deletion_runs_the_finalizer() {
     f.server.done().await;
 }
 
+async fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
 #[tokio::test]
 async fn monitors_are_scraped_by_the_operator() {
     // A real simulator to scrape.
@@ -966,7 +976,13 @@ async fn monitors_are_scraped_by_the_operator() {
         s.event("Running", "Normal").await;
     })
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let raw = results
+        .path()
+        .join("team/bm-20261129T030000Z/metrics/m.raw.jsonl");
+    wait_for("a first scrape", || {
+        std::fs::read_to_string(&raw).is_ok_and(|t| t.lines().count() >= 1)
+    })
+    .await;
     // The client finished: collectMetrics stops the monitor (a final scrape).
     let client = client_pod(0, exited("Succeeded", 0, Some(summary(10, 5.0, 9.0))));
     let bm = with_status(&base, &status, "102");
@@ -982,7 +998,14 @@ async fn monitors_are_scraped_by_the_operator() {
         s.event("Collecting", "Normal").await;
     })
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let monitors = f.ctx.monitors.clone();
+    wait_for("the monitor to stop", || {
+        matches!(
+            monitors.states("team", "bm", 1).get("m"),
+            Some(aifbench::engine::RunState::Exited { .. })
+        )
+    })
+    .await;
     // The monitor ended: services are stopped.
     let bm = with_status(&base, &status, "103");
     reconcile_with!(f, bm, |s| {
