@@ -1048,3 +1048,66 @@ async fn monitors_are_scraped_by_the_operator() {
     stop.cancel();
     sim.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn unreadable_benchmark_gets_invalid_spec_instead_of_stalling_the_watch() {
+    use aifbench::operator::controller::{parse_benchmark, reconcile_dynamic};
+    use kube::api::DynamicObject;
+    let mut f = fixture();
+    // The CRD schema lets int-or-string through; aifbench cannot read it.
+    let mut v = serde_json::to_value(benchmark()).unwrap();
+    v["spec"]["execution"] = json!({"duration": "5 minutes"});
+    let obj: DynamicObject = serde_json::from_value(v.clone()).unwrap();
+    let err = parse_benchmark(&obj).unwrap_err();
+    assert!(err.starts_with("spec.execution.duration"), "{err}");
+
+    let ctx = f.ctx.clone();
+    let o = Arc::new(obj);
+    let h = tokio::spawn(async move { reconcile_dynamic(o, ctx).await });
+    let st = f.server.status(&benchmark(), 200).await;
+    let st = &st["status"];
+    assert_eq!(st["phase"], json!("Failed"));
+    assert_eq!(st["observedGeneration"], json!(1));
+    let v_cond = st["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Validated")
+        .unwrap();
+    assert_eq!(v_cond["reason"], json!("InvalidSpec"));
+    assert!(
+        v_cond["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.execution.duration"),
+        "{v_cond}"
+    );
+    f.server.event("InvalidSpec", "Warning").await;
+    assert_eq!(
+        finish(&mut f.server, h).await.unwrap(),
+        Action::await_change()
+    );
+
+    // Reported once: the next reconcile writes nothing, publishes nothing.
+    v["status"] = st.clone();
+    let obj: DynamicObject = serde_json::from_value(v).unwrap();
+    let ctx = f.ctx.clone();
+    let h = tokio::spawn(async move { reconcile_dynamic(Arc::new(obj), ctx).await });
+    assert_eq!(
+        finish(&mut f.server, h).await.unwrap(),
+        Action::await_change()
+    );
+
+    // A readable Benchmark takes the typed path (lists first).
+    let obj: DynamicObject =
+        serde_json::from_value(serde_json::to_value(benchmark()).unwrap()).unwrap();
+    let ctx = f.ctx.clone();
+    let h = tokio::spawn(async move { reconcile_dynamic(Arc::new(obj), ctx).await });
+    f.server.lists(vec![], vec![], vec![]).await;
+    f.server.apply(&format!("{SERVICES}/bm-g1-sim")).await;
+    f.server.apply(&format!("{PODS}/bm-g1-sim")).await;
+    f.server.status(&benchmark(), 200).await;
+    f.server.event("Launching", "Normal").await;
+    assert!(finish(&mut f.server, h).await.is_ok());
+    f.server.done().await;
+}

@@ -32,7 +32,10 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use k8s_openapi::api::events::v1::Event as K8sEvent;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+    PropagationPolicy,
+};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
 use kube::{Client, Resource, ResourceExt};
@@ -880,4 +883,135 @@ async fn publish(
     if let Err(e) = api.create(&PostParams::default(), &ev).await {
         tracing::warn!(namespace = %ns, benchmark = %bm.name_any(), reason, error = %e, "cannot publish event");
     }
+}
+
+/// The `ApiResource` of Benchmark, for the lenient (untyped) watch.
+pub fn benchmark_resource() -> ApiResource {
+    ApiResource::erase::<Benchmark>(&())
+}
+
+/// Parses a Benchmark as the API server has it; the error names the field
+/// (`spec.execution.duration: ...`).
+pub fn parse_benchmark(obj: &DynamicObject) -> Result<Benchmark, String> {
+    let value = serde_json::to_value(obj).map_err(|e| e.to_string())?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        format!("{path}: {}", e.into_inner())
+    })
+}
+
+/// The Controller's entry point: Benchmarks are watched untyped, so one
+/// that the CRD schema accepts but aifbench cannot read (say
+/// `duration: 5 minutes`) gets an `InvalidSpec` condition and event instead
+/// of stalling the watch of every Benchmark; the others go to
+/// [`reconcile`].
+pub async fn reconcile_dynamic(
+    obj: Arc<DynamicObject>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    match parse_benchmark(&obj) {
+        Ok(bm) => reconcile(Arc::new(bm), ctx).await,
+        Err(msg) => {
+            let start = Instant::now();
+            let result = reject_malformed(&obj, &msg, &ctx).await;
+            match &result {
+                Ok(_) => ctx.metrics.reconciled("ok", start.elapsed()),
+                Err(e) => {
+                    ctx.metrics.reconciled("error", start.elapsed());
+                    ctx.metrics.error(e.metric_reason());
+                }
+            }
+            result
+        }
+    }
+}
+
+/// [`error_policy`] for the untyped watch.
+pub fn error_policy_dynamic(obj: Arc<DynamicObject>, err: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(
+        namespace = obj.namespace().unwrap_or_default(),
+        benchmark = obj.name_any(),
+        error = %err,
+        "reconcile failed; retrying"
+    );
+    match err {
+        Error::Conflict => Action::requeue(Duration::from_millis(500)),
+        _ => Action::requeue(Duration::from_secs(10)),
+    }
+}
+
+async fn reject_malformed(obj: &DynamicObject, msg: &str, ctx: &Context) -> Result<Action, Error> {
+    let ns = obj.namespace().ok_or(Error::NoNamespace)?;
+    let name = obj.name_any();
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &ns, &benchmark_resource());
+    let finalizers = obj.metadata.finalizers.clone().unwrap_or_default();
+    if obj.metadata.deletion_timestamp.is_some() {
+        if finalizers.iter().any(|f| f == FINALIZER) {
+            let ch = list_children(&ctx.client, &ns, &name).await?;
+            delete_children(&ctx.client, &ns, &ch, None).await?;
+            let rest: Vec<&String> = finalizers.iter().filter(|f| *f != FINALIZER).collect();
+            let patch = json!({"metadata": {"finalizers": rest, "resourceVersion": obj.resource_version()}});
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await?;
+        }
+        return Ok(Action::await_change());
+    }
+    let generation = obj.metadata.generation;
+    let status = obj
+        .data
+        .get("status")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
+    let reported = status["observedGeneration"].as_i64() == generation
+        && status["conditions"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Validated" && c["message"] == msg)
+        });
+    if reported {
+        return Ok(Action::await_change());
+    }
+    let now = (ctx.clock)();
+    let condition = |type_: &str| {
+        json!({"type": type_, "status": "False", "reason": crate::api::status::reason::INVALID_SPEC,
+               "message": msg, "lastTransitionTime": now.to_string(), "observedGeneration": generation})
+    };
+    let mut new_status = json!({
+        "phase": "Failed",
+        "observedGeneration": generation,
+        "message": format!("InvalidSpec: {msg}"),
+        "conditions": [condition(condition::VALIDATED), condition(condition::SUCCEEDED)],
+        "completionTime": now.to_string(),
+    });
+    if let Some(runs) = status.get("runs") {
+        new_status["runs"] = runs.clone();
+    }
+    let patch = json!({
+        "apiVersion": "aifbench.io/v1alpha1",
+        "kind": "Benchmark",
+        "metadata": {"name": name, "resourceVersion": obj.resource_version()},
+        "status": new_status,
+    });
+    api.patch_status(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    tracing::warn!(namespace = %ns, benchmark = %name, error = %msg, "the Benchmark cannot be read");
+    let bm = Benchmark {
+        metadata: obj.metadata.clone(),
+        spec: Default::default(),
+        status: None,
+    };
+    publish(
+        ctx,
+        &bm,
+        false,
+        crate::api::status::reason::INVALID_SPEC,
+        msg,
+        now,
+    )
+    .await;
+    Ok(Action::await_change())
 }

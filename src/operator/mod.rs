@@ -28,7 +28,7 @@ use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::Client;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, DynamicObject, ListParams};
 use kube::runtime::{Controller, watcher};
 use tokio_util::sync::CancellationToken;
 
@@ -152,17 +152,20 @@ pub async fn run(
     } else {
         config.namespaces.iter().cloned().map(Some).collect()
     };
+    // Benchmarks are watched untyped: one that does not parse gets a
+    // condition instead of stalling the watch (controller::reconcile_dynamic).
+    let ar = controller::benchmark_resource();
     let mut controllers = Vec::new();
     for ns in namespaces {
         let (bms, pods, jobs, svcs) = match &ns {
             Some(ns) => (
-                Api::<Benchmark>::namespaced(client.clone(), ns),
+                Api::<DynamicObject>::namespaced_with(client.clone(), ns, &ar),
                 Api::<Pod>::namespaced(client.clone(), ns),
                 Api::<Job>::namespaced(client.clone(), ns),
                 Api::<Service>::namespaced(client.clone(), ns),
             ),
             None => (
-                Api::<Benchmark>::all(client.clone()),
+                Api::<DynamicObject>::all_with(client.clone(), &ar),
                 Api::<Pod>::all(client.clone()),
                 Api::<Job>::all(client.clone()),
                 Api::<Service>::all(client.clone()),
@@ -178,12 +181,16 @@ pub async fn run(
         let stop = stop.clone();
         let ctx = ctx.clone();
         controllers.push(
-            Controller::new(bms, watcher::Config::default().any_semantic())
+            Controller::new_with(bms, watcher::Config::default().any_semantic(), ar.clone())
                 .owns(pods, owned())
                 .owns(jobs, owned())
                 .owns(svcs, owned())
                 .graceful_shutdown_on(async move { stop.cancelled().await })
-                .run(controller::reconcile, controller::error_policy, ctx)
+                .run(
+                    controller::reconcile_dynamic,
+                    controller::error_policy_dynamic,
+                    ctx,
+                )
                 .for_each(|r| async move {
                     if let Err(e) = r {
                         tracing::debug!(error = %e, "controller event");
