@@ -9,6 +9,7 @@ pub mod engine;
 pub mod local;
 pub mod logging;
 pub mod monitor;
+pub mod operator;
 pub mod results;
 pub mod sim;
 pub mod workload;

@@ -97,12 +97,98 @@ enum Command {
     Loadgen(Box<aifbench::workload::loadgen::LoadgenArgs>),
     /// Scrape Prometheus endpoints once or repeatedly.
     Scrape(aifbench::monitor::ScrapeArgs),
+    /// Run the Kubernetes operator: reconcile Benchmarks in the cluster.
+    ///
+    /// Services run as Pods with a Service, clients as indexed Jobs running
+    /// `aifbench loadgen`, monitors are scraped by the operator; the status
+    /// is written back to each Benchmark. Uses the in-cluster config or
+    /// KUBECONFIG. See docs/operator.md.
+    Operator(OperatorArgs),
     /// Rebuild summary.json, summary.csv and report.md of a results folder
     /// from its clients/*.json.
     Report {
         /// The results folder.
         dir: PathBuf,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct OperatorArgs {
+    /// Namespaces to watch (repeat or comma-separate); default: all.
+    #[arg(long, env = "AIFB_NAMESPACES", value_delimiter = ',')]
+    namespace: Vec<String>,
+    /// Image of client pods without their own pod.image (the operator's own).
+    #[arg(
+        long,
+        env = "AIFB_IMAGE",
+        default_value = "ghcr.io/aifbench/aifbench:latest"
+    )]
+    image: String,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "AIFB_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: std::net::SocketAddr,
+    /// Where monitors write their scrapes.
+    #[arg(
+        long,
+        env = "AIFB_RESULTS_ROOT",
+        default_value = "/var/lib/aifbench/results"
+    )]
+    results_root: PathBuf,
+    /// Leader-election Lease as NAMESPACE/NAME; empty disables election.
+    #[arg(long, env = "AIFB_LEASE", default_value = "")]
+    lease: String,
+    /// This replica's identity (Lease holder, Event reportingInstance).
+    #[arg(long, env = "POD_NAME", default_value = "aifbench-operator")]
+    identity: String,
+    /// Requeue interval of active Benchmarks.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    requeue: Duration,
+    /// Console logs as JSON lines.
+    #[arg(long, env = "AIFB_LOG_JSON")]
+    log_json: bool,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    s.parse::<aifbench::api::duration::Duration>()
+        .map(|d| d.get())
+        .map_err(|e| e.to_string())
+}
+
+async fn operator(args: OperatorArgs) -> anyhow::Result<ExitCode> {
+    aifbench::logging::init("info", args.log_json, &[], None);
+    let lease = match args.lease.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() => {
+            Some((ns.to_string(), name.to_string()))
+        }
+        _ if args.lease.is_empty() => None,
+        _ => anyhow::bail!("--lease must be NAMESPACE/NAME"),
+    };
+    let config = aifbench::operator::OperatorConfig {
+        namespaces: args
+            .namespace
+            .into_iter()
+            .filter(|n| !n.is_empty())
+            .collect(),
+        settings: aifbench::operator::Settings {
+            image: args.image,
+            results_root: args.results_root,
+            instance: args.identity,
+            requeue: args.requeue,
+        },
+        listen: args.listen,
+        lease,
+        lease_duration: Duration::from_secs(15),
+    };
+    // kube's TLS needs a process-wide rustls provider: ring and aws-lc-rs are
+    // both compiled in (kube, reqwest), so rustls cannot pick one itself.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = kube::Client::try_default().await.context(
+        "cannot configure the Kubernetes client (no in-cluster config and no KUBECONFIG)",
+    )?;
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone(), CancellationToken::new());
+    aifbench::operator::run(client, config, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -173,6 +259,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             aifbench::monitor::run_cli(args).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Operator(args) => operator(args).await,
         Command::Report { dir } => report(&dir),
     }
 }

@@ -344,6 +344,39 @@ pub struct BenchmarkStatus {
     /// Where the full results are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub results: Option<ResultsLocation>,
+    /// Short history of earlier runs of this Benchmark (the operator runs a
+    /// Benchmark once per spec generation), newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<RunRecord>,
+}
+
+/// The summary of one finished run, kept in `status.runs`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRecord {
+    /// The spec generation that was run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    /// How it ended (Succeeded, Failed, Cancelled).
+    pub phase: Phase,
+    /// The reason of the `Succeeded` condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Timestamp>,
+    /// When it finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_time: Option<Timestamp>,
+    /// Successful requests per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_throughput: Option<f64>,
+    /// End-to-end latency p99 in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p99_ms: Option<f64>,
+    /// Where its results are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<ResultsLocation>,
 }
 
 impl BenchmarkStatus {

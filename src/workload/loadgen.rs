@@ -291,6 +291,11 @@ pub struct LoadgenArgs {
     /// Interval of progress lines on stdout; 0 disables them.
     #[arg(long, value_parser = parse_duration, default_value = "1s")]
     pub progress_interval: Duration,
+    /// Also write the headline numbers (a small JSON object, well under
+    /// 4 KiB) to this file; in a pod, `/dev/termination-log` hands them to
+    /// the operator as the container's termination message.
+    #[arg(long, value_name = "FILE")]
+    pub summary_file: Option<PathBuf>,
 }
 
 /// Reads a [`LoadgenConfig`] from a YAML or JSON file.
@@ -714,6 +719,17 @@ pub async fn run_cli(
     .await?;
     if args.output.is_none() {
         print_line(&merge(std::slice::from_ref(&result))?);
+    }
+    if let Some(path) = &args.summary_file {
+        let headline = crate::results::report::headline(&merge(std::slice::from_ref(&result))?);
+        let bytes = serde_json::to_vec(&headline).map_err(|e| WorkloadError::ConfigFile {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        std::fs::write(path, bytes).map_err(|source| WorkloadError::Write {
+            path: path.clone(),
+            source,
+        })?;
     }
     Ok(match result.aborted {
         Some(reason) => LoadgenExit::Aborted(reason),

@@ -1,0 +1,597 @@
+//! The Kubernetes objects a Benchmark's run creates — pure builders, no I/O.
+//!
+//! - a service becomes a Pod (`restartPolicy: Never`: a service that exits
+//!   fails the benchmark) with a readiness probe built from its health check,
+//!   plus a ClusterIP Service giving it a stable DNS name;
+//! - a client becomes one indexed Job (completion index `n-1` is instance
+//!   `<id>-n`) running `aifbench loadgen`; its configuration is a pod
+//!   annotation mounted as a file through the downward API (no ConfigMap),
+//!   its headline numbers come back as the container's termination message
+//!   (`--summary-file /dev/termination-log`) and its full result is written
+//!   to `/results` (an emptyDir, or the PersistentVolumeClaim named by the
+//!   `aifbench.io/results-claim` annotation of the Benchmark).
+//!
+//! Every child carries the labels of `DESIGN.md`, the run's generation, and a
+//! controller owner reference to the Benchmark.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, DownwardAPIVolumeFile, DownwardAPIVolumeSource,
+    EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector,
+    PersistentVolumeClaimVolumeSource, Pod, PodSpec as K8sPodSpec, PodTemplateSpec, Probe,
+    SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec as K8sServiceSpec, Volume,
+    VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::{Resource, ResourceExt};
+
+use crate::api::spec::{Benchmark, ClientSpec, ServiceSpec};
+use crate::api::template;
+use crate::workload::loadgen::LoadgenConfig;
+
+/// Field manager of every server-side apply.
+pub const FIELD_MANAGER: &str = "aifbench";
+/// `app.kubernetes.io/managed-by` label key.
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// The Benchmark a child belongs to.
+pub const BENCHMARK_LABEL: &str = "aifbench.io/benchmark";
+/// `service`, `client` or `monitor`.
+pub const COMPONENT_LABEL: &str = "aifbench.io/component";
+/// The component id.
+pub const ROLE_LABEL: &str = "aifbench.io/role";
+/// The spec generation of the run that created the child.
+pub const GENERATION_LABEL: &str = "aifbench.io/generation";
+/// Label the Job controller puts on the pods of an indexed Job.
+pub const COMPLETION_INDEX_LABEL: &str = "batch.kubernetes.io/job-completion-index";
+/// Pod annotation holding a client's loadgen configuration (JSON).
+pub const CONFIG_ANNOTATION: &str = "aifbench.io/loadgen-config";
+/// Benchmark annotation naming a PersistentVolumeClaim for client results.
+pub const RESULTS_CLAIM_ANNOTATION: &str = "aifbench.io/results-claim";
+/// Where client results are written inside client pods.
+pub const RESULTS_MOUNT: &str = "/results";
+
+/// A child could not be built from the spec.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ChildError {
+    /// The component has no `pod` settings and no default image applies.
+    #[error("{0}: executor pod needs pod.image")]
+    NoImage(String),
+    /// A template could not be filled in.
+    #[error("{id}: {message}")]
+    Template {
+        /// The component.
+        id: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// A client's target is unknown or has no port.
+    #[error("{0}")]
+    Target(String),
+}
+
+/// A Kubernetes name (DNS-1035 label, at most 63 characters) for a child:
+/// `<benchmark>-g<generation>-<id>`, shortened with a hash when too long.
+pub fn child_name(benchmark: &str, generation: i64, id: &str) -> String {
+    let raw = format!("{benchmark}-g{generation}-{id}").to_ascii_lowercase();
+    let mut name = if raw.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        raw
+    } else {
+        format!("b-{raw}")
+    };
+    if name.len() > 63 {
+        let hash = fnv(&name);
+        name.truncate(54);
+        name = format!("{}-{hash:08x}", name.trim_end_matches('-'));
+    }
+    name
+}
+
+/// A label value (at most 63 characters) for a name.
+pub fn label_value(name: &str) -> String {
+    if name.len() <= 63 {
+        return name.to_string();
+    }
+    format!("{}-{:08x}", &name[..54], fnv(name))
+}
+
+fn fnv(s: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in s.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+/// The label selector of every child of a Benchmark.
+pub fn selector(benchmark: &str) -> String {
+    format!(
+        "{MANAGED_BY}={FIELD_MANAGER},{BENCHMARK_LABEL}={}",
+        label_value(benchmark)
+    )
+}
+
+/// The labels of a child.
+pub fn labels(
+    benchmark: &str,
+    generation: i64,
+    component: &str,
+    role: &str,
+) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (MANAGED_BY.to_string(), FIELD_MANAGER.to_string()),
+        (BENCHMARK_LABEL.to_string(), label_value(benchmark)),
+        (COMPONENT_LABEL.to_string(), component.to_string()),
+        (ROLE_LABEL.to_string(), label_value(role)),
+        (GENERATION_LABEL.to_string(), generation.to_string()),
+    ])
+}
+
+fn meta(b: &Benchmark, name: String, labels: BTreeMap<String, String>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: b.namespace(),
+        labels: Some(labels),
+        owner_references: owner_ref(b).map(|o| vec![o]),
+        ..Default::default()
+    }
+}
+
+/// A controller owner reference to the Benchmark (None without a uid).
+pub fn owner_ref(b: &Benchmark) -> Option<OwnerReference> {
+    b.controller_owner_ref(&())
+}
+
+/// The ports of a service; port 0 (pick one) becomes 8000 + its index, since
+/// every pod has its own network namespace.
+pub fn service_ports(s: &ServiceSpec) -> Vec<(String, u16)> {
+    s.ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let port = if p.port == 0 {
+                8000 + u16::try_from(i).unwrap_or(0)
+            } else {
+                p.port
+            };
+            (p.name.clone(), port)
+        })
+        .collect()
+}
+
+/// The in-cluster base URL of a service's port (default: the first one).
+pub fn service_url(
+    b: &Benchmark,
+    generation: i64,
+    s: &ServiceSpec,
+    port: Option<&str>,
+) -> Option<String> {
+    let ports = service_ports(s);
+    let (_, p) = match port {
+        Some(name) => ports.iter().find(|(n, _)| n == name)?,
+        None => ports.first()?,
+    };
+    let ns = b.namespace().unwrap_or_else(|| "default".to_string());
+    Some(format!(
+        "http://{}.{ns}.svc:{p}",
+        child_name(&b.name_any(), generation, &s.id)
+    ))
+}
+
+/// Template values shared by every component of a run.
+pub fn template_values(
+    b: &Benchmark,
+    generation: i64,
+    results_dir: &str,
+) -> BTreeMap<String, String> {
+    let mut v = BTreeMap::new();
+    v.insert("resultsDir".to_string(), results_dir.to_string());
+    let ns = b.namespace().unwrap_or_else(|| "default".to_string());
+    for s in &b.spec.services {
+        if let (Some(url), Some((_, port))) = (
+            service_url(b, generation, s, None),
+            service_ports(s).first(),
+        ) {
+            let host = format!("{}.{ns}.svc", child_name(&b.name_any(), generation, &s.id));
+            v.insert(format!("services.{}.host", s.id), host);
+            v.insert(format!("services.{}.port", s.id), port.to_string());
+            v.insert(format!("services.{}.url", s.id), url);
+        }
+    }
+    v
+}
+
+fn env_vars(
+    env: &BTreeMap<String, String>,
+    values: &BTreeMap<String, String>,
+    id: &str,
+) -> Result<Vec<EnvVar>, ChildError> {
+    env.iter()
+        .map(|(k, v)| {
+            let value = template::render(v, values).map_err(|e| ChildError::Template {
+                id: id.to_string(),
+                message: format!("env {k}: {e}"),
+            })?;
+            Ok(EnvVar {
+                name: k.clone(),
+                value: Some(value),
+                ..Default::default()
+            })
+        })
+        .collect()
+}
+
+/// The Pod of a service.
+pub fn service_pod(
+    b: &Benchmark,
+    generation: i64,
+    s: &ServiceSpec,
+    results_dir: &str,
+) -> Result<Pod, ChildError> {
+    let pod = s
+        .pod
+        .as_ref()
+        .ok_or_else(|| ChildError::NoImage(s.id.clone()))?;
+    let ports = service_ports(s);
+    let mut values = template_values(b, generation, results_dir);
+    values.insert("id".to_string(), s.id.clone());
+    if let Some((_, p)) = ports.first() {
+        values.insert("port".to_string(), p.to_string());
+    }
+    for (n, p) in &ports {
+        values.insert(format!("ports.{n}"), p.to_string());
+    }
+    let render = |t: &str| {
+        template::render(t, &values).map_err(|e| ChildError::Template {
+            id: s.id.clone(),
+            message: e.to_string(),
+        })
+    };
+    let command: Option<Vec<String>> = match &s.shell {
+        Some(sh) => Some(vec!["sh".to_string(), "-c".to_string(), render(sh)?]),
+        None if s.command.is_empty() => None,
+        None => Some(
+            s.command
+                .iter()
+                .map(|a| render(a))
+                .collect::<Result<_, _>>()?,
+        ),
+    };
+    let readiness_probe = s.healthcheck.as_ref().and_then(|h| {
+        let path = match &h.url {
+            Some(url) => url_path(url),
+            None => h.path.clone(),
+        };
+        let port = match &h.port {
+            Some(name) => ports.iter().find(|(n, _)| n == name),
+            None => ports.first(),
+        }?;
+        Some(Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some(path),
+                port: IntOrString::Int(i32::from(port.1)),
+                ..Default::default()
+            }),
+            period_seconds: Some(secs(h.interval.get())),
+            timeout_seconds: Some(secs(h.probe_timeout.get())),
+            failure_threshold: Some(1),
+            success_threshold: Some(1),
+            ..Default::default()
+        })
+    });
+    let container = Container {
+        name: "service".to_string(),
+        image: Some(pod.image.clone()),
+        command,
+        env: Some(env_vars(&s.env, &values, &s.id)?).filter(|e| !e.is_empty()),
+        working_dir: s.working_dir.clone(),
+        ports: Some(
+            ports
+                .iter()
+                .map(|(n, p)| ContainerPort {
+                    name: Some(port_name(n)),
+                    container_port: i32::from(*p),
+                    ..Default::default()
+                })
+                .collect(),
+        )
+        .filter(|p: &Vec<ContainerPort>| !p.is_empty()),
+        readiness_probe,
+        resources: pod.resources.clone(),
+        termination_message_policy: Some("FallbackToLogsOnError".to_string()),
+        ..Default::default()
+    };
+    Ok(Pod {
+        metadata: meta(
+            b,
+            child_name(&b.name_any(), generation, &s.id),
+            labels(&b.name_any(), generation, "service", &s.id),
+        ),
+        spec: Some(K8sPodSpec {
+            containers: vec![container],
+            restart_policy: Some("Never".to_string()),
+            enable_service_links: Some(false),
+            node_selector: Some(pod.node_selector.clone()).filter(|m| !m.is_empty()),
+            tolerations: Some(pod.tolerations.clone()).filter(|t| !t.is_empty()),
+            ..Default::default()
+        }),
+        status: None,
+    })
+}
+
+/// Port names must be IANA service names (at most 15 characters).
+fn port_name(n: &str) -> String {
+    let mut s: String = n.to_ascii_lowercase().chars().take(15).collect();
+    if s.is_empty() {
+        s = "http".to_string();
+    }
+    s
+}
+
+fn url_path(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    match rest.find('/') {
+        Some(i) => rest[i..].to_string(),
+        None => "/".to_string(),
+    }
+}
+
+fn secs(d: std::time::Duration) -> i32 {
+    i32::try_from(d.as_secs().max(1)).unwrap_or(i32::MAX)
+}
+
+/// The ClusterIP Service of a service (None when it declares no ports).
+pub fn service_object(b: &Benchmark, generation: i64, s: &ServiceSpec) -> Option<Service> {
+    let ports = service_ports(s);
+    if ports.is_empty() {
+        return None;
+    }
+    let name = b.name_any();
+    let mut sel = labels(&name, generation, "service", &s.id);
+    sel.remove(MANAGED_BY);
+    Some(Service {
+        metadata: meta(
+            b,
+            child_name(&name, generation, &s.id),
+            labels(&name, generation, "service", &s.id),
+        ),
+        spec: Some(K8sServiceSpec {
+            selector: Some(sel),
+            ports: Some(
+                ports
+                    .iter()
+                    .map(|(n, p)| ServicePort {
+                        name: Some(port_name(n)),
+                        port: i32::from(*p),
+                        target_port: Some(IntOrString::Int(i32::from(*p))),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }),
+        status: None,
+    })
+}
+
+/// The base URL a client loads: its `endpoint`, or its target's Service.
+pub fn client_base_url(
+    b: &Benchmark,
+    generation: i64,
+    c: &ClientSpec,
+) -> Result<String, ChildError> {
+    if let Some(e) = &c.endpoint {
+        return Ok(e.trim_end_matches('/').to_string());
+    }
+    let target = c.target.as_deref().ok_or_else(|| {
+        ChildError::Target(format!("client {} has neither target nor endpoint", c.id))
+    })?;
+    let s = b
+        .spec
+        .services
+        .iter()
+        .find(|s| s.id == target)
+        .ok_or_else(|| {
+            ChildError::Target(format!("client {}: unknown target service {target}", c.id))
+        })?;
+    service_url(b, generation, s, c.target_port.as_deref()).ok_or_else(|| {
+        ChildError::Target(format!(
+            "client {}: service {target} has no such port",
+            c.id
+        ))
+    })
+}
+
+/// The indexed Job of a client (one completion index per instance).
+pub fn client_job(
+    b: &Benchmark,
+    generation: i64,
+    c: &ClientSpec,
+    default_image: &str,
+    results_dir: &str,
+) -> Result<Job, ChildError> {
+    let name = b.name_any();
+    let base_url = client_base_url(b, generation, c)?;
+    let mut load = c.load.clone();
+    if load.duration.is_none() && load.max_requests.is_none() {
+        load.duration = b.spec.execution.duration;
+    }
+    let config = LoadgenConfig {
+        id: c.id.clone(),
+        base_url,
+        workload: c.workload.clone(),
+        load,
+        errors: c.errors.clone(),
+    };
+    let config_json = serde_json::to_string(&config).map_err(|e| ChildError::Template {
+        id: c.id.clone(),
+        message: e.to_string(),
+    })?;
+    let image = c
+        .pod
+        .as_ref()
+        .map(|p| p.image.clone())
+        .unwrap_or_else(|| default_image.to_string());
+    let mut values = template_values(b, generation, results_dir);
+    values.insert("id".to_string(), c.id.clone());
+    let mut env = vec![EnvVar {
+        name: "AIFB_INDEX".to_string(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: format!("metadata.labels['{COMPLETION_INDEX_LABEL}']"),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }];
+    env.extend(env_vars(&c.env, &values, &c.id)?);
+    let results_volume = match b.annotations().get(RESULTS_CLAIM_ANNOTATION) {
+        Some(claim) => Volume {
+            name: "results".to_string(),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                claim_name: claim.clone(),
+                read_only: None,
+            }),
+            ..Default::default()
+        },
+        None => Volume {
+            name: "results".to_string(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        },
+    };
+    let container = Container {
+        name: "loadgen".to_string(),
+        image: Some(image),
+        command: Some(vec!["aifbench".to_string()]),
+        args: Some(vec![
+            "loadgen".to_string(),
+            "--config".to_string(),
+            "/etc/aifbench/loadgen.json".to_string(),
+            "--id".to_string(),
+            format!("{}-index-$(AIFB_INDEX)", c.id),
+            "--output".to_string(),
+            format!("{RESULTS_MOUNT}/clients/{}-index-$(AIFB_INDEX).json", c.id),
+            "--summary-file".to_string(),
+            "/dev/termination-log".to_string(),
+            "--progress-interval".to_string(),
+            "10s".to_string(),
+        ]),
+        env: Some(env),
+        resources: c.pod.as_ref().and_then(|p| p.resources.clone()),
+        termination_message_policy: Some("FallbackToLogsOnError".to_string()),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: "config".to_string(),
+                mount_path: "/etc/aifbench".to_string(),
+                read_only: Some(true),
+                ..Default::default()
+            },
+            VolumeMount {
+                name: "results".to_string(),
+                mount_path: RESULTS_MOUNT.to_string(),
+                sub_path: Some(results_dir.to_string()),
+                ..Default::default()
+            },
+        ]),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            run_as_non_root: Some(true),
+            read_only_root_filesystem: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".to_string()]),
+                add: None,
+            }),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".to_string(),
+                localhost_profile: None,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let instances = i32::try_from(c.instances).unwrap_or(i32::MAX);
+    let pod_labels = labels(&name, generation, "client", &c.id);
+    Ok(Job {
+        metadata: meta(b, child_name(&name, generation, &c.id), pod_labels.clone()),
+        spec: Some(JobSpec {
+            completion_mode: Some("Indexed".to_string()),
+            completions: Some(instances),
+            parallelism: Some(instances),
+            backoff_limit: Some(0),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    annotations: Some(BTreeMap::from([(
+                        CONFIG_ANNOTATION.to_string(),
+                        config_json,
+                    )])),
+                    ..Default::default()
+                }),
+                spec: Some(K8sPodSpec {
+                    containers: vec![container],
+                    restart_policy: Some("Never".to_string()),
+                    enable_service_links: Some(false),
+                    node_selector: c
+                        .pod
+                        .as_ref()
+                        .map(|p| p.node_selector.clone())
+                        .filter(|m| !m.is_empty()),
+                    tolerations: c
+                        .pod
+                        .as_ref()
+                        .map(|p| p.tolerations.clone())
+                        .filter(|t| !t.is_empty()),
+                    volumes: Some(vec![
+                        Volume {
+                            name: "config".to_string(),
+                            downward_api: Some(DownwardAPIVolumeSource {
+                                items: Some(vec![DownwardAPIVolumeFile {
+                                    path: "loadgen.json".to_string(),
+                                    field_ref: Some(ObjectFieldSelector {
+                                        field_path: format!(
+                                            "metadata.annotations['{CONFIG_ANNOTATION}']"
+                                        ),
+                                        ..Default::default()
+                                    }),
+                                    ..Default::default()
+                                }]),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        },
+                        results_volume,
+                    ]),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        status: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_dns_labels() {
+        assert_eq!(child_name("bm", 3, "sim"), "bm-g3-sim");
+        assert_eq!(child_name("1bm", 1, "x"), "b-1bm-g1-x");
+        let long = child_name(&"a".repeat(80), 1, "client");
+        assert!(long.len() <= 63, "{long}");
+        assert_ne!(long, child_name(&"a".repeat(81), 1, "client"));
+        assert!(label_value(&"x".repeat(100)).len() <= 63);
+    }
+
+    #[test]
+    fn url_paths() {
+        assert_eq!(url_path("http://h:1/health"), "/health");
+        assert_eq!(url_path("http://h:1"), "/");
+    }
+}
