@@ -20,3 +20,7 @@ setup scripts/setup-llm.sh
 # Tests start real servers and child processes; two at a time suits a
 # 2-core machine and keeps timing-sensitive tests honest.
 cargo test --all-targets -- --test-threads="${AIFB_TEST_THREADS:-2}"
+
+# The chart and the CRD against Kubernetes schemas (installs its validators
+# into /var/tmp the first time).
+scripts/check-manifests.sh
