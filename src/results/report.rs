@@ -100,7 +100,7 @@ pub fn headline(s: &Summary) -> ResultsSummary {
         duration_seconds: round3(s.duration_s),
         request_throughput: round3(s.request_throughput),
         output_token_throughput: (s.output_tokens > 0).then(|| round3(s.output_token_throughput)),
-        bytes_per_second: None,
+        bytes_per_second: s.bytes_throughput.map(round3),
         ttft_p50_ms: stat("ttft", |l| round3(l.p50_ms)),
         ttft_p99_ms: stat("ttft", |l| round3(l.p99_ms)),
         itl_p50_ms: stat("itl", |l| round3(l.p50_ms)),
