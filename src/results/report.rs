@@ -193,6 +193,7 @@ fn markdown(
         total.output_token_throughput
     );
     md.push_str(&latency_table(total));
+    md.push_str(&storage_section(total));
     md.push_str("\n## Per client instance\n\n| instance | requests | errors | req/s | e2el p50 ms | e2el p99 ms |\n|---|---:|---:|---:|---:|---:|\n");
     for (id, s) in ids.iter().zip(clients) {
         let e = s.latency.get("e2el");
@@ -214,6 +215,36 @@ fn markdown(
     }
     if !missing.is_empty() {
         let _ = writeln!(md, "\nNo result file from: {}.", missing.join(", "));
+    }
+    md
+}
+
+/// Storage workloads: bytes, data loss, operations and recall (empty for
+/// other workloads).
+fn storage_section(s: &Summary) -> String {
+    let mut md = String::new();
+    if s.data_loss.is_some() || s.bytes_throughput.is_some() {
+        let _ = writeln!(
+            md,
+            "\nBytes read {}, written {} ({:.0} B/s); **data loss: {}**.",
+            s.bytes_read,
+            s.bytes_written,
+            s.bytes_throughput.unwrap_or(0.0),
+            s.data_loss.unwrap_or(0)
+        );
+    }
+    if let Some(r) = &s.recall {
+        let _ = writeln!(
+            md,
+            "\n**Recall@{}: {:.4}** (mean of {} sampled queries, lowest {:.2}) against exact search.",
+            r.k, r.mean, r.queries, r.min
+        );
+    }
+    if !s.operations.is_empty() {
+        md.push_str("\n| operation | requests | errors | bytes |\n|---|---:|---:|---:|\n");
+        for (op, o) in &s.operations {
+            let _ = writeln!(md, "| {op} | {} | {} | {} |", o.requests, o.errors, o.bytes);
+        }
     }
     md
 }
