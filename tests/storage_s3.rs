@@ -170,7 +170,7 @@ fn s3_fault_killing_garage_mid_run_fails_and_keeps_results() {
     let _guard = GARAGE.lock().unwrap_or_else(|p| p.into_inner());
     require_garage();
     let ws = tempfile::tempdir().unwrap();
-    let mut child = run_cmd(ws.path(), "30s")
+    let child = run_cmd(ws.path(), "30s")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -190,7 +190,25 @@ fn s3_fault_killing_garage_mid_run_fails_and_keeps_results() {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    std::thread::sleep(Duration::from_secs(6));
+    // Wait until measured requests flow (a progress line of mixed-1 with
+    // requests > 0), then pull the plug.
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the clients never got going"
+        );
+        let log = results_dir(ws.path())
+            .and_then(|d| std::fs::read_to_string(d.join("logs/mixed-1.jsonl")).ok())
+            .unwrap_or_default();
+        let going = log
+            .lines()
+            .any(|l| l.contains(r#"\"event\":\"progress\""#) && !l.contains(r#"\"requests\":0,"#));
+        if going {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(1));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGKILL,
@@ -226,6 +244,10 @@ fn s3_fault_killing_garage_mid_run_fails_and_keeps_results() {
         requests += r["requests"].as_u64().unwrap();
     }
     assert!(requests > 0, "nothing measured before the fault");
+    eprintln!(
+        "fault run: reason {reason}; errors by class {}; {requests} requests kept",
+        json(&dir.join("summary.json"))["total"]["errorClasses"]
+    );
     let summary = json(&dir.join("summary.json"));
     assert!(summary["total"]["requests"].as_u64().unwrap() > 0);
     assert_no_secrets(&dir);

@@ -508,8 +508,37 @@ impl S3Executor {
         lock(&self.pool).push(obj);
     }
 
+    /// Waits until the bucket answers `HeadBucket` (a server that just
+    /// passed its health check may still refuse S3 requests for a moment),
+    /// for at most `patience`.
+    pub async fn wait_ready(&self, patience: Duration) -> Result<(), WorkloadError> {
+        let deadline = Instant::now() + patience;
+        loop {
+            let r = self
+                .client
+                .head_bucket()
+                .bucket(&self.w.bucket)
+                .send()
+                .await;
+            match r {
+                Ok(_) => return Ok(()),
+                Err(e) => {
+                    let f = classify(&e);
+                    if Instant::now() >= deadline {
+                        return Err(WorkloadError::Setup(format!(
+                            "s3: bucket {} not reachable: {}: {}",
+                            self.w.bucket, f.class, f.message
+                        )));
+                    }
+                    tracing::debug!(class = %f.class, message = %f.message, "bucket not ready yet");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
+        }
+    }
+
     /// Writes `n` objects (concurrency `parallel`) so reads have something
-    /// to read; stops at the first failure.
+    /// to read; a put is tried up to 3 times, then the first failure stops it.
     pub async fn prepopulate(
         self: &Arc<Self>,
         n: u32,
@@ -530,7 +559,15 @@ impl S3Executor {
                 {
                     let (obj, body) = me.new_object();
                     let size = obj.size;
-                    me.put_object(obj, body).await?;
+                    let mut attempt = 1;
+                    // Not measured: a retry here hides nothing.
+                    while let Err(f) = me.put_object(obj, body.clone()).await {
+                        if attempt >= 3 {
+                            return Err(f);
+                        }
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
                     bytes.fetch_add(size, Ordering::Relaxed);
                 }
                 Ok::<(), Failure>(())

@@ -94,6 +94,10 @@ pub async fn run(
             let creds = load_credentials(&w, &|k| std::env::var(k).ok())?;
             let seed = w.seed.unwrap_or(plan.seed);
             let ex = Arc::new(S3Executor::new(&config.base_url, &id, &w, creds, seed)?);
+            tokio::select! {
+                r = ex.wait_ready(Duration::from_secs(15)) => r?,
+                _ = cancel.cancelled() => {}
+            }
             let n = ex.prepopulate_count();
             let setup = if n == 0 {
                 None
