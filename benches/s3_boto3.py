@@ -95,32 +95,33 @@ def main():
         try:
             if r < 15:
                 put()
-                return
-            o = take()
-            if o is None:
-                put()
-                return
-            key, crc, size = o
-            if r < 60:
-                body = s3.get_object(Bucket=a.bucket, Key=key)["Body"].read()
-                if len(body) != size or zlib.crc32(body) != crc:
-                    with lock:
-                        stats["data_loss"] += 1
-                give(o)
-            elif r < 90:
-                h = s3.head_object(Bucket=a.bucket, Key=key)
-                if h["ContentLength"] != size:
-                    with lock:
-                        stats["data_loss"] += 1
-                give(o)
+            elif (o := take()) is None:
+                put()  # nothing to read: a put, as aifbench does
             else:
-                s3.delete_object(Bucket=a.bucket, Key=key)
+                verify(r, o)
         except Exception:  # noqa: BLE001 - counted, as aifbench does
             with lock:
                 stats["errors"] += 1
             return
         with lock:
             stats["ops"] += 1
+
+    def verify(r, o):
+        key, crc, size = o
+        if r < 60:
+            body = s3.get_object(Bucket=a.bucket, Key=key)["Body"].read()
+            if len(body) != size or zlib.crc32(body) != crc:
+                with lock:
+                    stats["data_loss"] += 1
+            give(o)
+        elif r < 90:
+            h = s3.head_object(Bucket=a.bucket, Key=key)
+            if h["ContentLength"] != size:
+                with lock:
+                    stats["data_loss"] += 1
+            give(o)
+        else:
+            s3.delete_object(Bucket=a.bucket, Key=key)
 
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.monotonic()
