@@ -87,7 +87,7 @@ impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0;
         for (unit, factor) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-            if n > 0 && n % factor == 0 {
+            if n > 0 && n.is_multiple_of(factor) {
                 return write!(f, "{}{unit}", n / factor);
             }
         }

@@ -39,7 +39,8 @@ pub fn dataset(seed: u64, count: u32, dim: u32) -> Vec<f32> {
 
 /// Query `index` for `seed`: a vector and the group drawn for filtering.
 pub fn query(seed: u64, index: u64, dim: u32, groups: u32) -> (Vec<f32>, u32) {
-    let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed_0f_9e7 ^ index.wrapping_mul(0x9E37_79B9));
+    let mut rng =
+        SmallRng::seed_from_u64(seed ^ 0x0005_eed0_f9e7 ^ index.wrapping_mul(0x9E37_79B9));
     let v = (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect();
     let g = rng.random_range(0..groups.max(1));
     (v, g)

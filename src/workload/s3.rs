@@ -448,15 +448,12 @@ impl S3Executor {
             );
         }
         // A get/stat/delete may fall back to a put when no object is there.
-        if !ops.contains_key(&S3Operation::Put) {
-            ops.insert(
-                S3Operation::Put,
-                OpAcc {
-                    stats: OperationStats::default(),
-                    ttfb: new_histogram()?,
-                    ttlb: new_histogram()?,
-                },
-            );
+        if let std::collections::btree_map::Entry::Vacant(e) = ops.entry(S3Operation::Put) {
+            e.insert(OpAcc {
+                stats: OperationStats::default(),
+                ttfb: new_histogram()?,
+                ttlb: new_histogram()?,
+            });
         }
         Ok(Self {
             client: Client::from_conf(config),
