@@ -638,6 +638,20 @@ mod storage_problems {
                 }
             }
         }
+        if s.key_prefix.is_empty()
+            || !s
+                .key_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-'))
+        {
+            p.push((
+                "keyPrefix",
+                format!(
+                    "{:?} must be non-empty and use only letters, digits, '/', '.', '_' or '-'",
+                    s.key_prefix
+                ),
+            ));
+        }
         if s.prefixes == 0 {
             p.push(("prefixes", "must be at least 1".to_string()));
         }

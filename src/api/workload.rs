@@ -195,7 +195,8 @@ pub struct S3Workload {
     pub operations: Vec<S3OperationWeight>,
     /// Size of the objects written.
     pub object_size: SizeDistribution,
-    /// First part of every key. Default `aifbench`.
+    /// First part of every key: letters, digits, `/`, `.`, `_`, `-`.
+    /// Default `aifbench`.
     pub key_prefix: String,
     /// Number of sub-prefixes the keys of one instance are spread over
     /// (`<keyPrefix>/<instance>/<nnnn>/obj-<n>`). Default 1.
