@@ -1,6 +1,7 @@
 //! The `Benchmark` resource: spec and status types, loading, `${VAR}`
 //! expansion, the seed recipe importer, templates and validation.
 
+pub mod bytesize;
 pub mod duration;
 pub mod load;
 pub mod seed;

@@ -97,10 +97,18 @@ impl Validator {
             }
             match c.workload.kind {
                 WorkloadType::OpenAi => {}
-                other => self.err(
-                    format!("{at}.workload.type"),
-                    format!("workload type {other:?} is not available in this version of aifbench; use openai"),
-                ),
+                WorkloadType::S3 => {
+                    let s3 = c.workload.s3.clone().unwrap_or_default();
+                    for (field, message) in storage_problems::s3(&s3) {
+                        self.err(format!("{at}.workload.s3.{field}"), message);
+                    }
+                }
+                WorkloadType::Chroma => {
+                    let chroma = c.workload.chroma.clone().unwrap_or_default();
+                    for (field, message) in storage_problems::chroma(&chroma) {
+                        self.err(format!("{at}.workload.chroma.{field}"), message);
+                    }
+                }
             }
             if c.load.concurrency == Some(0) {
                 self.err(format!("{at}.load.concurrency"), "must be at least 1");
@@ -629,6 +637,31 @@ spec:
     }
 
     #[test]
+    fn load_and_dataset_extras_are_checked() {
+        let text = GOOD.replace(
+            "      workload: {type: openai}\n",
+            "      workload:\n        type: openai\n        openai:\n          dataset: {type: sharegpt, inputTokens: {type: uniform, min: 9, max: 3}}\n          goodput: {}\n      load:\n        burstiness: 0.5\n        stages: [{rate: 5}, {rate: -1, duration: 10s}]\n",
+        );
+        let errs = errors_of(&text);
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        for want in [
+            "spec.clients[0].workload.openai.dataset.path",
+            "spec.clients[0].workload.openai.dataset.inputTokens",
+            "spec.clients[0].workload.openai.goodput",
+            "spec.clients[0].load.burstiness",
+            "spec.clients[0].load.stages[0]",
+            "spec.clients[0].load.stages[1].rate",
+        ] {
+            assert!(paths.contains(&want), "{want} missing in {errs:?}");
+        }
+        assert!(
+            errs.iter()
+                .any(|e| e.message.contains("min 9 must not exceed max 3")),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
     fn a_good_benchmark_has_no_errors() {
         assert_eq!(errors_of(GOOD), vec![]);
     }
@@ -685,34 +718,140 @@ spec:
     }
 
     #[test]
-    fn unsupported_workload_types_are_named() {
-        let text = GOOD.replace("{type: openai}", "{type: s3}");
-        let errs = errors_of(&text);
-        assert_eq!(errs[0].path, "spec.clients[0].workload.type");
+    fn storage_workloads_validate_their_settings() {
+        let ok = GOOD.replace("{type: openai}", "{type: s3}");
+        assert!(errors_of(&ok).is_empty());
+        let ok = GOOD.replace("{type: openai}", "{type: chroma}");
+        assert!(errors_of(&ok).is_empty());
+        let bad = GOOD.replace(
+            "{type: openai}",
+            "{type: s3, s3: {bucket: '', objectSize: {distribution: uniform, min: 2KiB, max: 1KiB}}}",
+        );
+        let paths: Vec<_> = errors_of(&bad).into_iter().map(|e| e.path).collect();
+        assert!(
+            paths.contains(&"spec.clients[0].workload.s3.bucket".to_string()),
+            "{paths:?}"
+        );
+        assert!(
+            paths.contains(&"spec.clients[0].workload.s3.objectSize".to_string()),
+            "{paths:?}"
+        );
+        let bad = GOOD.replace(
+            "{type: openai}",
+            "{type: chroma, chroma: {dimension: 0, collection: x}}",
+        );
+        let paths: Vec<_> = errors_of(&bad).into_iter().map(|e| e.path).collect();
+        assert!(
+            paths.contains(&"spec.clients[0].workload.chroma.dimension".to_string()),
+            "{paths:?}"
+        );
+        assert!(
+            paths.contains(&"spec.clients[0].workload.chroma.collection".to_string()),
+            "{paths:?}"
+        );
+    }
+}
+
+/// Pure checks of the storage workloads' settings: `(field, message)` pairs.
+mod storage_problems {
+    use crate::api::workload::{ChromaWorkload, S3Workload, SizeDistributionKind};
+
+    /// Problems of an `s3` workload.
+    pub fn s3(s: &S3Workload) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        if s.bucket.is_empty() {
+            p.push(("bucket", "must not be empty".to_string()));
+        }
+        if s.region.is_empty() {
+            p.push(("region", "must not be empty".to_string()));
+        }
+        if s.effective_operations().iter().all(|o| o.weight == 0) {
+            p.push((
+                "operations",
+                "at least one operation needs a weight above 0".to_string(),
+            ));
+        }
+        let d = &s.object_size;
+        match d.distribution {
+            SizeDistributionKind::Fixed => {
+                if d.size.get() == 0 {
+                    p.push(("objectSize", "size must be at least 1 byte".to_string()));
+                }
+            }
+            SizeDistributionKind::Uniform | SizeDistributionKind::LogUniform => {
+                if d.min.get() == 0 || d.min > d.max {
+                    p.push((
+                        "objectSize",
+                        format!("needs 0 < min <= max (min {}, max {})", d.min, d.max),
+                    ));
+                }
+            }
+        }
+        if s.key_prefix.is_empty()
+            || !s
+                .key_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-'))
+        {
+            p.push((
+                "keyPrefix",
+                format!(
+                    "{:?} must be non-empty and use only letters, digits, '/', '.', '_' or '-'",
+                    s.key_prefix
+                ),
+            ));
+        }
+        if s.prefixes == 0 {
+            p.push(("prefixes", "must be at least 1".to_string()));
+        }
+        if s.part_size.get() == 0 {
+            p.push(("partSize", "must be at least 1 byte".to_string()));
+        }
+        if s.list_max_keys == 0 {
+            p.push(("listMaxKeys", "must be at least 1".to_string()));
+        }
+        if s.request_timeout.get().is_zero() {
+            p.push(("requestTimeout", "must be longer than 0s".to_string()));
+        }
+        p
     }
 
-    #[test]
-    fn load_and_dataset_extras_are_checked() {
-        let text = GOOD.replace(
-            "      workload: {type: openai}\n",
-            "      workload:\n        type: openai\n        openai:\n          dataset: {type: sharegpt, inputTokens: {type: uniform, min: 9, max: 3}}\n          goodput: {}\n      load:\n        burstiness: 0.5\n        stages: [{rate: 5}, {rate: -1, duration: 10s}]\n",
-        );
-        let errs = errors_of(&text);
-        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
-        for want in [
-            "spec.clients[0].workload.openai.dataset.path",
-            "spec.clients[0].workload.openai.dataset.inputTokens",
-            "spec.clients[0].workload.openai.goodput",
-            "spec.clients[0].load.burstiness",
-            "spec.clients[0].load.stages[0]",
-            "spec.clients[0].load.stages[1].rate",
-        ] {
-            assert!(paths.contains(&want), "{want} missing in {errs:?}");
+    /// Problems of a `chroma` workload.
+    pub fn chroma(c: &ChromaWorkload) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        let name_ok = c.collection.len() >= 3
+            && c.collection.len() <= 40
+            && c.collection
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'))
+            && c.collection
+                .starts_with(|ch: char| ch.is_ascii_alphanumeric());
+        if !name_ok {
+            p.push((
+                "collection",
+                format!(
+                    "{:?} must be 3-40 characters of letters, digits, '-', '_' or '.', starting with a letter or digit",
+                    c.collection
+                ),
+            ));
         }
-        assert!(
-            errs.iter()
-                .any(|e| e.message.contains("min 9 must not exceed max 3")),
-            "{errs:?}"
-        );
+        for (field, v) in [
+            ("dimension", c.dimension),
+            ("count", c.count),
+            ("batchSize", c.batch_size),
+            ("topK", c.top_k),
+            ("groups", c.groups),
+        ] {
+            if v == 0 {
+                p.push((field, "must be at least 1".to_string()));
+            }
+        }
+        if c.top_k > c.count {
+            p.push(("topK", format!("must not exceed count ({})", c.count)));
+        }
+        if c.request_timeout.get().is_zero() {
+            p.push(("requestTimeout", "must be longer than 0s".to_string()));
+        }
+        p
     }
 }

@@ -11,6 +11,7 @@ use std::fmt;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
+use crate::api::bytesize::ByteSize;
 use crate::api::duration::Duration;
 
 /// The workload a client runs against its target service.
@@ -18,13 +19,20 @@ use crate::api::duration::Duration;
 #[serde(rename_all = "camelCase", default)]
 pub struct WorkloadSpec {
     /// Kind of workload: `openai` (alias `vllm-inference`) sends OpenAI-compatible
-    /// completion or chat requests; `s3` (alias `s3-upload`) and `chroma` are
-    /// reserved for object-store and vector-database workloads. Default `openai`.
+    /// completion or chat requests; `s3` (alias `s3-upload`) runs object-store
+    /// operations; `chroma` adds embeddings to and queries a Chroma vector
+    /// database. Default `openai`.
     #[serde(rename = "type")]
     pub kind: WorkloadType,
     /// Settings for `type: openai`; defaults apply when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub openai: Option<OpenAiWorkload>,
+    /// Settings for `type: s3`; defaults apply when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Workload>,
+    /// Settings for `type: chroma`; defaults apply when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chroma: Option<ChromaWorkload>,
 }
 
 /// Kind of workload a client runs.
@@ -269,6 +277,268 @@ pub enum OpenAiApi {
     /// `POST /v1/chat/completions` with one user message.
     #[default]
     Chat,
+}
+
+/// Settings of the S3 object-store workload.
+///
+/// Each instance writes under `<keyPrefix>/<instance id>/`, so instances never
+/// touch each other's objects. Object contents are derived from the key and
+/// `seed`; every GET is checked against the checksum recorded when the object
+/// was written, and a mismatch (or a missing object that was acknowledged as
+/// written) counts as data loss, never as a success.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct S3Workload {
+    /// Bucket to use; it must exist. Default `aifbench`.
+    pub bucket: String,
+    /// Region sent in request signatures (Garage: `garage`). Default `us-east-1`.
+    pub region: String,
+    /// Path-style addressing (`http://host/bucket/key`) instead of virtual
+    /// hosts (`http://bucket.host/key`). Default true.
+    pub path_style: bool,
+    /// Environment variable holding the access key id. Default
+    /// `AWS_ACCESS_KEY_ID`.
+    pub access_key_id_env: String,
+    /// Environment variable holding the secret access key (never logged or
+    /// written). Default `AWS_SECRET_ACCESS_KEY`.
+    pub secret_access_key_env: String,
+    /// File of `NAME=value` lines holding `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY` (as written by `scripts/setup-garage.sh`); takes
+    /// precedence over the environment variables. On Kubernetes, mount a
+    /// Secret as this file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<String>,
+    /// Operation mix preset. `warpMixed` is warp's `mixed` benchmark: get 45,
+    /// stat 30, put 15, delete 10. Ignored when `operations` is not empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preset: Option<S3Preset>,
+    /// Weighted operations; each request draws one in proportion to its
+    /// weight. Default (with no preset): put only.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub operations: Vec<S3OperationWeight>,
+    /// Size of the objects written.
+    pub object_size: SizeDistribution,
+    /// First part of every key: letters, digits, `/`, `.`, `_`, `-`.
+    /// Default `aifbench`.
+    pub key_prefix: String,
+    /// Number of sub-prefixes the keys of one instance are spread over
+    /// (`<keyPrefix>/<instance>/<nnnn>/obj-<n>`). Default 1.
+    #[schemars(range(min = 1))]
+    pub prefixes: u32,
+    /// Objects each instance writes before the run so reads have something to
+    /// read. Default: 64 when the mix reads, stats or deletes, else 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prepopulate: Option<u32>,
+    /// Part size of `multipartPut` (at least 5MiB for most servers). Default 5MiB.
+    pub part_size: ByteSize,
+    /// `list` requests ask for at most this many keys. Default 100.
+    #[schemars(range(min = 1))]
+    pub list_max_keys: u32,
+    /// Seed of object contents, sizes and the operation draw; the load seed
+    /// (or a random one) when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Time limit of one operation, from send to last byte. Default 60s.
+    pub request_timeout: Duration,
+}
+
+impl Default for S3Workload {
+    fn default() -> Self {
+        Self {
+            bucket: "aifbench".to_string(),
+            region: "us-east-1".to_string(),
+            path_style: true,
+            access_key_id_env: "AWS_ACCESS_KEY_ID".to_string(),
+            secret_access_key_env: "AWS_SECRET_ACCESS_KEY".to_string(),
+            credentials_file: None,
+            preset: None,
+            operations: Vec::new(),
+            object_size: SizeDistribution::default(),
+            key_prefix: "aifbench".to_string(),
+            prefixes: 1,
+            prepopulate: None,
+            part_size: ByteSize::mib(5),
+            list_max_keys: 100,
+            seed: None,
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl S3Workload {
+    /// The weighted operations in effect: `operations`, else the preset, else
+    /// put only.
+    pub fn effective_operations(&self) -> Vec<S3OperationWeight> {
+        if !self.operations.is_empty() {
+            return self.operations.clone();
+        }
+        let w = |op, weight| S3OperationWeight { op, weight };
+        match self.preset {
+            Some(S3Preset::WarpMixed) => vec![
+                w(S3Operation::Get, 45),
+                w(S3Operation::Stat, 30),
+                w(S3Operation::Put, 15),
+                w(S3Operation::Delete, 10),
+            ],
+            None => vec![w(S3Operation::Put, 1)],
+        }
+    }
+}
+
+/// A named operation mix.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum S3Preset {
+    /// warp `mixed`: get 45%, stat 30%, put 15%, delete 10%.
+    WarpMixed,
+}
+
+/// One S3 operation and its weight in the mix.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct S3OperationWeight {
+    /// The operation.
+    pub op: S3Operation,
+    /// Relative weight (0 disables it).
+    pub weight: u32,
+}
+
+/// An S3 operation.
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum S3Operation {
+    /// `PutObject` of a new object.
+    Put,
+    /// `GetObject` of an existing object, verified against its checksum.
+    Get,
+    /// `HeadObject` of an existing object, size verified.
+    Stat,
+    /// `ListObjectsV2` under the instance's prefix.
+    List,
+    /// `DeleteObject` of an existing object.
+    Delete,
+    /// Multipart upload (create, parts of `partSize`, complete) of a new object.
+    MultipartPut,
+}
+
+impl S3Operation {
+    /// The name used in results (`put`, `get`, `stat`, `list`, `delete`,
+    /// `multipartPut`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Put => "put",
+            Self::Get => "get",
+            Self::Stat => "stat",
+            Self::List => "list",
+            Self::Delete => "delete",
+            Self::MultipartPut => "multipartPut",
+        }
+    }
+}
+
+/// How object sizes are drawn.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SizeDistribution {
+    /// `fixed` (every object `size`), `uniform` (between `min` and `max`) or
+    /// `logUniform` (log of the size uniform between `min` and `max`, so small
+    /// and large objects are equally represented per decade). Default `fixed`.
+    pub distribution: SizeDistributionKind,
+    /// Size of every object (`fixed`). Default 64KiB.
+    pub size: ByteSize,
+    /// Smallest object (`uniform`, `logUniform`). Default 1KiB.
+    pub min: ByteSize,
+    /// Largest object (`uniform`, `logUniform`). Default 1MiB.
+    pub max: ByteSize,
+}
+
+impl Default for SizeDistribution {
+    fn default() -> Self {
+        Self {
+            distribution: SizeDistributionKind::Fixed,
+            size: ByteSize::kib(64),
+            min: ByteSize::kib(1),
+            max: ByteSize::mib(1),
+        }
+    }
+}
+
+/// Kind of size distribution.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum SizeDistributionKind {
+    /// Every object has `size` bytes.
+    #[default]
+    Fixed,
+    /// Uniform between `min` and `max`.
+    Uniform,
+    /// Log-uniform between `min` and `max`.
+    LogUniform,
+}
+
+/// Settings of the Chroma vector-database workload (HTTP API v2).
+///
+/// Before the run each instance (re)creates its collection
+/// `<collection>-<instance id>` and adds `count` random vectors of
+/// `dimension` in batches; the run then sends top-k queries. Recall@k is
+/// measured on a sample of the queries against exact (brute-force) search
+/// over the same vectors, so speed is never reported without quality.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ChromaWorkload {
+    /// Collection name prefix (the instance id is appended). Default `aifbench`.
+    pub collection: String,
+    /// Tenant. Default `default_tenant`.
+    pub tenant: String,
+    /// Database. Default `default_database`.
+    pub database: String,
+    /// Vector dimension. Default 128.
+    #[schemars(range(min = 1))]
+    pub dimension: u32,
+    /// Vectors added before the run. Default 10000.
+    #[schemars(range(min = 1))]
+    pub count: u32,
+    /// Vectors per `add` request. Default 500.
+    #[schemars(range(min = 1))]
+    pub batch_size: u32,
+    /// Seed of the vectors and queries. Default 42.
+    pub seed: u64,
+    /// Results per query (k). Default 10.
+    #[schemars(range(min = 1))]
+    pub top_k: u32,
+    /// Every vector carries metadata `group` = its index modulo `groups`.
+    /// Default 10.
+    #[schemars(range(min = 1))]
+    pub groups: u32,
+    /// Filter each query on one random `group` (`where: {group: g}`); recall
+    /// is then measured against exact search within that group. Default false.
+    pub filter: bool,
+    /// Queries whose recall is measured (the first ones after the warm-up).
+    /// Default 100.
+    pub recall_sample: u32,
+    /// Time limit of one request. Default 30s.
+    pub request_timeout: Duration,
+}
+
+impl Default for ChromaWorkload {
+    fn default() -> Self {
+        Self {
+            collection: "aifbench".to_string(),
+            tenant: "default_tenant".to_string(),
+            database: "default_database".to_string(),
+            dimension: 128,
+            count: 10_000,
+            batch_size: 500,
+            seed: 42,
+            top_k: 10,
+            groups: 10,
+            filter: false,
+            recall_sample: 100,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// How hard a client pushes: closed loop (fixed concurrency) or open loop

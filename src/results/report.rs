@@ -104,7 +104,7 @@ pub fn headline(s: &Summary) -> ResultsSummary {
         duration_seconds: round3(s.duration_s),
         request_throughput: round3(s.request_throughput),
         output_token_throughput: (s.output_tokens > 0).then(|| round3(s.output_token_throughput)),
-        bytes_per_second: None,
+        bytes_per_second: s.bytes_throughput.map(round3),
         ttft_p50_ms: stat("ttft", |l| round3(l.p50_ms)),
         ttft_p99_ms: stat("ttft", |l| round3(l.p99_ms)),
         itl_p50_ms: stat("itl", |l| round3(l.p50_ms)),
@@ -201,6 +201,7 @@ fn markdown(
         md.push_str("\n## Stages\n\n");
         md.push_str(&stages_table(total));
     }
+    md.push_str(&storage_section(total));
     md.push_str("\n## Per client instance\n\n| instance | requests | errors | req/s | e2el p50 ms | e2el p99 ms |\n|---|---:|---:|---:|---:|---:|\n");
     for (id, s) in ids.iter().zip(clients) {
         let e = s.latency.get("e2el");
@@ -253,6 +254,36 @@ pub fn stages_table(s: &Summary) -> String {
             stat(st, "tpot", |l| l.p50_ms),
             stat(st, "e2el", |l| l.p99_ms),
         );
+    }
+    md
+}
+
+/// Storage workloads: bytes, data loss, operations and recall (empty for
+/// other workloads).
+fn storage_section(s: &Summary) -> String {
+    let mut md = String::new();
+    if s.data_loss.is_some() || s.bytes_throughput.is_some() {
+        let _ = writeln!(
+            md,
+            "\nBytes read {}, written {} ({:.0} B/s); **data loss: {}**.",
+            s.bytes_read,
+            s.bytes_written,
+            s.bytes_throughput.unwrap_or(0.0),
+            s.data_loss.unwrap_or(0)
+        );
+    }
+    if let Some(r) = &s.recall {
+        let _ = writeln!(
+            md,
+            "\n**Recall@{}: {:.4}** (mean of {} sampled queries, lowest {:.2}) against exact search.",
+            r.k, r.mean, r.queries, r.min
+        );
+    }
+    if !s.operations.is_empty() {
+        md.push_str("\n| operation | requests | errors | bytes |\n|---|---:|---:|---:|\n");
+        for (op, o) in &s.operations {
+            let _ = writeln!(md, "| {op} | {} | {} | {} |", o.requests, o.errors, o.bytes);
+        }
     }
     md
 }

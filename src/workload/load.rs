@@ -45,10 +45,26 @@ pub const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(5);
 pub struct RequestContext {
     /// Sequence number of the request within the instance (and stage), from 0.
     pub index: u64,
+    /// Whether the request falls in the warm-up window (not recorded).
+    pub warmup: bool,
+    /// When the request was meant to be sent (open loop: its scheduled time;
+    /// closed loop: when the worker picked it up). Latencies count from here.
+    pub intended: Instant,
+}
+
+impl RequestContext {
+    /// A measured request `index` intended now (tests, one-off calls).
+    pub fn now(index: u64) -> Self {
+        Self {
+            index,
+            warmup: false,
+            intended: Instant::now(),
+        }
+    }
 }
 
 /// Sends one request and reports its outcome. Implemented by each workload
-/// (OpenAI inference now; S3 and vector databases later).
+/// (OpenAI inference, S3, Chroma).
 pub trait Executor: Send + Sync + 'static {
     /// Sends the request described by `ctx`. Must not panic; must enforce its
     /// own request timeout.
@@ -385,7 +401,12 @@ impl<E: Executor> Shared<E> {
             sends.1 = Some(sent);
             sends.2 += 1;
         }
-        let outcome = self.executor.execute(RequestContext { index }).await;
+        let ctx = RequestContext {
+            index,
+            warmup: d.warmup,
+            intended: d.intended,
+        };
+        let outcome = self.executor.execute(ctx).await;
         guard.done = true;
         drop(guard);
         let failed = outcome.is_err();

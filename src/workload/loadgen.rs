@@ -570,6 +570,12 @@ pub async fn run(
     cancel: CancellationToken,
     mut progress: impl FnMut(&ProgressEvent),
 ) -> Result<ClientResult, WorkloadError> {
+    if matches!(
+        config.workload.kind,
+        WorkloadType::S3 | WorkloadType::Chroma
+    ) {
+        return super::storage::run(config, output, progress_interval, cancel, progress).await;
+    }
     let openai = match config.workload.kind {
         WorkloadType::OpenAi => config.workload.openai.clone().unwrap_or_default(),
         other => {
@@ -1109,12 +1115,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unimplemented_workloads_are_refused() {
+    async fn storage_workloads_are_dispatched() {
         let mut c = config("http://127.0.0.1:9", 1, 1);
         c.workload.kind = WorkloadType::S3;
+        c.workload.s3 = Some(crate::api::workload::S3Workload {
+            credentials_file: Some("/nonexistent/credentials.env".into()),
+            ..Default::default()
+        });
         let (r, _) = run_collect(c, None, CancellationToken::new()).await;
         let e = r.unwrap_err().to_string();
-        assert_eq!(e, "workload type s3 is not implemented yet");
+        assert!(e.contains("/nonexistent/credentials.env"), "{e}");
     }
 
     #[tokio::test]

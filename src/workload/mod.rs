@@ -6,18 +6,23 @@
 //! - [`record`]: the per-request record every executor produces;
 //! - [`openai`] (with [`sse`] and [`dataset`]): the OpenAI-compatible
 //!   inference executor and its request data;
+//! - [`s3`] and [`chroma`]: the object-store and vector-database executors,
+//!   run by [`storage`] (pre-population, per-operation stats, recall);
 //! - [`stats`]: mergeable HDR histograms fed by the records;
 //! - [`result`]: the per-instance result file and the merged summary;
 //! - [`loadgen`]: the `aifbench loadgen` entry point tying them together.
 
+pub mod chroma;
 pub mod dataset;
 pub mod load;
 pub mod loadgen;
 pub mod openai;
 pub mod record;
 pub mod result;
+pub mod s3;
 pub mod sse;
 pub mod stats;
+pub mod storage;
 #[cfg(test)]
 mod testserver;
 
@@ -66,6 +71,13 @@ pub enum WorkloadError {
         #[source]
         source: std::io::Error,
     },
+    /// A storage workload could not prepare its run (pre-populating objects,
+    /// creating a collection, adding vectors).
+    #[error("setup failed: {0}")]
+    Setup(String),
+    /// A request before the run failed (never contains credentials).
+    #[error("{0}")]
+    Request(String),
     /// A result could not be serialized.
     #[error("cannot serialize the result: {0}")]
     Serialize(#[from] serde_json::Error),

@@ -731,7 +731,7 @@ mod tests {
         };
         let client = OpenAiClient::new(&format!("http://127.0.0.1:{port}"), &cfg, 1).unwrap();
         let ex = client.executor("m", 0).unwrap();
-        let f = ex.execute(RequestContext { index: 0 }).await.unwrap_err();
+        let f = ex.execute(RequestContext::now(0)).await.unwrap_err();
         assert_eq!(f.class, ErrorClass::Connect, "{f:?}");
     }
 }

@@ -41,8 +41,9 @@ pub struct ClientResult {
     /// Why the error policy aborted the run, if it did.
     pub aborted: Option<String>,
     /// Histograms of microseconds by name (`ttft`, `ttfc`, `itl`, `e2el`,
-    /// `tpot`, `e2el_intended`, `queue_time`, `client_lag`): base64 of the
-    /// HdrHistogram V2-deflate encoding.
+    /// `tpot`, `e2el_intended`, `queue_time`, `client_lag`; storage workloads
+    /// add `ttfb`, `ttlb` and per-operation `<op>.ttfb`, `<op>.ttlb`): base64
+    /// of the HdrHistogram V2-deflate encoding.
     pub histograms: BTreeMap<String, String>,
     /// Successful requests that met every goodput objective, when
     /// objectives were given.
@@ -65,6 +66,80 @@ pub struct ClientResult {
     /// them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<ClientResult>,
+    /// Storage workloads: payload bytes read by measured requests.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bytes_read: u64,
+    /// Storage workloads: payload bytes written by measured requests.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bytes_written: u64,
+    /// Storage workloads: reads whose content did not match what was written,
+    /// or objects acknowledged as written and then missing, warm-up included.
+    /// Each is also a failed request of class `data_loss`, never a success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_loss: Option<u64>,
+    /// Storage workloads: measured requests by operation (`put`, `get`,
+    /// `query`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub operations: BTreeMap<String, OperationStats>,
+    /// Vector-database workloads: recall@k against exact search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recall: Option<RecallStats>,
+    /// Storage workloads: what was loaded before the run (pre-populated
+    /// objects, added vectors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<SetupStats>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Measured requests of one operation.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationStats {
+    /// Successful requests.
+    pub requests: u64,
+    /// Failed requests.
+    pub errors: u64,
+    /// Payload bytes moved by the successful requests.
+    pub bytes: u64,
+}
+
+impl OperationStats {
+    fn add(&mut self, other: &Self) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.bytes += other.bytes;
+    }
+}
+
+/// Recall@k of sampled queries against exact (brute-force) search.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RecallStats {
+    /// Results per query.
+    pub k: u32,
+    /// Queries whose recall was measured.
+    pub queries: u64,
+    /// Mean recall@k over them, 0..1.
+    pub mean: f64,
+    /// Lowest recall@k of a single query.
+    pub min: f64,
+}
+
+/// What a storage workload loaded before its run.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SetupStats {
+    /// Objects or vectors loaded.
+    pub items: u64,
+    /// Payload bytes loaded.
+    pub bytes: u64,
+    /// Time the loading took, in seconds.
+    pub duration_s: f64,
+    /// Items per second while loading.
+    pub items_per_second: f64,
 }
 
 impl ClientResult {
@@ -99,6 +174,12 @@ impl ClientResult {
             seed: Some(outcome.seed),
             send_rate: outcome.send_rate,
             stages: Vec::new(),
+            bytes_read: 0,
+            bytes_written: 0,
+            data_loss: None,
+            operations: BTreeMap::new(),
+            recall: None,
+            setup: None,
         })
     }
 
@@ -229,6 +310,24 @@ pub struct Summary {
     /// `p99_itl_ms`, ...), for tools that read those files.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub vllm: BTreeMap<String, serde_json::Value>,
+    /// Storage workloads: payload bytes read.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bytes_read: u64,
+    /// Storage workloads: payload bytes written.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bytes_written: u64,
+    /// Storage workloads: payload bytes read and written per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_throughput: Option<f64>,
+    /// Storage workloads: data-loss events (checksum mismatches, lost objects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_loss: Option<u64>,
+    /// Storage workloads: requests by operation.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub operations: BTreeMap<String, OperationStats>,
+    /// Vector-database workloads: recall@k, query-weighted over instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recall: Option<RecallStats>,
 }
 
 /// Merges the results of instances: counters add up, histograms are decoded
@@ -261,6 +360,12 @@ pub fn merge_with(results: &[ClientResult], percentiles: &[f64]) -> Result<Summa
         send_rate: None,
         stages: Vec::new(),
         vllm: BTreeMap::new(),
+        bytes_read: 0,
+        bytes_written: 0,
+        bytes_throughput: None,
+        data_loss: None,
+        operations: BTreeMap::new(),
+        recall: None,
     };
     let mut histograms: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
     for r in results {
@@ -280,6 +385,20 @@ pub fn merge_with(results: &[ClientResult], percentiles: &[f64]) -> Result<Summa
         if let Some(g) = r.good_requests {
             s.good_requests = Some(s.good_requests.unwrap_or(0) + g);
         }
+        s.bytes_read += r.bytes_read;
+        s.bytes_written += r.bytes_written;
+        if let Some(n) = r.data_loss {
+            *s.data_loss.get_or_insert(0) += n;
+        }
+        for (op, stats) in &r.operations {
+            s.operations.entry(op.clone()).or_default().add(stats);
+        }
+        if let Some(rc) = &r.recall {
+            s.recall = Some(match s.recall.take() {
+                None => rc.clone(),
+                Some(acc) => merge_recall(&acc, rc),
+            });
+        }
         if let Some(c) = r.concurrency {
             s.concurrency = Some(s.concurrency.unwrap_or(0) + c);
         }
@@ -296,6 +415,9 @@ pub fn merge_with(results: &[ClientResult], percentiles: &[f64]) -> Result<Summa
         s.output_token_throughput = s.output_tokens as f64 / s.duration_s;
         s.total_token_throughput = (s.input_tokens + s.output_tokens) as f64 / s.duration_s;
         s.request_goodput = s.good_requests.map(|g| g as f64 / s.duration_s);
+        if s.bytes_read + s.bytes_written > 0 {
+            s.bytes_throughput = Some((s.bytes_read + s.bytes_written) as f64 / s.duration_s);
+        }
     }
     s.latency = histograms
         .iter()
@@ -385,6 +507,27 @@ fn vllm_keys(
     m
 }
 
+/// Query-weighted mean and overall minimum of two recall measurements.
+fn merge_recall(a: &RecallStats, b: &RecallStats) -> RecallStats {
+    let queries = a.queries + b.queries;
+    let mean = if queries == 0 {
+        0.0
+    } else {
+        (a.mean * a.queries as f64 + b.mean * b.queries as f64) / queries as f64
+    };
+    let min = match (a.queries, b.queries) {
+        (0, _) => b.min,
+        (_, 0) => a.min,
+        _ => a.min.min(b.min),
+    };
+    RecallStats {
+        k: a.k.max(b.k),
+        queries,
+        mean,
+        min,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,6 +556,12 @@ mod tests {
             seed: Some(1),
             send_rate: None,
             stages: Vec::new(),
+            bytes_read: 0,
+            bytes_written: 0,
+            data_loss: None,
+            operations: BTreeMap::new(),
+            recall: None,
+            setup: None,
         }
     }
 
@@ -491,5 +640,55 @@ mod tests {
         assert_eq!(s.stages[0].requests, 200);
         assert_eq!(s.stages[1].requests, 100);
         assert_eq!(s.requests, 300);
+    }
+
+    #[test]
+    fn storage_fields_merge_and_stay_out_of_openai_results() {
+        let plain = serde_json::to_string(&result("a", &[1], 1.0)).unwrap();
+        assert!(
+            !plain.contains("dataLoss") && !plain.contains("recall"),
+            "{plain}"
+        );
+        let mut a = result("a", &[1], 2.0);
+        a.bytes_read = 100;
+        a.bytes_written = 300;
+        a.data_loss = Some(0);
+        a.operations.insert(
+            "get".into(),
+            OperationStats {
+                requests: 3,
+                errors: 1,
+                bytes: 100,
+            },
+        );
+        a.recall = Some(RecallStats {
+            k: 10,
+            queries: 10,
+            mean: 1.0,
+            min: 1.0,
+        });
+        let mut b = a.clone();
+        b.data_loss = Some(2);
+        b.recall = Some(RecallStats {
+            k: 10,
+            queries: 30,
+            mean: 0.8,
+            min: 0.5,
+        });
+        let s = merge(&[a, b]).unwrap();
+        assert_eq!(s.data_loss, Some(2));
+        assert_eq!(s.bytes_throughput, Some(400.0));
+        assert_eq!(
+            s.operations["get"],
+            OperationStats {
+                requests: 6,
+                errors: 2,
+                bytes: 200
+            }
+        );
+        let r = s.recall.unwrap();
+        assert_eq!(r.queries, 40);
+        assert!((r.mean - 0.85).abs() < 1e-9);
+        assert_eq!(r.min, 0.5);
     }
 }
