@@ -4,7 +4,8 @@
 #
 # First it installs and starts, idempotently, every real server the tests
 # use (scripts/setup-*.sh); on a fresh machine that takes a while (the LLM
-# server builds llama.cpp: ~9 min), later runs only check.
+# server builds llama.cpp: ~9 min; Garage builds from crates.io: ~16 min),
+# later runs only check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -16,6 +17,8 @@ setup() {
   echo "== $1 done in $((SECONDS - t0)) s"
 }
 setup scripts/setup-llm.sh
+setup scripts/setup-garage.sh
+setup scripts/setup-chroma.sh
 
 # Tests start real servers and child processes; two at a time suits a
 # 2-core machine and keeps timing-sensitive tests honest.
