@@ -21,6 +21,8 @@ use crate::api::spec::{Benchmark, ClientSpec, ExecutorKind, MonitorSpec, PostAct
 use crate::api::status::{BenchmarkStatus, ClientProgress, ComponentKind, ResultsLocation};
 use crate::api::template;
 use crate::backend::process::ProcessBackend;
+use crate::backend::slurm::render::{JobRequest, wrapped_argv};
+use crate::backend::slurm::{SlurmBackend, SlurmConfig, SlurmError, TransportConfig};
 use crate::backend::{Backend, LaunchRequest, LineHook, health};
 use crate::engine::{
     self, Action, ActionOutcome, Observations, Observed, Placement, PlannedComponent, RunState,
@@ -46,6 +48,9 @@ pub enum LocalError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The Slurm backend could not be set up.
+    #[error("slurm: {0}")]
+    Slurm(#[from] SlurmError),
 }
 
 /// How to run.
@@ -58,6 +63,8 @@ pub struct RunOptions {
     /// The aifbench binary (clients run `<exe> loadgen`; its folder is put
     /// first on the PATH of every component).
     pub exe: PathBuf,
+    /// How Slurm components are submitted and observed.
+    pub slurm: SlurmConfig,
 }
 
 /// Cancellation: `cancel` stops gracefully (first Ctrl-C), `force` kills
@@ -91,6 +98,10 @@ struct Driver {
     dir: ResultsDir,
     opts: RunOptions,
     backend: ProcessBackend,
+    /// Present when a component runs as a Slurm job.
+    slurm: Option<SlurmBackend>,
+    /// service id -> host others reach it at (a Slurm service: its node).
+    hosts: BTreeMap<String, String>,
     http: reqwest::Client,
     planned: BTreeMap<String, PlannedComponent>,
     /// service id -> port name -> port, in declaration order.
@@ -115,6 +126,7 @@ pub async fn run(
     dir.write_yaml(&dir.benchmark_yaml(), &b)?;
     let mut driver = Driver::new(b, dir, opts)?;
     let status = driver.run(&signals).await;
+    driver.cleanup_slurm().await;
     driver.finish(&status)?;
     Ok(Outcome {
         status,
@@ -125,7 +137,7 @@ pub async fn run(
 
 impl Driver {
     fn new(b: Benchmark, dir: ResultsDir, opts: RunOptions) -> Result<Self, LocalError> {
-        let planned = engine::plan_components(&b.spec)
+        let planned: BTreeMap<String, PlannedComponent> = engine::plan_components(&b.spec)
             .into_iter()
             .map(|p| (p.id.clone(), p))
             .collect();
@@ -146,11 +158,19 @@ impl Driver {
             ports.insert(s.id.clone(), list);
         }
         let grace = b.spec.execution.stop_grace_period.get();
+        let uses_slurm = planned.values().any(|p| p.executor == ExecutorKind::Slurm);
+        let slurm = if uses_slurm {
+            Some(SlurmBackend::new(opts.slurm.clone(), &run_name(&dir))?)
+        } else {
+            None
+        };
         Ok(Self {
             b,
             dir,
             opts,
             backend: ProcessBackend::new(),
+            slurm,
+            hosts: BTreeMap::new(),
             http: reqwest::Client::new(),
             planned,
             ports,
@@ -171,6 +191,7 @@ impl Driver {
         let mut last_write = Instant::now();
         let mut forced = false;
         loop {
+            self.discover_slurm_services().await;
             let obs = self.observe(signals.cancel.is_cancelled()).await;
             let decision = engine::reconcile(&self.b, &status, &obs, Timestamp::now());
             if decision.status.phase != status.phase {
@@ -260,6 +281,8 @@ impl Driver {
                 if let Some(m) = self.monitors.get(id) {
                     o.run = m.run.lock().unwrap_or_else(PoisonError::into_inner).clone();
                 }
+            } else if let (ExecutorKind::Slurm, Some(slurm)) = (p.executor, &self.slurm) {
+                o.run = slurm.run_state(id).await;
             } else {
                 let (run, progress) = self.backend.observe(id).await;
                 o.run = run;
@@ -287,6 +310,9 @@ impl Driver {
             Action::Stop(id) => {
                 if let Some(m) = self.monitors.get(&id) {
                     m.cancel.cancel();
+                } else if let (Some(slurm), true) = (&self.slurm, self.is_slurm(&id)) {
+                    tracing::info!(component = %id, "cancelling the Slurm job");
+                    slurm.cancel(&id).await;
                 } else {
                     let grace = if forced { Duration::ZERO } else { self.grace };
                     tracing::info!(component = %id, grace_s = grace.as_secs_f64(), "stopping");
@@ -350,9 +376,191 @@ impl Driver {
         }
     }
 
+    // ---- Slurm ------------------------------------------------------------
+
+    fn is_slurm(&self, id: &str) -> bool {
+        self.planned
+            .get(id)
+            .is_some_and(|p| p.executor == ExecutorKind::Slurm)
+    }
+
+    /// The host others reach a service at: its Slurm node once known,
+    /// loopback otherwise.
+    fn host_of(&self, service: &str) -> String {
+        self.hosts
+            .get(service)
+            .cloned()
+            .unwrap_or_else(|| "127.0.0.1".to_string())
+    }
+
+    /// The batch job of a component (no I/O).
+    #[allow(clippy::too_many_arguments)]
+    fn job_request(
+        &self,
+        id: &str,
+        slurm: Option<crate::api::spec::SlurmSpec>,
+        apptainer: Option<crate::api::spec::ApptainerSpec>,
+        argv: Vec<String>,
+        env: BTreeMap<String, String>,
+        working_dir: PathBuf,
+        port_file: Option<(PathBuf, u16)>,
+    ) -> JobRequest {
+        JobRequest {
+            name: crate::backend::slurm::job_name(&run_name(&self.dir), id),
+            component: id.to_string(),
+            slurm: slurm.unwrap_or_default(),
+            apptainer,
+            argv,
+            env,
+            working_dir,
+            log_dir: self.dir.root.join("slurm_logs"),
+            port_file,
+        }
+    }
+
+    fn service_job(
+        &self,
+        s: &ServiceSpec,
+        argv: Vec<String>,
+        env: BTreeMap<String, String>,
+        working_dir: PathBuf,
+    ) -> JobRequest {
+        let port = self
+            .ports
+            .get(&s.id)
+            .and_then(|p| p.first())
+            .map(|(_, port)| *port);
+        let port_file = port.map(|p| {
+            (
+                self.dir
+                    .root
+                    .join("slurm_logs")
+                    .join(format!("{}.port", s.id)),
+                p,
+            )
+        });
+        self.job_request(
+            &s.id,
+            s.slurm.clone(),
+            s.apptainer.clone(),
+            argv,
+            env,
+            working_dir,
+            port_file,
+        )
+    }
+
+    async fn submit_service(
+        &mut self,
+        s: &ServiceSpec,
+        argv: Vec<String>,
+        env: BTreeMap<String, String>,
+        working_dir: PathBuf,
+    ) -> Result<(), String> {
+        let req = self.service_job(s, argv, env, working_dir);
+        self.submit_job(&s.id, &req, None).await
+    }
+
+    async fn submit_job(
+        &mut self,
+        id: &str,
+        req: &JobRequest,
+        endpoint: Option<String>,
+    ) -> Result<(), String> {
+        let slurm = self.slurm.as_ref().ok_or("no Slurm backend configured")?;
+        std::fs::create_dir_all(&req.log_dir)
+            .map_err(|e| format!("cannot create {}: {e}", req.log_dir.display()))?;
+        let placement = slurm.submit(req).await.map_err(|e| e.to_string())?;
+        self.placements.insert(
+            id.to_string(),
+            Placement {
+                endpoint,
+                ..placement
+            },
+        );
+        Ok(())
+    }
+
+    /// Reads where Slurm placed each job; a running service's node and the
+    /// port it reported (`slurm_logs/<id>.port`) become its endpoint, and
+    /// its health prober starts.
+    async fn discover_slurm_services(&mut self) {
+        let Some(slurm) = &self.slurm else { return };
+        let mut found = Vec::new();
+        for (id, placement) in &self.placements {
+            if placement.node.is_some() || !self.is_slurm(id) {
+                continue;
+            }
+            let Some(info) = slurm.info(id).await else {
+                continue;
+            };
+            if info.state != crate::backend::slurm::state::SlurmState::Running {
+                continue;
+            }
+            let Some(node) = info.node.clone() else {
+                continue;
+            };
+            let node = node.split(',').next().unwrap_or(&node).to_string();
+            let port_file = self.dir.root.join("slurm_logs").join(format!("{id}.port"));
+            let port = match slurm.transport() {
+                crate::backend::slurm::Transport::Cli(c) => {
+                    c.read_file(&port_file.display().to_string()).await.ok()
+                }
+                crate::backend::slurm::Transport::Rest(_) => {
+                    std::fs::read_to_string(&port_file).ok()
+                }
+            }
+            .and_then(|t| t.trim().parse::<u16>().ok());
+            found.push((id.clone(), node, port));
+        }
+        for (id, node, port) in found {
+            let p = self.planned.get(&id).cloned();
+            let is_service = p.as_ref().is_some_and(|p| p.kind == ComponentKind::Service);
+            if is_service {
+                let Some(port) = port else {
+                    // The job has not written its port yet: next tick.
+                    continue;
+                };
+                if let Some(list) = self.ports.get_mut(&id)
+                    && let Some(first) = list.first_mut()
+                {
+                    first.1 = port;
+                }
+                self.hosts.insert(id.clone(), node.clone());
+                tracing::info!(component = %id, node = %node, port, "service job is running");
+            }
+            if let Some(pl) = self.placements.get_mut(&id) {
+                pl.node = Some(node.clone());
+                if is_service {
+                    pl.endpoint = Some(format!("http://{node}:{}", port.unwrap_or_default()));
+                }
+            }
+            if is_service && let Some(p) = p {
+                let spec = self.b.spec.services[p.index].clone();
+                if let Err(e) = self.start_prober(&spec) {
+                    tracing::error!(component = %id, error = %e, "cannot start the health check");
+                }
+            }
+        }
+    }
+
+    /// Cancels every job of this run still in the queue (nothing outlives a
+    /// benchmark) and closes the transport.
+    async fn cleanup_slurm(&mut self) {
+        let Some(slurm) = &self.slurm else { return };
+        match slurm.cancel_all().await {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::warn!(jobs = ?ids, "cancelled Slurm jobs still running at the end")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot check for Slurm jobs left running"),
+        }
+        slurm.close().await;
+    }
+
     fn check_executor(&self, kind: ExecutorKind) -> Result<(), String> {
         match kind {
-            ExecutorKind::Process => Ok(()),
+            ExecutorKind::Process | ExecutorKind::Slurm | ExecutorKind::Apptainer => Ok(()),
             other => Err(format!(
                 "executor {} is not available in `aifbench run` of this version; use executor: process",
                 other.as_str()
@@ -369,11 +577,12 @@ impl Driver {
         );
         for (id, ports) in &self.ports {
             if let Some((_, port)) = ports.first() {
-                v.insert(format!("services.{id}.host"), "127.0.0.1".to_string());
+                let host = self.host_of(id);
+                v.insert(format!("services.{id}.host"), host.clone());
                 v.insert(format!("services.{id}.port"), port.to_string());
                 v.insert(
                     format!("services.{id}.url"),
-                    format!("http://127.0.0.1:{port}"),
+                    format!("http://{host}:{port}"),
                 );
             }
         }
@@ -426,14 +635,22 @@ impl Driver {
                 .map_err(|e| e.to_string())?,
         };
         let env = self.component_env(&s.env, &values)?;
-        let endpoint = ports
-            .first()
-            .map(|(_, port)| format!("http://127.0.0.1:{port}"));
         let working_dir = s
             .working_dir
             .as_ref()
             .map(PathBuf::from)
             .unwrap_or_else(|| self.dir.root.clone());
+        if s.executor == ExecutorKind::Slurm {
+            return self.submit_service(s, argv, env, working_dir).await;
+        }
+        let argv = if s.executor == ExecutorKind::Apptainer {
+            wrapped_argv(&argv, s.apptainer.as_ref())
+        } else {
+            argv
+        };
+        let endpoint = ports
+            .first()
+            .map(|(_, port)| format!("http://127.0.0.1:{port}"));
         let placement = self
             .backend
             .launch(LaunchRequest {
@@ -449,6 +666,13 @@ impl Driver {
             .await
             .map_err(|e| e.to_string())?;
         self.placements.insert(s.id.clone(), placement);
+        self.start_prober(s)
+    }
+
+    /// Starts the health prober of a service whose endpoint is known.
+    fn start_prober(&mut self, s: &ServiceSpec) -> Result<(), String> {
+        let ports = self.ports.get(&s.id).cloned().unwrap_or_default();
+        let host = self.host_of(&s.id);
         if let Some(h) = &s.healthcheck {
             let url = match &h.url {
                 Some(u) => u.clone(),
@@ -458,7 +682,7 @@ impl Driver {
                         None => ports.first().map(|(_, p)| *p),
                     }
                     .ok_or_else(|| format!("service {} has no port to health-check", s.id))?;
-                    format!("http://127.0.0.1:{port}{}", h.path)
+                    format!("http://{host}:{port}{}", h.path)
                 }
             };
             let flag = Arc::new(AtomicBool::new(false));
@@ -494,7 +718,7 @@ impl Driver {
         }
         .map(|(_, p)| *p)
         .ok_or_else(|| format!("service {target} has no such port"))?;
-        Ok(format!("http://127.0.0.1:{port}"))
+        Ok(format!("http://{}:{port}", self.host_of(target)))
     }
 
     async fn launch_client(&mut self, c: &ClientSpec, id: &str) -> Result<(), String> {
@@ -526,6 +750,23 @@ impl Driver {
             "--output".to_string(),
             self.dir.client_result(id).display().to_string(),
         ];
+        if c.executor == ExecutorKind::Slurm {
+            let req = self.job_request(
+                id,
+                c.slurm.clone(),
+                c.apptainer.clone(),
+                argv,
+                env,
+                self.dir.root.clone(),
+                None,
+            );
+            return self.submit_job(id, &req, Some(base_url)).await;
+        }
+        let argv = if c.executor == ExecutorKind::Apptainer {
+            wrapped_argv(&argv, c.apptainer.as_ref())
+        } else {
+            argv
+        };
         let hook: LineHook =
             Arc::new(
                 |line: &str| match serde_json::from_str::<ProgressEvent>(line) {
@@ -584,7 +825,7 @@ impl Driver {
                 }
                 .map(|(_, p)| *p)
                 .ok_or_else(|| format!("service {t} has no port to scrape"))?;
-                format!("http://127.0.0.1:{port}{}", m.path)
+                format!("http://{}:{port}{}", self.host_of(t), m.path)
             };
             targets.push(ScrapeTarget {
                 name: t.clone(),
@@ -655,6 +896,105 @@ fn bearer_token(m: &MonitorSpec) -> Result<Option<String>, String> {
             .map_err(|e| format!("monitor {}: cannot read bearerTokenFile {file}: {e}", m.id));
     }
     Ok(None)
+}
+
+/// The run's name: the results folder name (`<benchmark>-<UTC timestamp>`).
+fn run_name(dir: &ResultsDir) -> String {
+    dir.root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".to_string())
+}
+
+/// The batch scripts `aifbench run` would submit for the Slurm components
+/// of `b` into results folder `dir` (nothing is written or submitted), as
+/// `(component id, script)`. Templates referring to other services show
+/// their loopback defaults; clients show the command they would run.
+pub fn dry_run_scripts(
+    b: &Benchmark,
+    dir: &ResultsDir,
+    exe: &std::path::Path,
+) -> Result<Vec<(String, String)>, String> {
+    let opts = RunOptions {
+        progress: ProgressMode::Quiet,
+        tick: Duration::from_millis(200),
+        exe: exe.to_path_buf(),
+        slurm: SlurmConfig {
+            transport: TransportConfig::Cli,
+            ..Default::default()
+        },
+    };
+    let mut d = Driver::new(b.clone(), dir.clone(), opts).map_err(|e| e.to_string())?;
+    d.slurm = None;
+    let mut out = Vec::new();
+    let planned = engine::plan_components(&b.spec);
+    for p in planned {
+        if p.executor != ExecutorKind::Slurm {
+            continue;
+        }
+        let req = match p.kind {
+            ComponentKind::Service => {
+                let s = &b.spec.services[p.index];
+                let mut values = d.shared_values();
+                values.insert("id".to_string(), s.id.clone());
+                let ports = d.ports.get(&s.id).cloned().unwrap_or_default();
+                if let Some((_, port)) = ports.first() {
+                    values.insert("port".to_string(), port.to_string());
+                }
+                for (name, port) in &ports {
+                    values.insert(format!("ports.{name}"), port.to_string());
+                }
+                let argv: Vec<String> = match &s.shell {
+                    Some(sh) => vec![
+                        "sh".into(),
+                        "-c".into(),
+                        template::render(sh, &values).map_err(|e| e.to_string())?,
+                    ],
+                    None => s
+                        .command
+                        .iter()
+                        .map(|a| template::render(a, &values))
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| e.to_string())?,
+                };
+                let env = d.component_env(&s.env, &values)?;
+                let wd = s
+                    .working_dir
+                    .as_ref()
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| dir.root.clone());
+                d.service_job(s, argv, env, wd)
+            }
+            ComponentKind::Client => {
+                let c = &b.spec.clients[p.index];
+                let mut values = d.shared_values();
+                values.insert("id".to_string(), p.id.clone());
+                let env = d.component_env(&c.env, &values)?;
+                let argv = vec![
+                    exe.display().to_string(),
+                    "loadgen".into(),
+                    "--config".into(),
+                    dir.client_config(&p.id).display().to_string(),
+                    "--output".into(),
+                    dir.client_result(&p.id).display().to_string(),
+                ];
+                d.job_request(
+                    &p.id,
+                    c.slurm.clone(),
+                    c.apptainer.clone(),
+                    argv,
+                    env,
+                    dir.root.clone(),
+                    None,
+                )
+            }
+            ComponentKind::Monitor => continue,
+        };
+        let script = crate::backend::slurm::render::render_script(&req)
+            .map_err(|e| format!("{}: {e}", p.id))?;
+        out.push((p.id.clone(), script));
+    }
+    Ok(out)
 }
 
 /// Reserves a free loopback port by binding port 0 and releasing it.

@@ -84,8 +84,8 @@ impl std::fmt::Debug for Secret {
 /// How to reach slurmrestd.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct RestConfig {
-    /// Base URL (`http://127.0.0.1:6820`); ignored for the host part when
-    /// `socket` is set.
+    /// Base URL (`http://127.0.0.1:6820`), used with `token`; takes
+    /// precedence over `socket`.
     pub url: Option<String>,
     /// Unix socket (local authentication; no token needed).
     pub socket: Option<PathBuf>,
@@ -248,12 +248,12 @@ impl RestTransport {
     /// A client for `config` (nothing is contacted yet).
     pub fn new(config: RestConfig) -> Result<Self, SlurmError> {
         let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30));
-        let base = match (&config.socket, &config.url) {
-            (Some(sock), _) => {
+        let base = match (&config.url, &config.socket) {
+            (Some(url), _) => url.trim_end_matches('/').to_string(),
+            (None, Some(sock)) => {
                 builder = builder.unix_socket(sock.clone());
                 "http://slurmrestd".to_string()
             }
-            (None, Some(url)) => url.trim_end_matches('/').to_string(),
             (None, None) => {
                 return Err(SlurmError::Config(
                     "the REST transport needs a URL or a unix socket".into(),
@@ -276,7 +276,9 @@ impl RestTransport {
         if let Some(t) = &self.config.token {
             r = r.header("X-SLURM-USER-TOKEN", t.expose());
         }
-        if let Some(u) = &self.config.user {
+        // Local authentication (unix socket) identifies the peer itself and
+        // refuses user headers.
+        if let (Some(u), Some(_)) = (&self.config.user, &self.config.token) {
             r = r.header("X-SLURM-USER-NAME", u);
         }
         r
