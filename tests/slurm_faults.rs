@@ -43,17 +43,17 @@ fn service_job_cancelled_mid_run_fails_the_benchmark() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let ws = tempfile::tempdir().unwrap();
     let _cleanup = Cleanup(ws.path().to_path_buf());
-    let mut driver = run_cmd(ws.path(), "recipes/slurm-local.yaml", "cli")
+    let mut driver = KillOnDrop(run_cmd(ws.path(), "recipes/slurm-local.yaml", "cli")
         .env("AIFB_CLIENT_DURATION", "60s")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap());
     let (dir, s) = wait_status(ws.path(), Duration::from_secs(60), |s| phase_is(s, "Running"));
     let sim_job = component(&s, "sim")["jobId"].as_str().unwrap().to_string();
     std::thread::sleep(Duration::from_secs(1));
     assert!(std::process::Command::new("scancel").arg(&sim_job).status().unwrap().success());
-    let code = driver.wait().unwrap();
+    let code = driver.0.wait().unwrap();
     assert_eq!(code.code(), Some(1));
     let s = status(&dir);
     assert_eq!(s["phase"], "Failed", "{s:#}");
@@ -96,18 +96,18 @@ fn ctrl_c_cancels_every_job() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let ws = tempfile::tempdir().unwrap();
     let _cleanup = Cleanup(ws.path().to_path_buf());
-    let mut driver = run_cmd(ws.path(), "recipes/slurm-local.yaml", "cli")
+    let mut driver = KillOnDrop(run_cmd(ws.path(), "recipes/slurm-local.yaml", "cli")
         .env("AIFB_CLIENT_DURATION", "60s")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap());
     let (dir, _) = wait_status(ws.path(), Duration::from_secs(60), |s| {
         phase_is(s, "Running")
             && s["components"].as_array().is_some_and(|c| c.iter().filter(|c| c["state"] == "Running").count() == 2)
     });
-    kill(Pid::from_raw(driver.id() as i32), Signal::SIGINT).unwrap();
-    let code = driver.wait().unwrap();
+    kill(Pid::from_raw(driver.0.id() as i32), Signal::SIGINT).unwrap();
+    let code = driver.0.wait().unwrap();
     assert_eq!(code.code(), Some(130));
     let s = status(&dir);
     assert_eq!(s["phase"], "Cancelled", "{s:#}");
@@ -120,12 +120,12 @@ fn killed_driver_resumes_with_the_same_jobs() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let ws = tempfile::tempdir().unwrap();
     let _cleanup = Cleanup(ws.path().to_path_buf());
-    let mut driver = run_cmd(ws.path(), "recipes/slurm-local.yaml", "cli")
+    let mut driver = KillOnDrop(run_cmd(ws.path(), "recipes/slurm-local.yaml", "cli")
         .env("AIFB_CLIENT_DURATION", "15s")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap());
     let (dir, _) = wait_status(ws.path(), Duration::from_secs(60), |s| {
         phase_is(s, "Running")
             && s["components"].as_array().is_some_and(|c| c.iter().filter(|c| c["state"] == "Running").count() == 2)
@@ -134,8 +134,8 @@ fn killed_driver_resumes_with_the_same_jobs() {
     let before = active_jobs(&prefix);
     assert_eq!(before.len(), 3, "{before:?}");
     // The driver dies without any chance to clean up.
-    driver.kill().unwrap();
-    driver.wait().unwrap();
+    driver.0.kill().unwrap();
+    driver.0.wait().unwrap();
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(active_jobs(&prefix).len(), 3, "the jobs outlive the driver");
     let start = Instant::now();

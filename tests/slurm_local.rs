@@ -202,3 +202,29 @@ fn apptainer_wrapping_runs_where_apptainer_exists() {
     assert!(out.status.success(), "{}", output_text(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hi there");
 }
+
+/// The MeluXina vLLM recipe renders: GPU partition, account, gres, modules,
+/// Apptainer with --nv and the image.
+#[test]
+fn meluxina_vllm_recipe_renders() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aifbench"))
+        .args(["run", "--dry-run", "recipes/meluxina-vllm.yaml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("MELUXINA_ACCOUNT", "p200123")
+        .env("VLLM_SIF", "/project/home/p200123/vllm.sif")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", output_text(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "#SBATCH --partition=gpu",
+        "#SBATCH --account=p200123",
+        "#SBATCH --gres=gpu:1",
+        "#SBATCH --signal=B:TERM@60",
+        "module load Apptainer/1.2.4-GCCcore-12.3.0",
+        "exec apptainer exec --nv --bind /project/home/p200123 --env VLLM_NO_USAGE_STATS=1 /project/home/p200123/vllm.sif python3 -m vllm.entrypoints.openai.api_server --model facebook/opt-125m",
+        "#SBATCH --partition=cpu",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+}

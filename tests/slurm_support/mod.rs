@@ -191,3 +191,16 @@ pub fn wait_status(
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Kills (SIGKILL) a driver process when dropped, so a failing test leaves
+/// no driver behind (its jobs are cancelled by [`Cleanup`]).
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
