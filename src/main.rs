@@ -454,6 +454,8 @@ fn spawn_signal_handler(cancel: CancellationToken, force: CancellationToken) {
     });
 }
 
+// One parameter per `run` flag group; a struct would only repeat them.
+#[allow(clippy::too_many_arguments)]
 async fn run(
     file: &Path,
     workspace: Option<PathBuf>,

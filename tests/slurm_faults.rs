@@ -9,9 +9,9 @@ mod slurm_support;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use slurm_support::*;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use slurm_support::*;
 
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -43,16 +43,26 @@ fn service_job_cancelled_mid_run_fails_the_benchmark() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let ws = tempfile::tempdir().unwrap();
     let _cleanup = Cleanup(ws.path().to_path_buf());
-    let mut driver = KillOnDrop(run_cmd(ws.path(), "recipes/slurm-local.yaml", "cli")
-        .env("AIFB_CLIENT_DURATION", "60s")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap());
-    let (dir, s) = wait_status(ws.path(), Duration::from_secs(60), |s| phase_is(s, "Running"));
+    let mut driver = KillOnDrop(
+        run_cmd(ws.path(), "recipes/slurm-local.yaml", "cli")
+            .env("AIFB_CLIENT_DURATION", "60s")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (dir, s) = wait_status(ws.path(), Duration::from_secs(60), |s| {
+        phase_is(s, "Running")
+    });
     let sim_job = component(&s, "sim")["jobId"].as_str().unwrap().to_string();
     std::thread::sleep(Duration::from_secs(1));
-    assert!(std::process::Command::new("scancel").arg(&sim_job).status().unwrap().success());
+    assert!(
+        std::process::Command::new("scancel")
+            .arg(&sim_job)
+            .status()
+            .unwrap()
+            .success()
+    );
     let code = driver.0.wait().unwrap();
     assert_eq!(code.code(), Some(1));
     let s = status(&dir);
@@ -60,7 +70,10 @@ fn service_job_cancelled_mid_run_fails_the_benchmark() {
     let (reason, _) = verdict(&s);
     assert_eq!(reason, "ServiceExited", "{s:#}");
     let sim = component(&s, "sim");
-    assert!(sim["message"].as_str().unwrap().contains("CANCELLED"), "{sim:#}");
+    assert!(
+        sim["message"].as_str().unwrap().contains("CANCELLED"),
+        "{sim:#}"
+    );
     let left = wait_no_active(&job_prefix(&dir), Duration::from_secs(15));
     assert!(left.is_empty(), "jobs left behind: {left:?}");
 }
@@ -77,14 +90,20 @@ fn time_limit_exceeded_is_timeout() {
         .env("AIFB_CLIENT_DURATION", "150s")
         .output()
         .unwrap();
-    eprintln!("TIMEOUT reached after {:.0}s", start.elapsed().as_secs_f64());
+    eprintln!(
+        "TIMEOUT reached after {:.0}s",
+        start.elapsed().as_secs_f64()
+    );
     assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
     let dir = results_dir(ws.path());
     let s = status(&dir);
     assert_eq!(s["phase"], "Failed", "{s:#}");
     assert_eq!(verdict(&s).0, "ServiceExited", "{s:#}");
     let sim = component(&s, "sim");
-    assert!(sim["message"].as_str().unwrap().contains("slurm TIMEOUT"), "{sim:#}");
+    assert!(
+        sim["message"].as_str().unwrap().contains("slurm TIMEOUT"),
+        "{sim:#}"
+    );
     // The clients were stopped and still wrote partial results.
     assert!(dir.join("clients/chat-1.json").is_file());
     let left = wait_no_active(&job_prefix(&dir), Duration::from_secs(15));
@@ -96,15 +115,19 @@ fn ctrl_c_cancels_every_job() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let ws = tempfile::tempdir().unwrap();
     let _cleanup = Cleanup(ws.path().to_path_buf());
-    let mut driver = KillOnDrop(run_cmd(ws.path(), "recipes/slurm-local.yaml", "cli")
-        .env("AIFB_CLIENT_DURATION", "60s")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap());
+    let mut driver = KillOnDrop(
+        run_cmd(ws.path(), "recipes/slurm-local.yaml", "cli")
+            .env("AIFB_CLIENT_DURATION", "60s")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let (dir, _) = wait_status(ws.path(), Duration::from_secs(60), |s| {
         phase_is(s, "Running")
-            && s["components"].as_array().is_some_and(|c| c.iter().filter(|c| c["state"] == "Running").count() == 2)
+            && s["components"]
+                .as_array()
+                .is_some_and(|c| c.iter().filter(|c| c["state"] == "Running").count() == 2)
     });
     kill(Pid::from_raw(driver.0.id() as i32), Signal::SIGINT).unwrap();
     let code = driver.0.wait().unwrap();
@@ -120,15 +143,19 @@ fn killed_driver_resumes_with_the_same_jobs() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let ws = tempfile::tempdir().unwrap();
     let _cleanup = Cleanup(ws.path().to_path_buf());
-    let mut driver = KillOnDrop(run_cmd(ws.path(), "recipes/slurm-local.yaml", "cli")
-        .env("AIFB_CLIENT_DURATION", "15s")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap());
+    let mut driver = KillOnDrop(
+        run_cmd(ws.path(), "recipes/slurm-local.yaml", "cli")
+            .env("AIFB_CLIENT_DURATION", "15s")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let (dir, _) = wait_status(ws.path(), Duration::from_secs(60), |s| {
         phase_is(s, "Running")
-            && s["components"].as_array().is_some_and(|c| c.iter().filter(|c| c["state"] == "Running").count() == 2)
+            && s["components"]
+                .as_array()
+                .is_some_and(|c| c.iter().filter(|c| c["state"] == "Running").count() == 2)
     });
     let prefix = job_prefix(&dir);
     let before = active_jobs(&prefix);
@@ -145,7 +172,10 @@ fn killed_driver_resumes_with_the_same_jobs() {
         .arg(&dir)
         .output()
         .unwrap();
-    eprintln!("resumed run finished after {:.1}s", start.elapsed().as_secs_f64());
+    eprintln!(
+        "resumed run finished after {:.1}s",
+        start.elapsed().as_secs_f64()
+    );
     assert!(out.status.success(), "{}", output_text(&out));
     let s = status(&dir);
     assert_eq!(s["phase"], "Succeeded", "{s:#}");
@@ -158,7 +188,10 @@ fn killed_driver_resumes_with_the_same_jobs() {
     for id in ["sim", "chat-1", "chat-2"] {
         let c = component(&s, id);
         let job = c["jobId"].as_str().unwrap();
-        assert!(ids_before.iter().any(|i| i == job), "{id}: {job} not one of {ids_before:?}");
+        assert!(
+            ids_before.iter().any(|i| i == job),
+            "{id}: {job} not one of {ids_before:?}"
+        );
     }
     assert!(dir.join("summary.json").is_file());
     let left = wait_no_active(&prefix, Duration::from_secs(15));

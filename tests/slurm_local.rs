@@ -21,7 +21,10 @@ fn succeeds_through(transport: &str) {
         .output()
         .unwrap();
     let took = start.elapsed();
-    eprintln!("slurm-local through {transport}: {:.1}s", took.as_secs_f64());
+    eprintln!(
+        "slurm-local through {transport}: {:.1}s",
+        took.as_secs_f64()
+    );
     assert!(out.status.success(), "{}", output_text(&out));
     let dir = results_dir(ws.path());
     let s = status(&dir);
@@ -47,13 +50,20 @@ fn succeeds_through(transport: &str) {
         .unwrap_or_else(|| panic!("no request count in {summary:#}"));
     assert!(requests > 0, "{summary:#}");
     for id in ["chat-1", "chat-2"] {
-        assert!(dir.join(format!("clients/{id}.json")).is_file(), "{id} result");
+        assert!(
+            dir.join(format!("clients/{id}.json")).is_file(),
+            "{id} result"
+        );
     }
     let logs: Vec<String> = std::fs::read_dir(dir.join("slurm_logs"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(logs.iter().any(|l| l.starts_with("sim-") && l.ends_with(".err")), "{logs:?}");
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("sim-") && l.ends_with(".err")),
+        "{logs:?}"
+    );
     // Nothing of the benchmark is left in the queue.
     let prefix = job_prefix(&dir);
     let all = jobs(&prefix);
@@ -90,8 +100,8 @@ async fn slurmrestd_unix_socket_submits_observes_and_cancels() {
     use aifbench::engine::RunState;
     use std::os::unix::fs::PermissionsExt;
 
+    // One `sleep` job: no need to wait for the other tests.
     let env = slurm_env();
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let run = format!("socket-{}", std::process::id());
@@ -140,7 +150,9 @@ async fn slurmrestd_unix_socket_submits_observes_and_cancels() {
     loop {
         tokio::time::sleep(Duration::from_millis(300)).await;
         match backend.run_state("sleeper").await {
-            RunState::Exited { reason: Some(r), .. } => {
+            RunState::Exited {
+                reason: Some(r), ..
+            } => {
                 assert!(r.contains("CANCELLED"), "{r}");
                 break;
             }
@@ -172,7 +184,10 @@ fn dry_run_prints_the_scripts() {
     assert!(out.status.success(), "{}", output_text(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     for id in ["sim", "chat-1", "chat-2"] {
-        assert!(text.contains(&format!("# ---- sbatch script of {id} ")), "{text}");
+        assert!(
+            text.contains(&format!("# ---- sbatch script of {id} ")),
+            "{text}"
+        );
     }
     assert!(text.contains("#SBATCH --partition=debug"), "{text}");
     assert!(text.contains("exec aifbench sim --port"), "{text}");
@@ -183,12 +198,18 @@ fn dry_run_prints_the_scripts() {
 /// the CI machines; the rendering is covered by unit tests).
 #[test]
 fn apptainer_wrapping_runs_where_apptainer_exists() {
-    let Ok(path) = std::env::var("PATH") else { return };
-    if !path.split(':').any(|d| std::path::Path::new(d).join("apptainer").is_file()) {
+    let Ok(path) = std::env::var("PATH") else {
+        return;
+    };
+    if !path
+        .split(':')
+        .any(|d| std::path::Path::new(d).join("apptainer").is_file())
+    {
         eprintln!("apptainer is not on PATH; this one test has nothing to run here");
         return;
     }
-    let image = std::env::var("AIFB_APPTAINER_IMAGE").unwrap_or_else(|_| "docker://busybox:1.36".into());
+    let image =
+        std::env::var("AIFB_APPTAINER_IMAGE").unwrap_or_else(|_| "docker://busybox:1.36".into());
     let spec = aifbench::api::spec::ApptainerSpec {
         image,
         env: [("GREETING".to_string(), "hi there".to_string())].into(),
@@ -198,7 +219,10 @@ fn apptainer_wrapping_runs_where_apptainer_exists() {
         &["sh".into(), "-c".into(), "echo \"$GREETING\"".into()],
         Some(&spec),
     );
-    let out = std::process::Command::new(&argv[0]).args(&argv[1..]).output().unwrap();
+    let out = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", output_text(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hi there");
 }

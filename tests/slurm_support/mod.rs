@@ -65,7 +65,11 @@ pub fn run_dirs(workspace: &Path) -> Vec<PathBuf> {
 
 /// `aifb-<run>-`: the prefix of every job of the run in `dir`.
 pub fn job_prefix(dir: &Path) -> String {
-    let run = dir.file_name().expect("name").to_string_lossy().to_lowercase();
+    let run = dir
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .to_lowercase();
     format!("aifb-{run}-")
 }
 
@@ -101,7 +105,12 @@ pub fn jobs(prefix: &str) -> Vec<Job> {
 pub fn active_jobs(prefix: &str) -> Vec<Job> {
     jobs(prefix)
         .into_iter()
-        .filter(|j| matches!(j.state.as_str(), "PENDING" | "RUNNING" | "CONFIGURING" | "COMPLETING" | "SUSPENDED"))
+        .filter(|j| {
+            matches!(
+                j.state.as_str(),
+                "PENDING" | "RUNNING" | "CONFIGURING" | "COMPLETING" | "SUSPENDED"
+            )
+        })
         .collect()
 }
 
@@ -124,7 +133,10 @@ pub struct Cleanup(pub PathBuf);
 impl Drop for Cleanup {
     fn drop(&mut self) {
         for dir in run_dirs(&self.0) {
-            let ids: Vec<String> = active_jobs(&job_prefix(&dir)).into_iter().map(|j| j.id).collect();
+            let ids: Vec<String> = active_jobs(&job_prefix(&dir))
+                .into_iter()
+                .map(|j| j.id)
+                .collect();
             if !ids.is_empty() {
                 eprintln!("cleanup: scancel {ids:?}");
                 let _ = Command::new("scancel").args(&ids).status();
@@ -187,7 +199,10 @@ pub fn wait_status(
         {
             return (dir, s);
         }
-        assert!(start.elapsed() < timeout, "status condition not reached within {timeout:?}");
+        assert!(
+            start.elapsed() < timeout,
+            "status condition not reached within {timeout:?}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
