@@ -189,6 +189,7 @@ impl Driver {
         let mut status = BenchmarkStatus::default();
         let mut display = progress::Display::new(self.opts.progress);
         let mut last_write = Instant::now();
+        let mut unwritten = false;
         let mut forced = false;
         loop {
             self.discover_slurm_services().await;
@@ -199,11 +200,14 @@ impl Driver {
             }
             let important = decision.status.phase != status.phase
                 || decision.status.conditions != status.conditions;
-            let changed = decision.status != status;
+            // A change not written yet (throttled) is written on a later
+            // tick even when nothing changes any more.
+            unwritten |= decision.status != status;
             status = decision.status;
-            if important || (changed && last_write.elapsed() >= Duration::from_secs(1)) {
+            if important || (unwritten && last_write.elapsed() >= Duration::from_secs(1)) {
                 self.write_status(&status);
                 last_write = Instant::now();
+                unwritten = false;
             }
             for action in decision.actions {
                 self.execute(action, forced).await;
