@@ -150,6 +150,11 @@ struct SlurmArgs {
     /// of asking the server.
     #[arg(long, env = "AIFB_SLURM_API_VERSION")]
     slurm_api_version: Option<String>,
+    /// The driver cannot reach compute nodes: health checks run inside
+    /// each service's job (a ready file in the results folder) and
+    /// monitors run as `aifbench scrape` jobs.
+    #[arg(long, env = "AIFB_SLURM_IN_ALLOCATION")]
+    slurm_in_allocation: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -214,6 +219,7 @@ impl SlurmArgs {
         };
         Ok(SlurmConfig {
             transport,
+            in_allocation: self.slurm_in_allocation,
             ..Default::default()
         })
     }

@@ -13,11 +13,19 @@ use slurm_support::*;
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn succeeds_through(transport: &str) {
+    succeeds(transport, false);
+}
+
+fn succeeds(transport: &str, in_allocation: bool) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let ws = tempfile::tempdir().unwrap();
     let _cleanup = Cleanup(ws.path().to_path_buf());
     let start = Instant::now();
     let out = run_cmd(ws.path(), "recipes/slurm-local.yaml", transport)
+        .env(
+            "AIFB_SLURM_IN_ALLOCATION",
+            if in_allocation { "true" } else { "false" },
+        )
         .output()
         .unwrap();
     let took = start.elapsed();
@@ -67,7 +75,22 @@ fn succeeds_through(transport: &str) {
     // Nothing of the benchmark is left in the queue.
     let prefix = job_prefix(&dir);
     let all = jobs(&prefix);
-    assert_eq!(all.len(), 3, "exactly one job per component: {all:?}");
+    let expected = if in_allocation { 4 } else { 3 };
+    assert_eq!(
+        all.len(),
+        expected,
+        "exactly one job per component: {all:?}"
+    );
+    if in_allocation {
+        // Health checked from the service's node; the monitor was a job.
+        assert!(dir.join("slurm_logs/sim.ready").is_file());
+        assert!(
+            all.iter().any(|j| j.name.ends_with("-sim-metrics")),
+            "{all:?}"
+        );
+        let raw = std::fs::read_to_string(dir.join("metrics/sim-metrics.raw.jsonl")).unwrap();
+        assert!(raw.lines().count() >= 2, "{raw}");
+    }
     let left = wait_no_active(&prefix, Duration::from_secs(15));
     assert!(left.is_empty(), "jobs left behind: {left:?}");
     // The monitor scraped the service on its node.
@@ -82,6 +105,15 @@ fn slurm_local_succeeds_through_the_cli() {
 #[test]
 fn slurm_local_succeeds_through_ssh() {
     succeeds_through("ssh");
+}
+
+/// For clusters whose compute nodes the driver cannot reach: the health
+/// check runs inside the service's job, the monitor is an `aifbench
+/// scrape` job, and results come back through the shared results folder
+/// (the ready file over SSH).
+#[test]
+fn slurm_local_succeeds_in_allocation_over_ssh() {
+    succeeds("ssh", true);
 }
 
 #[test]
@@ -111,6 +143,7 @@ async fn slurmrestd_unix_socket_submits_observes_and_cancels() {
             ..Default::default()
         }),
         poll_interval: Duration::from_millis(200),
+        ..Default::default()
     };
     let backend = SlurmBackend::new(config, &run).unwrap();
     let req = JobRequest {

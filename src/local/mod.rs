@@ -102,6 +102,8 @@ struct Driver {
     slurm: Option<SlurmBackend>,
     /// service id -> host others reach it at (a Slurm service: its node).
     hosts: BTreeMap<String, String>,
+    /// Monitors running as `aifbench scrape` jobs (in-allocation mode).
+    job_monitors: std::collections::BTreeSet<String>,
     http: reqwest::Client,
     planned: BTreeMap<String, PlannedComponent>,
     /// service id -> port name -> port, in declaration order.
@@ -171,6 +173,7 @@ impl Driver {
             backend: ProcessBackend::new(),
             slurm,
             hosts: BTreeMap::new(),
+            job_monitors: Default::default(),
             http: reqwest::Client::new(),
             planned,
             ports,
@@ -193,6 +196,7 @@ impl Driver {
         let mut forced = false;
         loop {
             self.discover_slurm_services().await;
+            self.check_ready_files().await;
             let obs = self.observe(signals.cancel.is_cancelled()).await;
             let decision = engine::reconcile(&self.b, &status, &obs, Timestamp::now());
             if decision.status.phase != status.phase {
@@ -281,6 +285,8 @@ impl Driver {
             };
             if let Some(msg) = self.launch_failures.get(id) {
                 o.run = RunState::LaunchFailed(msg.clone());
+            } else if let (true, Some(slurm)) = (self.job_monitors.contains(id), &self.slurm) {
+                o.run = slurm.run_state(id).await;
             } else if p.kind == ComponentKind::Monitor {
                 if let Some(m) = self.monitors.get(id) {
                     o.run = m.run.lock().unwrap_or_else(PoisonError::into_inner).clone();
@@ -375,7 +381,7 @@ impl Driver {
             }
             ComponentKind::Monitor => {
                 let spec = self.b.spec.monitors[p.index].clone();
-                self.start_monitor(&spec)
+                self.start_monitor_any(&spec).await
             }
         }
     }
@@ -383,9 +389,15 @@ impl Driver {
     // ---- Slurm ------------------------------------------------------------
 
     fn is_slurm(&self, id: &str) -> bool {
-        self.planned
-            .get(id)
-            .is_some_and(|p| p.executor == ExecutorKind::Slurm)
+        self.job_monitors.contains(id)
+            || self
+                .planned
+                .get(id)
+                .is_some_and(|p| p.executor == ExecutorKind::Slurm)
+    }
+
+    fn in_allocation(&self) -> bool {
+        self.slurm.as_ref().is_some_and(SlurmBackend::in_allocation)
     }
 
     /// The host others reach a service at: its Slurm node once known,
@@ -419,6 +431,7 @@ impl Driver {
             working_dir,
             log_dir: self.dir.root.join("slurm_logs"),
             port_file,
+            ready_probe: None,
         }
     }
 
@@ -443,7 +456,7 @@ impl Driver {
                 p,
             )
         });
-        self.job_request(
+        let mut req = self.job_request(
             &s.id,
             s.slurm.clone(),
             s.apptainer.clone(),
@@ -451,7 +464,58 @@ impl Driver {
             env,
             working_dir,
             port_file,
-        )
+        );
+        if self.in_allocation()
+            && let Some(h) = &s.healthcheck
+        {
+            req.ready_probe = Some(crate::backend::slurm::render::ReadyProbe {
+                path: h.path.clone(),
+                ready_file: self.ready_file(&s.id),
+                interval_s: h.interval.get().as_secs().max(1),
+            });
+        }
+        req
+    }
+
+    /// `slurm_logs/<id>.ready`: created by the service's job once its
+    /// health check passes (in-allocation mode).
+    fn ready_file(&self, id: &str) -> PathBuf {
+        self.dir.root.join("slurm_logs").join(format!("{id}.ready"))
+    }
+
+    /// Reads a file of the results folder: over SSH for the ssh
+    /// transport, from the shared filesystem otherwise.
+    async fn read_results_file(&self, path: &std::path::Path) -> Option<String> {
+        match self.slurm.as_ref().map(SlurmBackend::transport) {
+            Some(crate::backend::slurm::Transport::Cli(c)) => {
+                c.read_file(&path.display().to_string()).await.ok()
+            }
+            _ => std::fs::read_to_string(path).ok(),
+        }
+    }
+
+    /// In-allocation mode: a service is healthy once its job created the
+    /// ready file.
+    async fn check_ready_files(&mut self) {
+        if !self.in_allocation() {
+            return;
+        }
+        let pending: Vec<(String, Arc<AtomicBool>)> = self
+            .health
+            .iter()
+            .filter(|(_, h)| !h.load(Ordering::SeqCst))
+            .map(|(id, h)| (id.clone(), h.clone()))
+            .collect();
+        for (id, flag) in pending {
+            if self
+                .read_results_file(&self.ready_file(&id))
+                .await
+                .is_some()
+            {
+                tracing::info!(component = %id, "health check passed inside the allocation");
+                flag.store(true, Ordering::SeqCst);
+            }
+        }
     }
 
     async fn submit_service(
@@ -539,7 +603,18 @@ impl Driver {
                     pl.endpoint = Some(format!("http://{node}:{}", port.unwrap_or_default()));
                 }
             }
-            if is_service && let Some(p) = p {
+            if is_service && self.in_allocation() {
+                if self
+                    .b
+                    .spec
+                    .services
+                    .iter()
+                    .any(|s| s.id == id && s.healthcheck.is_some())
+                {
+                    self.health
+                        .insert(id.clone(), Arc::new(AtomicBool::new(false)));
+                }
+            } else if is_service && let Some(p) = p {
                 let spec = self.b.spec.services[p.index].clone();
                 if let Err(e) = self.start_prober(&spec) {
                     tracing::error!(component = %id, error = %e, "cannot start the health check");
@@ -811,7 +886,81 @@ impl Driver {
         Ok(())
     }
 
-    fn start_monitor(&mut self, m: &MonitorSpec) -> Result<(), String> {
+    /// In-allocation mode: the monitor is an `aifbench scrape` job that
+    /// appends to `metrics/<id>.*.jsonl` until cancelled (then scrapes a
+    /// last time).
+    async fn submit_monitor(
+        &mut self,
+        m: &MonitorSpec,
+        targets: &[ScrapeTarget],
+    ) -> Result<(), String> {
+        if m.bearer_token_env.is_some() {
+            return Err(format!(
+                "monitor {}: bearerTokenEnv cannot be passed into a Slurm job without writing the token into its script; use bearerTokenFile on the shared filesystem",
+                m.id
+            ));
+        }
+        let mut argv = vec![
+            self.opts.exe.display().to_string(),
+            "scrape".to_string(),
+            "--count".to_string(),
+            "0".to_string(),
+            "--interval".to_string(),
+            m.interval.to_string(),
+            "--timeout".to_string(),
+            m.timeout.to_string(),
+            "--out-dir".to_string(),
+            self.dir.metrics().display().to_string(),
+            "--id".to_string(),
+            m.id.clone(),
+        ];
+        if let Some(f) = &m.bearer_token_file {
+            argv.push("--bearer-token-file".to_string());
+            argv.push(f.clone());
+        }
+        argv.extend(targets.iter().map(|t| t.url.clone()));
+        let values = self.shared_values();
+        let env = self.component_env(&BTreeMap::new(), &values)?;
+        let slurm_spec = self
+            .b
+            .spec
+            .services
+            .iter()
+            .find(|s| m.targets.contains(&s.id))
+            .and_then(|s| s.slurm.clone())
+            .map(|s| crate::api::spec::SlurmSpec {
+                partition: s.partition,
+                account: s.account,
+                qos: s.qos,
+                reservation: s.reservation,
+                time: s.time,
+                ntasks: Some(1),
+                cpus_per_task: Some(1),
+                ..Default::default()
+            });
+        let req = self.job_request(
+            &m.id,
+            slurm_spec,
+            None,
+            argv,
+            env,
+            self.dir.root.clone(),
+            None,
+        );
+        self.job_monitors.insert(m.id.clone());
+        self.submit_job(&m.id, &req, None).await
+    }
+
+    /// A monitor in the driver, or as a job in in-allocation mode.
+    async fn start_monitor_any(&mut self, m: &MonitorSpec) -> Result<(), String> {
+        if self.in_allocation() {
+            let targets = self.monitor_targets(m)?;
+            return self.submit_monitor(m, &targets).await;
+        }
+        self.start_monitor(m)
+    }
+
+    fn monitor_targets(&self, m: &MonitorSpec) -> Result<Vec<ScrapeTarget>, String> {
         let mut targets = Vec::new();
         for t in &m.targets {
             let url = if t.contains("://") {
@@ -836,6 +985,11 @@ impl Driver {
                 url,
             });
         }
+        Ok(targets)
+    }
+
+    fn start_monitor(&mut self, m: &MonitorSpec) -> Result<(), String> {
+        let targets = self.monitor_targets(m)?;
         let bearer_token = bearer_token(m)?;
         let config = MonitorConfig {
             id: m.id.clone(),

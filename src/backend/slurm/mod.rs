@@ -92,6 +92,10 @@ pub struct SlurmConfig {
     pub transport: TransportConfig,
     /// How old a cached job list may be before `observe` asks again.
     pub poll_interval: Duration,
+    /// The driver cannot reach compute nodes: health checks run inside the
+    /// service's job (a ready file in the results folder) and monitors run
+    /// as `aifbench scrape` jobs.
+    pub in_allocation: bool,
 }
 
 impl Default for SlurmConfig {
@@ -99,6 +103,7 @@ impl Default for SlurmConfig {
         Self {
             transport: TransportConfig::Cli,
             poll_interval: Duration::from_secs(1),
+            in_allocation: false,
         }
     }
 }
@@ -218,6 +223,11 @@ impl SlurmBackend {
     /// The transport in use (`cli`, `ssh`, `rest`).
     pub fn transport_name(&self) -> &'static str {
         self.config.transport.name()
+    }
+
+    /// True when health checks and scrapes run inside the allocation.
+    pub fn in_allocation(&self) -> bool {
+        self.config.in_allocation
     }
 
     /// The transport.
@@ -379,8 +389,7 @@ impl Backend for SlurmBackend {
     }
 
     fn reaches_endpoints(&self) -> bool {
-        // Decided per deployment; the local driver probes what it can.
-        matches!(self.config.transport, TransportConfig::Cli)
+        !self.config.in_allocation
     }
 
     async fn launch(&self, req: LaunchRequest) -> Result<Placement, BackendError> {

@@ -119,6 +119,22 @@ pub struct JobRequest {
     /// (`$AIFB_PORT_FILE`); the service may overwrite it with the port it
     /// really picked.
     pub port_file: Option<(PathBuf, u16)>,
+    /// A readiness watcher run inside the allocation (for drivers that
+    /// cannot reach compute nodes).
+    pub ready_probe: Option<ReadyProbe>,
+}
+
+/// Probes a service from its own node and creates `ready_file` once the
+/// URL answers 2xx; the driver reads the file instead of probing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReadyProbe {
+    /// Path of the health URL (`/health`); host and port are the job's
+    /// node and the port in `$AIFB_PORT_FILE`.
+    pub path: String,
+    /// Created when the service answers.
+    pub ready_file: PathBuf,
+    /// Seconds between probes.
+    pub interval_s: u64,
 }
 
 impl JobRequest {
@@ -273,6 +289,18 @@ pub fn body(req: &JobRequest) -> Result<String, RenderError> {
         );
         let _ = writeln!(b, "printf '%s\\n' \"$AIFB_PORT\" > \"$AIFB_PORT_FILE\"");
     }
+    if let (Some(p), Some(_)) = (&req.ready_probe, &req.port_file) {
+        let url_tail = shell_quote(&p.path);
+        let ready = shell_quote(&p.ready_file.display().to_string());
+        let _ = writeln!(b, "rm -f {ready}");
+        let _ = writeln!(
+            b,
+            "( while :; do u=\"http://127.0.0.1:$(cat \"$AIFB_PORT_FILE\")\"{url_tail}; \
+if curl -fsS -o /dev/null --max-time 2 \"$u\" 2>/dev/null || wget -q -O /dev/null -T 2 \"$u\" 2>/dev/null; \
+then : > {ready}; break; fi; sleep {}; done ) &",
+            p.interval_s.max(1)
+        );
+    }
     let _ = writeln!(
         b,
         "echo \"aifbench: job $SLURM_JOB_ID ({}) on $(hostname)\" >&2",
@@ -408,6 +436,7 @@ mod tests {
                 "/scratch/r/demo-20261129T030000Z/slurm_logs/vllm.port".into(),
                 8000,
             )),
+            ready_probe: None,
         }
     }
 
