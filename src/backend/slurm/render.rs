@@ -567,6 +567,50 @@ exec /opt/aifbench loadgen --config /r/clients/c-1.config.json
     }
 
     #[test]
+    fn ready_watcher_creates_the_ready_file_once_the_service_answers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        // A one-shot HTTP server answering 200 to the watcher's probe.
+        let server = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            if let Ok((mut conn, _)) = listener.accept() {
+                let mut buf = [0u8; 1024];
+                let _ = conn.read(&mut buf);
+                let _ = conn.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                );
+            }
+        });
+        let ready = dir.path().join("svc ready");
+        let req = JobRequest {
+            name: "aifb-r-svc".into(),
+            component: "svc".into(),
+            argv: vec!["sh".into(), "-c".into(), "sleep 3".into()],
+            working_dir: dir.path().to_path_buf(),
+            log_dir: dir.path().to_path_buf(),
+            port_file: Some((dir.path().join("svc.port"), port)),
+            ready_probe: Some(ReadyProbe {
+                path: "/health".into(),
+                ready_file: ready.clone(),
+                interval_s: 1,
+            }),
+            ..Default::default()
+        };
+        let script = body(&req).expect("body");
+        assert!(script.contains("curl -fsS"), "{script}");
+        let status = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .env("SLURM_JOB_ID", "1")
+            .status()
+            .expect("runs");
+        assert!(status.success());
+        server.join().expect("server");
+        assert!(ready.is_file(), "ready file created");
+    }
+
+    #[test]
     fn apptainer_wrapping() {
         let a = ApptainerSpec {
             image: "/images/sim.sif".into(),
