@@ -30,7 +30,7 @@ fn succeeds(transport: &str, in_allocation: bool) {
         .unwrap();
     let took = start.elapsed();
     eprintln!(
-        "slurm-local through {transport}: {:.1}s",
+        "slurm-local through {transport} (in allocation: {in_allocation}): {:.1}s",
         took.as_secs_f64()
     );
     assert!(out.status.success(), "{}", output_text(&out));
