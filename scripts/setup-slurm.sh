@@ -97,10 +97,19 @@ if ! cmp -s "$STATE/slurm.conf.new" /etc/slurm/slurm.conf; then
 else
   rm -f "$STATE/slurm.conf.new"
 fi
+# A changed configuration restarts the daemons this script started (by
+# their pid files, never by name).
+stop_pidfile() {
+  if [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; then
+    kill "$(cat "$1")" 2>/dev/null || true
+  fi
+  rm -f "$1"
+}
 if [ $restart = 1 ]; then
-  for d in slurmrestd slurmd slurmctld; do
-    pkill -x "$d" 2>/dev/null || true
-  done
+  stop_pidfile "$STATE/slurmrestd-unix.pid"
+  stop_pidfile "$STATE/slurmrestd-jwt.pid"
+  stop_pidfile /run/slurmd.pid
+  stop_pidfile /run/slurmctld.pid
   sleep 1
 fi
 running slurmctld || slurmctld
@@ -124,10 +133,12 @@ if ! pgrep -f "slurmrestd.*unix:$SOCK" >/dev/null; then
   rm -f "$SOCK"
   setsid slurmrestd -u nobody -g nogroup -s openapi/v0.0.38 -a rest_auth/local "unix:$SOCK" \
     >"$STATE/slurmrestd-unix.log" 2>&1 </dev/null &
+  echo $! > "$STATE/slurmrestd-unix.pid"
 fi
 if ! pgrep -f "slurmrestd.*127.0.0.1:$REST_PORT" >/dev/null; then
   SLURM_JWT=daemon setsid slurmrestd -u nobody -g nogroup -s openapi/v0.0.38 -a rest_auth/jwt \
     "127.0.0.1:$REST_PORT" >"$STATE/slurmrestd-jwt.log" 2>&1 </dev/null &
+  echo $! > "$STATE/slurmrestd-jwt.pid"
 fi
 # A token for root, valid one day; renewed on every run.
 scontrol token username=root lifespan=86400 | sed -n 's/^SLURM_JWT=//p' > "$STATE/jwt.new"
