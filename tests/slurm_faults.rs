@@ -82,8 +82,11 @@ fn service_job_cancelled_mid_run_fails_the_benchmark() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let ws = tempfile::tempdir().unwrap();
     let _cleanup = Cleanup(ws.path().to_path_buf());
+    // Clients that never give up: the service's end decides the verdict.
+    let recipe_dir = tempfile::tempdir().unwrap();
+    let recipe = patient_recipe(recipe_dir.path());
     let mut driver = KillOnDrop(
-        run_cmd(ws.path(), "recipes/slurm-local.yaml", "cli")
+        run_cmd(ws.path(), &recipe, "cli")
             .env("AIFB_CLIENT_DURATION", "60s")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
