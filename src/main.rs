@@ -71,6 +71,13 @@ enum Command {
         /// Console logs as JSON lines.
         #[arg(long)]
         log_json: bool,
+        /// Continue a run whose driver stopped (crash, kill, reboot) in its
+        /// existing results folder: Slurm jobs of that run are found by
+        /// name and adopted, never submitted twice.
+        #[arg(long, value_name = "RESULTS_DIR")]
+        resume: Option<PathBuf>,
+        #[command(flatten)]
+        slurm: SlurmArgs,
     },
     /// Check Benchmark files without running them.
     ///
@@ -191,6 +198,119 @@ async fn operator(args: OperatorArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How Slurm components are submitted (executor: slurm).
+#[derive(clap::Args, Debug, Clone)]
+struct SlurmArgs {
+    /// cli: sbatch/squeue/scancel here; ssh: the same on a login node;
+    /// rest: slurmrestd.
+    #[arg(long, value_enum, env = "AIFB_SLURM_TRANSPORT", default_value_t = TransportArg::Cli)]
+    slurm_transport: TransportArg,
+    /// SSH login node (transport ssh).
+    #[arg(long, env = "AIFB_SSH_HOST")]
+    ssh_host: Option<String>,
+    /// SSH port.
+    #[arg(long, env = "AIFB_SSH_PORT")]
+    ssh_port: Option<u16>,
+    /// SSH user.
+    #[arg(long, env = "AIFB_SSH_USER")]
+    ssh_user: Option<String>,
+    /// SSH private key file.
+    #[arg(long, env = "AIFB_SSH_KEY")]
+    ssh_key: Option<PathBuf>,
+    /// known_hosts file (host keys are checked strictly).
+    #[arg(long, env = "AIFB_SSH_KNOWN_HOSTS")]
+    ssh_known_hosts: Option<PathBuf>,
+    /// slurmrestd base URL, e.g. http://127.0.0.1:6820 (transport rest).
+    #[arg(long, env = "AIFB_SLURM_REST_URL")]
+    slurm_rest_url: Option<String>,
+    /// slurmrestd unix socket (local authentication), instead of the URL.
+    #[arg(long, env = "AIFB_SLURM_REST_SOCKET")]
+    slurm_rest_socket: Option<PathBuf>,
+    /// File holding the JWT for slurmrestd (else $SLURM_JWT is used).
+    #[arg(long, env = "AIFB_SLURM_JWT_FILE")]
+    slurm_jwt_file: Option<PathBuf>,
+    /// User name sent to slurmrestd with the token.
+    #[arg(long, env = "AIFB_SLURM_USER")]
+    slurm_user: Option<String>,
+    /// Force a slurmrestd API version (v0.0.38, v0.0.40..v0.0.43) instead
+    /// of asking the server.
+    #[arg(long, env = "AIFB_SLURM_API_VERSION")]
+    slurm_api_version: Option<String>,
+    /// The driver cannot reach compute nodes: health checks run inside
+    /// each service's job (a ready file in the results folder) and
+    /// monitors run as `aifbench scrape` jobs.
+    #[arg(long, env = "AIFB_SLURM_IN_ALLOCATION")]
+    slurm_in_allocation: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+enum TransportArg {
+    Cli,
+    Ssh,
+    Rest,
+}
+
+impl SlurmArgs {
+    fn config(&self) -> anyhow::Result<aifbench::backend::slurm::SlurmConfig> {
+        use aifbench::backend::slurm::rest::{ApiVersion, RestConfig, Secret};
+        use aifbench::backend::slurm::ssh::SshConfig;
+        use aifbench::backend::slurm::{SlurmConfig, TransportConfig};
+        let transport = match self.slurm_transport {
+            TransportArg::Cli => TransportConfig::Cli,
+            TransportArg::Ssh => TransportConfig::Ssh(SshConfig {
+                host: self
+                    .ssh_host
+                    .clone()
+                    .context("--slurm-transport ssh needs --ssh-host (or AIFB_SSH_HOST)")?,
+                port: self.ssh_port,
+                user: self.ssh_user.clone(),
+                key: self.ssh_key.clone(),
+                known_hosts: self.ssh_known_hosts.clone(),
+                control_dir: None,
+            }),
+            TransportArg::Rest => {
+                let token = match &self.slurm_jwt_file {
+                    Some(f) => Some(
+                        std::fs::read_to_string(f)
+                            .with_context(|| format!("cannot read the JWT file {}", f.display()))?
+                            .trim()
+                            .to_string(),
+                    ),
+                    None => std::env::var("SLURM_JWT").ok(),
+                };
+                let version = match &self.slurm_api_version {
+                    Some(v) => Some(ApiVersion::parse(v).with_context(|| {
+                        format!("unknown slurmrestd API version {v:?} (v0.0.38, v0.0.40..v0.0.43)")
+                    })?),
+                    None => None,
+                };
+                if self.slurm_rest_url.is_none() && self.slurm_rest_socket.is_none() {
+                    anyhow::bail!(
+                        "--slurm-transport rest needs --slurm-rest-url or --slurm-rest-socket"
+                    );
+                }
+                TransportConfig::Rest(RestConfig {
+                    url: self.slurm_rest_url.clone(),
+                    socket: self.slurm_rest_socket.clone(),
+                    // Local auth on the socket needs no token.
+                    token: if self.slurm_rest_url.is_none() {
+                        None
+                    } else {
+                        token.map(Secret::new)
+                    },
+                    user: self.slurm_user.clone(),
+                    version,
+                })
+            }
+        };
+        Ok(SlurmConfig {
+            transport,
+            in_allocation: self.slurm_in_allocation,
+            ..Default::default()
+        })
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum ProgressArg {
     Auto,
@@ -229,7 +349,14 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             dry_run,
             log_level,
             log_json,
-        } => run(&file, workspace, progress, dry_run, &log_level, log_json).await,
+            resume,
+            slurm,
+        } => {
+            run(
+                &file, workspace, progress, dry_run, &log_level, log_json, resume, &slurm,
+            )
+            .await
+        }
         Command::Validate { files } => Ok(validate_files(&files)),
         Command::Import { file } => import(&file),
         Command::Crd => {
@@ -434,6 +561,8 @@ fn spawn_signal_handler(cancel: CancellationToken, force: CancellationToken) {
     });
 }
 
+// One parameter per `run` flag group; a struct would only repeat them.
+#[allow(clippy::too_many_arguments)]
 async fn run(
     file: &Path,
     workspace: Option<PathBuf>,
@@ -441,6 +570,8 @@ async fn run(
     dry_run: bool,
     log_level: &str,
     log_json: bool,
+    resume: Option<PathBuf>,
+    slurm: &SlurmArgs,
 ) -> anyhow::Result<ExitCode> {
     let loaded = match load(file) {
         Ok(l) => l,
@@ -466,13 +597,41 @@ async fn run(
                 p.executor.as_str()
             );
         }
+        let ws = workspace
+            .clone()
+            .or_else(|| b.spec.workspace.as_ref().map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("results"));
+        let name = b.metadata.name.clone().unwrap_or_default();
+        let stamp = jiff::Timestamp::now()
+            .strftime("%Y%m%dT%H%M%SZ")
+            .to_string();
+        let dir = ResultsDir::open(&std::path::absolute(ws.join(format!("{name}-{stamp}")))?);
+        let exe = std::env::current_exe().context("cannot find the aifbench executable")?;
+        let scripts = local::dry_run_scripts(&b, &dir, &exe).map_err(|e| anyhow::anyhow!(e))?;
+        for (id, script) in scripts {
+            println!(
+                "# ---- sbatch script of {id} (would be submitted with `sbatch --parsable`) ----"
+            );
+            print!("{script}");
+        }
         return Ok(ExitCode::SUCCESS);
     }
+    let slurm_config = slurm.config()?;
     let ws = workspace
         .or_else(|| b.spec.workspace.as_ref().map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("results"));
     let name = b.metadata.name.clone().unwrap_or_default();
-    let dir = ResultsDir::create(&ws, &name, jiff::Timestamp::now())?;
+    let dir = match resume {
+        Some(d) => {
+            anyhow::ensure!(
+                d.join("benchmark.yaml").is_file(),
+                "{} is not a results folder (no benchmark.yaml)",
+                d.display()
+            );
+            ResultsDir::open(&std::path::absolute(&d)?)
+        }
+        None => ResultsDir::create(&std::path::absolute(&ws)?, &name, jiff::Timestamp::now())?,
+    };
     let mode = match progress {
         ProgressArg::Auto if std::io::stderr().is_terminal() => ProgressMode::Live,
         ProgressArg::Auto | ProgressArg::Plain => ProgressMode::Plain,
@@ -498,6 +657,7 @@ async fn run(
         progress: mode,
         tick: Duration::from_millis(200),
         exe,
+        slurm: slurm_config,
     };
     let outcome = local::run(b, dir, opts, signals).await?;
     let s = &outcome.status;

@@ -7,6 +7,7 @@
 
 pub mod health;
 pub mod process;
+pub mod slurm;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -5,6 +5,7 @@
 //! status lives in memory and in `status.yaml` of the results folder.
 
 mod progress;
+mod slurm;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,11 +17,14 @@ use jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
 
 pub use progress::ProgressMode;
+pub use slurm::dry_run_scripts;
 
 use crate::api::spec::{Benchmark, ClientSpec, ExecutorKind, MonitorSpec, PostAction, ServiceSpec};
 use crate::api::status::{BenchmarkStatus, ClientProgress, ComponentKind, ResultsLocation};
 use crate::api::template;
 use crate::backend::process::ProcessBackend;
+use crate::backend::slurm::render::wrapped_argv;
+use crate::backend::slurm::{SlurmBackend, SlurmConfig, SlurmError};
 use crate::backend::{Backend, LaunchRequest, LineHook, health};
 use crate::engine::{
     self, Action, ActionOutcome, Observations, Observed, Placement, PlannedComponent, RunState,
@@ -46,6 +50,9 @@ pub enum LocalError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The Slurm backend could not be set up.
+    #[error("slurm: {0}")]
+    Slurm(#[from] SlurmError),
 }
 
 /// How to run.
@@ -58,6 +65,8 @@ pub struct RunOptions {
     /// The aifbench binary (clients run `<exe> loadgen`; its folder is put
     /// first on the PATH of every component).
     pub exe: PathBuf,
+    /// How Slurm components are submitted and observed.
+    pub slurm: SlurmConfig,
 }
 
 /// Cancellation: `cancel` stops gracefully (first Ctrl-C), `force` kills
@@ -91,6 +100,12 @@ struct Driver {
     dir: ResultsDir,
     opts: RunOptions,
     backend: ProcessBackend,
+    /// Present when a component runs as a Slurm job.
+    slurm: Option<SlurmBackend>,
+    /// service id -> host others reach it at (a Slurm service: its node).
+    hosts: BTreeMap<String, String>,
+    /// Monitors running as `aifbench scrape` jobs (in-allocation mode).
+    job_monitors: std::collections::BTreeSet<String>,
     http: reqwest::Client,
     planned: BTreeMap<String, PlannedComponent>,
     /// service id -> port name -> port, in declaration order.
@@ -115,6 +130,7 @@ pub async fn run(
     dir.write_yaml(&dir.benchmark_yaml(), &b)?;
     let mut driver = Driver::new(b, dir, opts)?;
     let status = driver.run(&signals).await;
+    driver.cleanup_slurm().await;
     driver.finish(&status)?;
     Ok(Outcome {
         status,
@@ -125,7 +141,7 @@ pub async fn run(
 
 impl Driver {
     fn new(b: Benchmark, dir: ResultsDir, opts: RunOptions) -> Result<Self, LocalError> {
-        let planned = engine::plan_components(&b.spec)
+        let planned: BTreeMap<String, PlannedComponent> = engine::plan_components(&b.spec)
             .into_iter()
             .map(|p| (p.id.clone(), p))
             .collect();
@@ -146,11 +162,23 @@ impl Driver {
             ports.insert(s.id.clone(), list);
         }
         let grace = b.spec.execution.stop_grace_period.get();
+        let uses_slurm = planned.values().any(|p| p.executor == ExecutorKind::Slurm);
+        let slurm = if uses_slurm {
+            Some(SlurmBackend::new(
+                opts.slurm.clone(),
+                &slurm::run_name(&dir),
+            )?)
+        } else {
+            None
+        };
         Ok(Self {
             b,
             dir,
             opts,
             backend: ProcessBackend::new(),
+            slurm,
+            hosts: BTreeMap::new(),
+            job_monitors: Default::default(),
             http: reqwest::Client::new(),
             planned,
             ports,
@@ -169,8 +197,11 @@ impl Driver {
         let mut status = BenchmarkStatus::default();
         let mut display = progress::Display::new(self.opts.progress);
         let mut last_write = Instant::now();
+        let mut unwritten = false;
         let mut forced = false;
         loop {
+            self.discover_slurm_services().await;
+            self.check_ready_files().await;
             let obs = self.observe(signals.cancel.is_cancelled()).await;
             let decision = engine::reconcile(&self.b, &status, &obs, Timestamp::now());
             if decision.status.phase != status.phase {
@@ -178,11 +209,14 @@ impl Driver {
             }
             let important = decision.status.phase != status.phase
                 || decision.status.conditions != status.conditions;
-            let changed = decision.status != status;
+            // A change not written yet (throttled) is written on a later
+            // tick even when nothing changes any more.
+            unwritten |= decision.status != status;
             status = decision.status;
-            if important || (changed && last_write.elapsed() >= Duration::from_secs(1)) {
+            if important || (unwritten && last_write.elapsed() >= Duration::from_secs(1)) {
                 self.write_status(&status);
                 last_write = Instant::now();
+                unwritten = false;
             }
             for action in decision.actions {
                 self.execute(action, forced).await;
@@ -256,10 +290,14 @@ impl Driver {
             };
             if let Some(msg) = self.launch_failures.get(id) {
                 o.run = RunState::LaunchFailed(msg.clone());
+            } else if let (true, Some(slurm)) = (self.job_monitors.contains(id), &self.slurm) {
+                o.run = slurm.run_state(id).await;
             } else if p.kind == ComponentKind::Monitor {
                 if let Some(m) = self.monitors.get(id) {
                     o.run = m.run.lock().unwrap_or_else(PoisonError::into_inner).clone();
                 }
+            } else if let (ExecutorKind::Slurm, Some(slurm)) = (p.executor, &self.slurm) {
+                o.run = slurm.run_state(id).await;
             } else {
                 let (run, progress) = self.backend.observe(id).await;
                 o.run = run;
@@ -287,6 +325,9 @@ impl Driver {
             Action::Stop(id) => {
                 if let Some(m) = self.monitors.get(&id) {
                     m.cancel.cancel();
+                } else if let (Some(slurm), true) = (&self.slurm, self.is_slurm(&id)) {
+                    tracing::info!(component = %id, "cancelling the Slurm job");
+                    slurm.cancel(&id).await;
                 } else {
                     let grace = if forced { Duration::ZERO } else { self.grace };
                     tracing::info!(component = %id, grace_s = grace.as_secs_f64(), "stopping");
@@ -346,14 +387,14 @@ impl Driver {
             }
             ComponentKind::Monitor => {
                 let spec = self.b.spec.monitors[p.index].clone();
-                self.start_monitor(&spec)
+                self.start_monitor_any(&spec).await
             }
         }
     }
 
     fn check_executor(&self, kind: ExecutorKind) -> Result<(), String> {
         match kind {
-            ExecutorKind::Process => Ok(()),
+            ExecutorKind::Process | ExecutorKind::Slurm | ExecutorKind::Apptainer => Ok(()),
             other => Err(format!(
                 "executor {} is not available in `aifbench run` of this version; use executor: process",
                 other.as_str()
@@ -370,11 +411,12 @@ impl Driver {
         );
         for (id, ports) in &self.ports {
             if let Some((_, port)) = ports.first() {
-                v.insert(format!("services.{id}.host"), "127.0.0.1".to_string());
+                let host = self.host_of(id);
+                v.insert(format!("services.{id}.host"), host.clone());
                 v.insert(format!("services.{id}.port"), port.to_string());
                 v.insert(
                     format!("services.{id}.url"),
-                    format!("http://127.0.0.1:{port}"),
+                    format!("http://{host}:{port}"),
                 );
             }
         }
@@ -427,14 +469,22 @@ impl Driver {
                 .map_err(|e| e.to_string())?,
         };
         let env = self.component_env(&s.env, &values)?;
-        let endpoint = ports
-            .first()
-            .map(|(_, port)| format!("http://127.0.0.1:{port}"));
         let working_dir = s
             .working_dir
             .as_ref()
             .map(PathBuf::from)
             .unwrap_or_else(|| self.dir.root.clone());
+        if s.executor == ExecutorKind::Slurm {
+            return self.submit_service(s, argv, env, working_dir).await;
+        }
+        let argv = if s.executor == ExecutorKind::Apptainer {
+            wrapped_argv(&argv, s.apptainer.as_ref())
+        } else {
+            argv
+        };
+        let endpoint = ports
+            .first()
+            .map(|(_, port)| format!("http://127.0.0.1:{port}"));
         let placement = self
             .backend
             .launch(LaunchRequest {
@@ -450,6 +500,13 @@ impl Driver {
             .await
             .map_err(|e| e.to_string())?;
         self.placements.insert(s.id.clone(), placement);
+        self.start_prober(s)
+    }
+
+    /// Starts the health prober of a service whose endpoint is known.
+    fn start_prober(&mut self, s: &ServiceSpec) -> Result<(), String> {
+        let ports = self.ports.get(&s.id).cloned().unwrap_or_default();
+        let host = self.host_of(&s.id);
         if let Some(h) = &s.healthcheck {
             let url = match &h.url {
                 Some(u) => u.clone(),
@@ -459,7 +516,7 @@ impl Driver {
                         None => ports.first().map(|(_, p)| *p),
                     }
                     .ok_or_else(|| format!("service {} has no port to health-check", s.id))?;
-                    format!("http://127.0.0.1:{port}{}", h.path)
+                    format!("http://{host}:{port}{}", h.path)
                 }
             };
             let flag = Arc::new(AtomicBool::new(false));
@@ -495,7 +552,7 @@ impl Driver {
         }
         .map(|(_, p)| *p)
         .ok_or_else(|| format!("service {target} has no such port"))?;
-        Ok(format!("http://127.0.0.1:{port}"))
+        Ok(format!("http://{}:{port}", self.host_of(target)))
     }
 
     async fn launch_client(&mut self, c: &ClientSpec, id: &str) -> Result<(), String> {
@@ -532,6 +589,23 @@ impl Driver {
             let path = self.dir.clients().join(format!("{id}.requests.jsonl"));
             argv.push(path.display().to_string());
         }
+        if c.executor == ExecutorKind::Slurm {
+            let req = self.job_request(
+                id,
+                c.slurm.clone(),
+                c.apptainer.clone(),
+                argv,
+                env,
+                self.dir.root.clone(),
+                None,
+            );
+            return self.submit_job(id, &req, Some(base_url)).await;
+        }
+        let argv = if c.executor == ExecutorKind::Apptainer {
+            wrapped_argv(&argv, c.apptainer.as_ref())
+        } else {
+            argv
+        };
         let hook: LineHook =
             Arc::new(
                 |line: &str| match serde_json::from_str::<ProgressEvent>(line) {
@@ -572,7 +646,16 @@ impl Driver {
         Ok(())
     }
 
-    fn start_monitor(&mut self, m: &MonitorSpec) -> Result<(), String> {
+    /// A monitor in the driver, or as a job in in-allocation mode.
+    async fn start_monitor_any(&mut self, m: &MonitorSpec) -> Result<(), String> {
+        if self.in_allocation() {
+            let targets = self.monitor_targets(m)?;
+            return self.submit_monitor(m, &targets).await;
+        }
+        self.start_monitor(m)
+    }
+
+    fn monitor_targets(&self, m: &MonitorSpec) -> Result<Vec<ScrapeTarget>, String> {
         let mut targets = Vec::new();
         for t in &m.targets {
             let url = if t.contains("://") {
@@ -590,13 +673,18 @@ impl Driver {
                 }
                 .map(|(_, p)| *p)
                 .ok_or_else(|| format!("service {t} has no port to scrape"))?;
-                format!("http://127.0.0.1:{port}{}", m.path)
+                format!("http://{}:{port}{}", self.host_of(t), m.path)
             };
             targets.push(ScrapeTarget {
                 name: t.clone(),
                 url,
             });
         }
+        Ok(targets)
+    }
+
+    fn start_monitor(&mut self, m: &MonitorSpec) -> Result<(), String> {
+        let targets = self.monitor_targets(m)?;
         let bearer_token = bearer_token(m)?;
         let config = MonitorConfig {
             id: m.id.clone(),

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Installs and starts a single-node Slurm 22.05 cluster on this machine for
+# the aifbench Slurm tests: munged, slurmctld, slurmd, slurmrestd (unix
+# socket with local auth, and TCP loopback with JWT), and an sshd on a
+# loopback port for the SSH transport. Idempotent: re-running starts only
+# what is not running. Must run as root.
+#
+# Writes $STATE/env (default /var/tmp/aifbench-slurm/env), a shell-style
+# file the tests read:
+#   AIFB_SLURM_PARTITION, AIFB_SLURM_REST_URL, AIFB_SLURM_REST_SOCKET,
+#   AIFB_SLURM_JWT_FILE, AIFB_SSH_HOST, AIFB_SSH_PORT, AIFB_SSH_USER,
+#   AIFB_SSH_KEY, AIFB_SSH_KNOWN_HOSTS
+set -euo pipefail
+
+STATE=${AIFB_SLURM_STATE:-/var/tmp/aifbench-slurm}
+REST_PORT=${AIFB_SLURM_REST_PORT:-6820}
+SSH_PORT=${AIFB_SSH_PORT:-2222}
+PARTITION=debug
+HOST=$(hostname -s)
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup-slurm.sh must run as root" >&2
+  exit 1
+fi
+mkdir -p "$STATE"
+chmod 755 "$STATE"
+
+need_install=0
+for b in sbatch slurmctld slurmd slurmrestd munged sshd; do
+  command -v "$b" >/dev/null 2>&1 || [ -x "/usr/sbin/$b" ] || need_install=1
+done
+if [ $need_install = 1 ]; then
+  echo "installing slurm-wlm slurmrestd munge openssh-server"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq slurm-wlm slurmrestd munge openssh-server openssh-client >/dev/null
+fi
+export PATH=$PATH:/usr/sbin
+
+running() { pgrep -x "$1" >/dev/null 2>&1; }
+
+# ---- munge -----------------------------------------------------------------
+mkdir -p /etc/munge /run/munge /var/lib/munge /var/log/munge
+if [ ! -s /etc/munge/munge.key ]; then
+  dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key status=none
+fi
+chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/null || true
+chmod 0400 /etc/munge/munge.key
+chmod 0755 /run/munge
+if ! running munged; then
+  munged --force 2>/dev/null || munged --force
+fi
+
+# ---- slurm.conf ------------------------------------------------------------
+mkdir -p /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm
+JWT_KEY=/etc/slurm/jwt_hs256.key
+if [ ! -s "$JWT_KEY" ]; then
+  dd if=/dev/urandom bs=32 count=1 of="$JWT_KEY" status=none
+fi
+chmod 0600 "$JWT_KEY"
+MEM_MB=$(awk '/MemTotal/ {print int($2/1024) - 256}' /proc/meminfo)
+cat > "$STATE/slurm.conf.new" <<CONF
+# Written by aifbench scripts/setup-slurm.sh
+ClusterName=aifb
+SlurmctldHost=$HOST(127.0.0.1)
+SlurmUser=root
+AuthType=auth/munge
+AuthAltTypes=auth/jwt
+AuthAltParameters=jwt_key=$JWT_KEY
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SlurmdParameters=config_overrides
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+JobAcctGatherType=jobacct_gather/none
+ReturnToService=2
+MinJobAge=600
+KillWait=5
+InactiveLimit=0
+SchedulerType=sched/backfill
+SchedulerParameters=sched_interval=2
+StateSaveLocation=/var/spool/slurmctld
+SlurmdSpoolDir=/var/spool/slurmd
+SlurmctldLogFile=/var/log/slurm/slurmctld.log
+SlurmdLogFile=/var/log/slurm/slurmd.log
+SlurmctldPidFile=/run/slurmctld.pid
+SlurmdPidFile=/run/slurmd.pid
+NodeName=$HOST NodeAddr=127.0.0.1 CPUs=8 RealMemory=$MEM_MB State=UNKNOWN
+PartitionName=$PARTITION Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
+CONF
+restart=0
+if ! cmp -s "$STATE/slurm.conf.new" /etc/slurm/slurm.conf; then
+  mv "$STATE/slurm.conf.new" /etc/slurm/slurm.conf
+  restart=1
+else
+  rm -f "$STATE/slurm.conf.new"
+fi
+# A changed configuration restarts the daemons this script started (by
+# their pid files, never by name).
+stop_pidfile() {
+  if [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; then
+    kill "$(cat "$1")" 2>/dev/null || true
+  fi
+  rm -f "$1"
+}
+if [ $restart = 1 ]; then
+  stop_pidfile "$STATE/slurmrestd-unix.pid"
+  stop_pidfile "$STATE/slurmrestd-jwt.pid"
+  stop_pidfile /run/slurmd.pid
+  stop_pidfile /run/slurmctld.pid
+  sleep 1
+fi
+running slurmctld || slurmctld
+running slurmd || slurmd
+for _ in $(seq 1 30); do
+  if sinfo -h -o '%T' 2>/dev/null | grep -qE 'idle|mix|alloc'; then break; fi
+  sleep 1
+done
+if ! sinfo -h -o '%T' | grep -qE 'idle|mix|alloc'; then
+  scontrol update nodename="$HOST" state=resume 2>/dev/null || true
+  sleep 2
+fi
+sinfo
+
+# ---- slurmrestd ------------------------------------------------------------
+SOCK_DIR=$STATE/rest
+SOCK=$SOCK_DIR/slurmrestd.sock
+mkdir -p "$SOCK_DIR"
+chown nobody:nogroup "$SOCK_DIR"
+if ! pgrep -f "slurmrestd.*unix:$SOCK" >/dev/null; then
+  rm -f "$SOCK"
+  setsid slurmrestd -u nobody -g nogroup -s openapi/v0.0.38 -a rest_auth/local "unix:$SOCK" \
+    >"$STATE/slurmrestd-unix.log" 2>&1 </dev/null &
+  echo $! > "$STATE/slurmrestd-unix.pid"
+fi
+if ! pgrep -f "slurmrestd.*127.0.0.1:$REST_PORT" >/dev/null; then
+  SLURM_JWT=daemon setsid slurmrestd -u nobody -g nogroup -s openapi/v0.0.38 -a rest_auth/jwt \
+    "127.0.0.1:$REST_PORT" >"$STATE/slurmrestd-jwt.log" 2>&1 </dev/null &
+  echo $! > "$STATE/slurmrestd-jwt.pid"
+fi
+# A token for root, valid one day; renewed on every run.
+scontrol token username=root lifespan=86400 | sed -n 's/^SLURM_JWT=//p' > "$STATE/jwt.new"
+chmod 0600 "$STATE/jwt.new"
+mv "$STATE/jwt.new" "$STATE/jwt"
+
+# ---- sshd on loopback ------------------------------------------------------
+SSH_DIR=$STATE/ssh
+mkdir -p "$SSH_DIR" /run/sshd
+chmod 700 "$SSH_DIR"
+[ -s "$SSH_DIR/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$SSH_DIR/host_ed25519"
+[ -s "$SSH_DIR/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$SSH_DIR/id_ed25519"
+cp "$SSH_DIR/id_ed25519.pub" "$SSH_DIR/authorized_keys"
+chmod 600 "$SSH_DIR/authorized_keys"
+echo "[127.0.0.1]:$SSH_PORT $(cut -d' ' -f1,2 "$SSH_DIR/host_ed25519.pub")" > "$SSH_DIR/known_hosts"
+cat > "$SSH_DIR/sshd_config" <<CONF
+Port $SSH_PORT
+ListenAddress 127.0.0.1
+HostKey $SSH_DIR/host_ed25519
+PidFile $SSH_DIR/sshd.pid
+AuthorizedKeysFile $SSH_DIR/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+MaxSessions 50
+MaxStartups 50:30:100
+CONF
+if ! [ -s "$SSH_DIR/sshd.pid" ] || ! kill -0 "$(cat "$SSH_DIR/sshd.pid")" 2>/dev/null; then
+  /usr/sbin/sshd -f "$SSH_DIR/sshd_config"
+fi
+
+# ---- wait for slurmrestd ---------------------------------------------------
+for _ in $(seq 1 20); do
+  [ -S "$SOCK" ] && curl -sf -o /dev/null -H "X-SLURM-USER-TOKEN: $(cat "$STATE/jwt")" \
+    -H "X-SLURM-USER-NAME: root" "http://127.0.0.1:$REST_PORT/slurm/v0.0.38/ping" && break
+  sleep 0.5
+done
+
+cat > "$STATE/env" <<ENV
+AIFB_SLURM_PARTITION=$PARTITION
+AIFB_SLURM_REST_URL=http://127.0.0.1:$REST_PORT
+AIFB_SLURM_REST_SOCKET=$SOCK
+AIFB_SLURM_JWT_FILE=$STATE/jwt
+AIFB_SLURM_USER=root
+AIFB_SSH_HOST=127.0.0.1
+AIFB_SSH_PORT=$SSH_PORT
+AIFB_SSH_USER=root
+AIFB_SSH_KEY=$SSH_DIR/id_ed25519
+AIFB_SSH_KNOWN_HOSTS=$SSH_DIR/known_hosts
+ENV
+echo "Slurm is up; test settings in $STATE/env"

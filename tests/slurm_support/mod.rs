@@ -1,0 +1,221 @@
+//! Shared helpers of the Slurm tests: the environment written by
+//! scripts/setup-slurm.sh, job listings, and cleanup that cancels every job
+//! of a test's runs even when the test fails.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// Where scripts/setup-slurm.sh writes its settings.
+pub const ENV_FILE: &str = "/var/tmp/aifbench-slurm/env";
+
+/// The settings of the local cluster; fails the test (never skips) when
+/// Slurm is not up.
+pub fn slurm_env() -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(ENV_FILE).unwrap_or_else(|e| {
+        panic!("Slurm is not set up ({ENV_FILE}: {e}): run scripts/setup-slurm.sh (as root) before these tests")
+    });
+    let sinfo = Command::new("sinfo").args(["-h", "-o", "%T"]).output();
+    match sinfo {
+        Ok(o) if o.status.success() && !String::from_utf8_lossy(&o.stdout).trim().is_empty() => {}
+        Ok(o) => panic!(
+            "Slurm is not running (sinfo: {}): run scripts/setup-slurm.sh",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => panic!("Slurm is not installed (sinfo: {e}): run scripts/setup-slurm.sh"),
+    }
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// `aifbench run RECIPE` with the cluster's settings and `transport`.
+pub fn run_cmd(workspace: &Path, recipe: &str, transport: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_aifbench"));
+    c.args(["run", recipe, "--progress", "plain", "--workspace"])
+        .arg(workspace)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .envs(slurm_env())
+        .env("AIFB_SLURM_TRANSPORT", transport);
+    c
+}
+
+/// The only results folder in `workspace`.
+pub fn results_dir(workspace: &Path) -> PathBuf {
+    let mut dirs = run_dirs(workspace);
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs.pop().expect("one")
+}
+
+/// Every results folder in `workspace`.
+pub fn run_dirs(workspace: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(workspace)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `aifb-<run>-`: the prefix of every job of the run in `dir`.
+pub fn job_prefix(dir: &Path) -> String {
+    let run = dir
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .to_lowercase();
+    format!("aifb-{run}-")
+}
+
+/// A job seen in squeue.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Job {
+    pub id: String,
+    pub name: String,
+    pub state: String,
+}
+
+/// Every job (all states) whose name starts with `prefix`.
+pub fn jobs(prefix: &str) -> Vec<Job> {
+    let out = Command::new("squeue")
+        .args(["-h", "--states=all", "-o", "%i|%j|%T"])
+        .output()
+        .expect("squeue runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split('|');
+            Some(Job {
+                id: f.next()?.trim().to_string(),
+                name: f.next()?.trim().to_string(),
+                state: f.next()?.trim().to_string(),
+            })
+        })
+        .filter(|j| j.name.starts_with(prefix))
+        .collect()
+}
+
+/// Jobs still pending or running.
+pub fn active_jobs(prefix: &str) -> Vec<Job> {
+    jobs(prefix)
+        .into_iter()
+        .filter(|j| {
+            matches!(
+                j.state.as_str(),
+                "PENDING" | "RUNNING" | "CONFIGURING" | "COMPLETING" | "SUSPENDED"
+            )
+        })
+        .collect()
+}
+
+/// Waits (up to `timeout`) until no job of `prefix` is active.
+pub fn wait_no_active(prefix: &str, timeout: Duration) -> Vec<Job> {
+    let start = Instant::now();
+    loop {
+        let a = active_jobs(prefix);
+        if a.is_empty() || start.elapsed() > timeout {
+            return a;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Cancels every job of every run in a workspace when dropped (also when a
+/// test panics).
+pub struct Cleanup(pub PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for dir in run_dirs(&self.0) {
+            let ids: Vec<String> = active_jobs(&job_prefix(&dir))
+                .into_iter()
+                .map(|j| j.id)
+                .collect();
+            if !ids.is_empty() {
+                eprintln!("cleanup: scancel {ids:?}");
+                let _ = Command::new("scancel").args(&ids).status();
+            }
+        }
+    }
+}
+
+/// status.yaml of a results folder, as JSON.
+pub fn status(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("status.yaml")).expect("status.yaml");
+    serde_norway::from_str(&text).expect("status parses")
+}
+
+/// The `Succeeded` condition's reason and message.
+pub fn verdict(status: &serde_json::Value) -> (String, String) {
+    let c = status["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .find(|c| c["type"] == "Succeeded")
+        .unwrap_or_else(|| panic!("no Succeeded condition in {status:#}"));
+    (
+        c["reason"].as_str().unwrap_or_default().to_string(),
+        c["message"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// A component's status entry.
+pub fn component<'a>(status: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    status["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no component {id} in {status:#}"))
+}
+
+pub fn output_text(o: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Polls status.yaml of the single run in `workspace` until `pred` holds.
+pub fn wait_status(
+    workspace: &Path,
+    timeout: Duration,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> (PathBuf, serde_json::Value) {
+    let start = Instant::now();
+    loop {
+        if let Some(dir) = run_dirs(workspace).pop()
+            && dir.join("status.yaml").is_file()
+            && let Ok(text) = std::fs::read_to_string(dir.join("status.yaml"))
+            && let Ok(s) = serde_norway::from_str::<serde_json::Value>(&text)
+            && pred(&s)
+        {
+            return (dir, s);
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "status condition not reached within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Kills (SIGKILL) a driver process when dropped, so a failing test leaves
+/// no driver behind (its jobs are cancelled by [`Cleanup`]).
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
