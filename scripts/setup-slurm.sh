@@ -11,6 +11,9 @@
 #   AIFB_SLURM_JWT_FILE, AIFB_SSH_HOST, AIFB_SSH_PORT, AIFB_SSH_USER,
 #   AIFB_SSH_KEY, AIFB_SSH_KNOWN_HOSTS
 set -euo pipefail
+# Daemons started below inherit the working directory: use one that cannot
+# disappear (slurmrestd dies on its next request when its directory is gone).
+cd /
 
 STATE=${AIFB_SLURM_STATE:-/var/tmp/aifbench-slurm}
 REST_PORT=${AIFB_SLURM_REST_PORT:-6820}
