@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::time::{Instant, sleep_until};
+use tokio::time::Instant;
+
+use super::timer::sleep_until;
 
 use super::SimConfig;
 use super::metrics::{Finished, Gauge, GaugeGuard, Metrics};

@@ -31,6 +31,7 @@ mod metrics;
 mod openai;
 mod schedule;
 mod server;
+mod timer;
 
 #[cfg(test)]
 mod tests;
