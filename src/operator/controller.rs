@@ -106,14 +106,15 @@ pub struct Context {
 }
 
 impl Context {
-    /// A context with the real clock, no Slurm transport and fresh metrics.
+    /// A context with the real clock, Slurm through slurmrestd and fresh
+    /// metrics.
     pub fn new(client: Client, settings: Settings) -> Self {
         Self {
             client,
             settings,
             metrics: Arc::new(Metrics::new()),
             monitors: Arc::new(MonitorTasks::new()),
-            slurm: Arc::new(super::slurm::NoSlurm),
+            slurm: Arc::new(super::slurm::RestSlurm),
             clock: Arc::new(Timestamp::now),
         }
     }

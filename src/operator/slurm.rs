@@ -13,6 +13,10 @@ use std::fmt;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Secret;
 
+use crate::backend::slurm::rest::{RestConfig, Secret as RestSecret};
+use crate::backend::slurm::state::SlurmState;
+use crate::backend::slurm::{Transport, TransportConfig};
+
 /// Benchmark annotation naming the Secret (same namespace) with the Slurm
 /// credentials.
 pub const SLURM_SECRET_ANNOTATION: &str = "aifbench.io/slurm-secret";
@@ -165,6 +169,75 @@ impl SlurmConnector for NoSlurm {
         _job_prefix: &'a str,
     ) -> BoxFuture<'a, Result<u32, String>> {
         Box::pin(async { Ok(0) })
+    }
+}
+
+/// The connector over aifbench's own Slurm backend, through slurmrestd: the
+/// Secret's `url` and `token` (JWT), and `user` when the token is not bound
+/// to one. SSH credentials (`host`, `ssh-privatekey`) are read and redacted
+/// but not yet used to connect: such a Secret is reported unreachable, with
+/// that reason.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RestSlurm;
+
+impl RestSlurm {
+    fn transport(creds: &SlurmCredentials) -> Result<Transport, String> {
+        let url = creds.url.clone().ok_or_else(|| {
+            "the operator reaches Slurm through slurmrestd: give the Secret a url and a token"
+                .to_string()
+        })?;
+        let token = creds
+            .token
+            .as_ref()
+            .ok_or_else(|| "the Secret has a url but no token".to_string())?;
+        Transport::new(&TransportConfig::Rest(RestConfig {
+            url: Some(url),
+            socket: None,
+            token: Some(RestSecret::new(token.expose())),
+            user: creds.user.clone(),
+            version: None,
+        }))
+        .map_err(|e| e.to_string())
+    }
+}
+
+impl SlurmConnector for RestSlurm {
+    fn probe<'a>(&'a self, creds: &'a SlurmCredentials) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let t = Self::transport(creds)?;
+            t.jobs().await.map(|_| ()).map_err(|e| e.to_string())
+        })
+    }
+
+    fn cancel_jobs<'a>(
+        &'a self,
+        creds: &'a SlurmCredentials,
+        job_prefix: &'a str,
+    ) -> BoxFuture<'a, Result<u32, String>> {
+        Box::pin(async move {
+            let t = Self::transport(creds)?;
+            let ids: Vec<String> = t
+                .jobs()
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .filter(|j| {
+                    j.name.starts_with(job_prefix)
+                        && matches!(
+                            j.state,
+                            SlurmState::Pending
+                                | SlurmState::Configuring
+                                | SlurmState::Running
+                                | SlurmState::Suspended
+                        )
+                })
+                .map(|j| j.job_id)
+                .collect();
+            if !ids.is_empty() {
+                t.cancel(&ids).await.map_err(|e| e.to_string())?;
+            }
+            Ok(u32::try_from(ids.len()).unwrap_or(u32::MAX))
+        })
     }
 }
 
