@@ -20,17 +20,11 @@ PIDFILE=$DIR/chroma.pid
 MODE=${1:-check}
 
 log() { echo "setup-chroma: $*" >&2; }
-running() { [[ -f $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
-stop_server() {
-  if running; then
-    local pid; pid=$(cat "$PIDFILE")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    log "stopped chroma (pid $pid)"
-  fi
-  rm -f "$PIDFILE"
-}
+# shellcheck source=scripts/pidfile.sh
+source "$(dirname "$0")/pidfile.sh"
+running() { pid_alive "$PIDFILE"; }
+stop_server() { stop_pidfile "$PIDFILE" chroma; }
+
 if [[ $MODE == --stop ]]; then stop_server; exit 0; fi
 
 if [[ ! -x $VENV/bin/chroma ]] || ! "$VENV/bin/python" -c 'import boto3' 2>/dev/null; then

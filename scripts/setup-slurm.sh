@@ -11,6 +11,8 @@
 #   AIFB_SLURM_JWT_FILE, AIFB_SSH_HOST, AIFB_SSH_PORT, AIFB_SSH_USER,
 #   AIFB_SSH_KEY, AIFB_SSH_KNOWN_HOSTS
 set -euo pipefail
+# shellcheck source=scripts/pidfile.sh
+source "$(cd "$(dirname "$0")" && pwd)/pidfile.sh"
 # Daemons started below inherit the working directory: use one that cannot
 # disappear (slurmrestd dies on its next request when its directory is gone).
 cd /
@@ -102,12 +104,6 @@ else
 fi
 # A changed configuration restarts the daemons this script started (by
 # their pid files, never by name).
-stop_pidfile() {
-  if [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; then
-    kill "$(cat "$1")" 2>/dev/null || true
-  fi
-  rm -f "$1"
-}
 if [ $restart = 1 ]; then
   stop_pidfile "$STATE/slurmrestd-unix.pid"
   stop_pidfile "$STATE/slurmrestd-jwt.pid"

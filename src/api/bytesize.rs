@@ -7,8 +7,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::api::duration::int_or_string_schema;
 
 /// Why a size string could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -126,11 +128,9 @@ impl JsonSchema for ByteSize {
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "x-kubernetes-int-or-string": true,
-            "anyOf": [{"type": "integer"}, {"type": "string"}],
-            "description": "A size in bytes: a number, or a number with a unit (\"64KiB\", \"1MiB\", \"5MB\")."
-        })
+        int_or_string_schema(
+            "A size in bytes: a number, or a number with a unit (\"64KiB\", \"1MiB\", \"5MB\").",
+        )
     }
 }
 

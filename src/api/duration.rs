@@ -191,12 +191,20 @@ impl JsonSchema for Duration {
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "x-kubernetes-int-or-string": true,
-            "anyOf": [{"type": "integer"}, {"type": "string"}],
-            "description": "A duration: \"250ms\", \"30s\", \"5m\", \"1h30m\", or a number of seconds."
-        })
+        int_or_string_schema(
+            "A duration: \"250ms\", \"30s\", \"5m\", \"1h30m\", or a number of seconds.",
+        )
     }
+}
+
+/// The schema of a field written as a number or a string with a unit
+/// (Kubernetes' int-or-string).
+pub(crate) fn int_or_string_schema(description: &str) -> Schema {
+    json_schema!({
+        "x-kubernetes-int-or-string": true,
+        "anyOf": [{"type": "integer"}, {"type": "string"}],
+        "description": description
+    })
 }
 
 #[cfg(test)]

@@ -35,6 +35,8 @@ use crate::results::report::{Report, write_report};
 use crate::results::{ResultsDir, ResultsError};
 use crate::workload::loadgen::{LoadgenConfig, ProgressEvent};
 
+/// A component's argv, environment and working directory.
+type CommandLine = (Vec<String>, BTreeMap<String, String>, PathBuf);
 /// Why a local run could not proceed at all (component failures are not
 /// errors: they end in a Failed status).
 #[derive(Debug, thiserror::Error)]
@@ -444,11 +446,12 @@ impl Driver {
         Ok(env)
     }
 
-    async fn launch_service(&mut self, s: &ServiceSpec) -> Result<(), String> {
-        self.check_executor(s.executor)?;
-        let ports = self.ports.get(&s.id).cloned().unwrap_or_default();
+    /// A service's command line (templates filled in with its ports), its
+    /// environment and its working directory.
+    fn service_command(&self, s: &ServiceSpec) -> Result<CommandLine, String> {
         let mut values = self.shared_values();
         values.insert("id".to_string(), s.id.clone());
+        let ports = self.ports.get(&s.id).cloned().unwrap_or_default();
         if let Some((_, port)) = ports.first() {
             values.insert("port".to_string(), port.to_string());
         }
@@ -474,6 +477,38 @@ impl Driver {
             .as_ref()
             .map(PathBuf::from)
             .unwrap_or_else(|| self.dir.root.clone());
+        Ok((argv, env, working_dir))
+    }
+
+    /// The `aifbench loadgen` command line of client instance `id`.
+    fn loadgen_argv(&self, c: &ClientSpec, id: &str) -> Vec<String> {
+        let mut argv = vec![
+            self.opts.exe.display().to_string(),
+            "loadgen".to_string(),
+            "--config".to_string(),
+            self.dir.client_config(id).display().to_string(),
+            "--output".to_string(),
+            self.dir.client_result(id).display().to_string(),
+        ];
+        if c.record_requests {
+            argv.push("--requests".to_string());
+            let path = self.dir.clients().join(format!("{id}.requests.jsonl"));
+            argv.push(path.display().to_string());
+        }
+        argv
+    }
+
+    /// A client instance's environment.
+    fn client_env(&self, c: &ClientSpec, id: &str) -> Result<BTreeMap<String, String>, String> {
+        let mut values = self.shared_values();
+        values.insert("id".to_string(), id.to_string());
+        self.component_env(&c.env, &values)
+    }
+
+    async fn launch_service(&mut self, s: &ServiceSpec) -> Result<(), String> {
+        self.check_executor(s.executor)?;
+        let ports = self.ports.get(&s.id).cloned().unwrap_or_default();
+        let (argv, env, working_dir) = self.service_command(s)?;
         if s.executor == ExecutorKind::Slurm {
             return self.submit_service(s, argv, env, working_dir).await;
         }
@@ -573,22 +608,8 @@ impl Driver {
         self.dir
             .write_json(&config_path, &config)
             .map_err(|e| e.to_string())?;
-        let mut values = self.shared_values();
-        values.insert("id".to_string(), id.to_string());
-        let env = self.component_env(&c.env, &values)?;
-        let mut argv = vec![
-            self.opts.exe.display().to_string(),
-            "loadgen".to_string(),
-            "--config".to_string(),
-            config_path.display().to_string(),
-            "--output".to_string(),
-            self.dir.client_result(id).display().to_string(),
-        ];
-        if c.record_requests {
-            argv.push("--requests".to_string());
-            let path = self.dir.clients().join(format!("{id}.requests.jsonl"));
-            argv.push(path.display().to_string());
-        }
+        let env = self.client_env(c, id)?;
+        let argv = self.loadgen_argv(c, id);
         if c.executor == ExecutorKind::Slurm {
             let req = self.job_request(
                 id,

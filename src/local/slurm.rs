@@ -12,7 +12,6 @@ use std::time::Duration;
 use super::{Driver, ProgressMode, RunOptions};
 use crate::api::spec::{Benchmark, ExecutorKind, MonitorSpec, ServiceSpec};
 use crate::api::status::ComponentKind;
-use crate::api::template;
 use crate::backend::slurm::render::JobRequest;
 use crate::backend::slurm::{SlurmBackend, SlurmConfig, TransportConfig};
 use crate::engine::{self, Placement};
@@ -372,49 +371,13 @@ pub fn dry_run_scripts(
         let req = match p.kind {
             ComponentKind::Service => {
                 let s = &b.spec.services[p.index];
-                let mut values = d.shared_values();
-                values.insert("id".to_string(), s.id.clone());
-                let ports = d.ports.get(&s.id).cloned().unwrap_or_default();
-                if let Some((_, port)) = ports.first() {
-                    values.insert("port".to_string(), port.to_string());
-                }
-                for (name, port) in &ports {
-                    values.insert(format!("ports.{name}"), port.to_string());
-                }
-                let argv: Vec<String> = match &s.shell {
-                    Some(sh) => vec![
-                        "sh".into(),
-                        "-c".into(),
-                        template::render(sh, &values).map_err(|e| e.to_string())?,
-                    ],
-                    None => s
-                        .command
-                        .iter()
-                        .map(|a| template::render(a, &values))
-                        .collect::<Result<_, _>>()
-                        .map_err(|e| e.to_string())?,
-                };
-                let env = d.component_env(&s.env, &values)?;
-                let wd = s
-                    .working_dir
-                    .as_ref()
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| dir.root.clone());
+                let (argv, env, wd) = d.service_command(s)?;
                 d.service_job(s, argv, env, wd)
             }
             ComponentKind::Client => {
                 let c = &b.spec.clients[p.index];
-                let mut values = d.shared_values();
-                values.insert("id".to_string(), p.id.clone());
-                let env = d.component_env(&c.env, &values)?;
-                let argv = vec![
-                    exe.display().to_string(),
-                    "loadgen".into(),
-                    "--config".into(),
-                    dir.client_config(&p.id).display().to_string(),
-                    "--output".into(),
-                    dir.client_result(&p.id).display().to_string(),
-                ];
+                let env = d.client_env(c, &p.id)?;
+                let argv = d.loadgen_argv(c, &p.id);
                 d.job_request(
                     &p.id,
                     c.slurm.clone(),

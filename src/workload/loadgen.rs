@@ -12,7 +12,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::WorkloadError;
-use super::load::{LiveCounters, LoadOutcome, LoadPlan, RecordSink, drive};
+use super::load::{Executor, LiveCounters, LoadOutcome, LoadPlan, RecordSink, drive};
 use super::openai::OpenAiClient;
 use super::record::RequestRecord;
 use super::result::{ClientResult, merge};
@@ -544,7 +544,51 @@ impl RecordSink for RequestLog {
     }
 }
 
-fn empty_outcome(seed: u64) -> LoadOutcome {
+/// Who reports progress, from when, and how often (0: never).
+pub(crate) struct ProgressTicks<'a> {
+    /// Instance id written into the lines.
+    pub id: &'a str,
+    /// Start of the instance (`elapsedS` counts from here).
+    pub t0: Instant,
+    /// Interval of the lines.
+    pub interval: Duration,
+}
+
+/// Drives `executor` through `plan`, calling `progress` with the live
+/// counters every `ticks.interval`.
+pub(crate) async fn drive_with_progress<E: Executor>(
+    plan: &LoadPlan,
+    executor: E,
+    live: Arc<LiveCounters>,
+    sink: Option<Arc<dyn RecordSink>>,
+    cancel: &CancellationToken,
+    ticks: &ProgressTicks<'_>,
+    progress: &mut impl FnMut(&ProgressEvent),
+) -> LoadOutcome {
+    let driver = drive(plan, executor, live.clone(), cancel, sink);
+    tokio::pin!(driver);
+    if ticks.interval.is_zero() {
+        return driver.await;
+    }
+    let mut ticker = tokio::time::interval_at(Instant::now() + ticks.interval, ticks.interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            outcome = &mut driver => break outcome,
+            _ = ticker.tick() => progress(&ProgressEvent::Progress {
+                id: ticks.id.to_string(),
+                elapsed_s: ticks.t0.elapsed().as_secs_f64(),
+                requests: live.requests.load(Ordering::Relaxed),
+                errors: live.errors.load(Ordering::Relaxed),
+                in_flight: live.in_flight.load(Ordering::Relaxed),
+                output_tokens: live.output_tokens.load(Ordering::Relaxed),
+            }),
+        }
+    }
+}
+
+/// The outcome of a run cancelled before it sent anything.
+pub(crate) fn empty_outcome(seed: u64) -> LoadOutcome {
     LoadOutcome {
         recorder: Recorder::new(),
         measurement: Duration::ZERO,
@@ -621,34 +665,25 @@ pub async fn run(
         None => parts.push((plans[0].clone(), empty_outcome(plans[0].seed))),
         Some(model) => {
             let executor = client.executor(&model, plans[0].seed)?;
+            let ticks = ProgressTicks {
+                id: &config.id,
+                t0,
+                interval: progress_interval,
+            };
             for plan in &plans {
                 if cancel.is_cancelled() && !parts.is_empty() {
                     break;
                 }
-                let driver = drive(plan, executor.clone(), live.clone(), &cancel, sink.clone());
-                tokio::pin!(driver);
-                let outcome = if progress_interval.is_zero() {
-                    driver.await
-                } else {
-                    let mut ticker = tokio::time::interval_at(
-                        Instant::now() + progress_interval,
-                        progress_interval,
-                    );
-                    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
-                    loop {
-                        tokio::select! {
-                            outcome = &mut driver => break outcome,
-                            _ = ticker.tick() => progress(&ProgressEvent::Progress {
-                                id: config.id.clone(),
-                                elapsed_s: t0.elapsed().as_secs_f64(),
-                                requests: live.requests.load(Ordering::Relaxed),
-                                errors: live.errors.load(Ordering::Relaxed),
-                                in_flight: live.in_flight.load(Ordering::Relaxed),
-                                output_tokens: live.output_tokens.load(Ordering::Relaxed),
-                            }),
-                        }
-                    }
-                };
+                let outcome = drive_with_progress(
+                    plan,
+                    executor.clone(),
+                    live.clone(),
+                    sink.clone(),
+                    &cancel,
+                    &ticks,
+                    &mut progress,
+                )
+                .await;
                 let aborted = outcome.aborted.is_some();
                 parts.push((plan.clone(), outcome));
                 if aborted {

@@ -5,65 +5,31 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::WorkloadError;
 use super::chroma::{ChromaExecutor, ChromaHandle};
-use super::load::{Executor, LiveCounters, LoadOutcome, LoadPlan, drive};
-use super::loadgen::{LoadgenConfig, ProgressEvent, write_atomic};
+use super::load::{Executor, LiveCounters, LoadOutcome, LoadPlan};
+use super::loadgen::{
+    LoadgenConfig, ProgressEvent, ProgressTicks, drive_with_progress, empty_outcome, write_atomic,
+};
 use super::result::ClientResult;
 use super::s3::{S3Executor, S3Handle, load_credentials};
-use super::stats::Recorder;
 use crate::api::workload::WorkloadType;
 
-/// Drives `executor`, calling `progress` every `interval` (0: never).
-async fn drive_with_progress<E: Executor>(
+/// Drives `executor` for instance `id` with fresh live counters.
+async fn drive_instance<E: Executor>(
     plan: &LoadPlan,
     executor: E,
-    id: &str,
-    t0: Instant,
-    interval: Duration,
+    ticks: &ProgressTicks<'_>,
     cancel: &CancellationToken,
     progress: &mut impl FnMut(&ProgressEvent),
 ) -> LoadOutcome {
     let live = Arc::new(LiveCounters::default());
-    let driver = drive(plan, executor, live.clone(), cancel, None);
-    tokio::pin!(driver);
-    if interval.is_zero() {
-        return driver.await;
-    }
-    let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    loop {
-        tokio::select! {
-            outcome = &mut driver => break outcome,
-            _ = ticker.tick() => progress(&ProgressEvent::Progress {
-                id: id.to_string(),
-                elapsed_s: t0.elapsed().as_secs_f64(),
-                requests: live.requests.load(Ordering::Relaxed),
-                errors: live.errors.load(Ordering::Relaxed),
-                in_flight: live.in_flight.load(Ordering::Relaxed),
-                output_tokens: 0,
-            }),
-        }
-    }
-}
-
-fn cancelled_outcome(seed: u64) -> LoadOutcome {
-    LoadOutcome {
-        recorder: Recorder::new(),
-        measurement: Duration::ZERO,
-        aborted: None,
-        cancelled: true,
-        dropped: 0,
-        issued: 0,
-        seed,
-        send_rate: None,
-    }
+    drive_with_progress(plan, executor, live, None, cancel, ticks, progress).await
 }
 
 /// Runs one `s3` or `chroma` instance; see [`super::loadgen::run`].
@@ -110,19 +76,15 @@ pub async fn run(
                 }
             };
             let outcome = if cancel.is_cancelled() {
-                cancelled_outcome(plan.seed)
+                empty_outcome(plan.seed)
             } else {
                 let handle = S3Handle(ex.clone());
-                drive_with_progress(
-                    &plan,
-                    handle,
-                    &id,
+                let ticks = ProgressTicks {
+                    id: &id,
                     t0,
-                    progress_interval,
-                    &cancel,
-                    &mut progress,
-                )
-                .await
+                    interval: progress_interval,
+                };
+                drive_instance(&plan, handle, &ticks, &cancel, &mut progress).await
             };
             let mut r = ClientResult::from_outcome(&id, kind.as_str(), started_at, &outcome)?;
             let report = ex.report()?;
@@ -142,19 +104,15 @@ pub async fn run(
                 _ = cancel.cancelled() => None,
             };
             let outcome = if cancel.is_cancelled() {
-                cancelled_outcome(plan.seed)
+                empty_outcome(plan.seed)
             } else {
                 let handle = ChromaHandle(ex.clone());
-                drive_with_progress(
-                    &plan,
-                    handle,
-                    &id,
+                let ticks = ProgressTicks {
+                    id: &id,
                     t0,
-                    progress_interval,
-                    &cancel,
-                    &mut progress,
-                )
-                .await
+                    interval: progress_interval,
+                };
+                drive_instance(&plan, handle, &ticks, &cancel, &mut progress).await
             };
             let mut r = ClientResult::from_outcome(&id, kind.as_str(), started_at, &outcome)?;
             r.operations.insert("query".to_string(), ex.operations());
