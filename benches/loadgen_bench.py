@@ -79,13 +79,22 @@ def row(label, s, cpu, rss):
 
 
 # Accuracy: known timing (TTFT 50 ms, ITL 10 ms, 32 tokens, no jitter).
+# Steady state: the 256 streams start over a 3 s ramp-up and the first 3 s
+# are warm-up, so connection set-up is not measured and the streams are
+# spread over the 10 ms token cycle as independent users are. The lock-step
+# run starts all 256 at once and measures from the first request: every 10
+# ms the simulator then writes 256 tokens in one burst from its single core,
+# and the last stream of each burst waits for the other 255.
 sim = start_sim(18801, "--ttft", "50ms", "--itl", "10ms", "--output-tokens", "32")
-for c in ["1", "256"]:
+for c, label, extra in (
+        ("1", "accuracy, 1 stream", ["--warmup", "1s"]),
+        ("256", "accuracy, 256 streams, steady state", ["--ramp-up", "3s", "--warmup", "3s"]),
+        ("256", "accuracy, 256 streams in lock-step, no warm-up", [])):
     before = server_means(18801)
     s, cpu, rss = loadgen(18801, "--concurrency", c, "--duration", f"{DURATION}s",
-                          "--max-tokens", "32")
+                          "--max-tokens", "32", *extra)
     after = server_means(18801)
-    row(f"accuracy, concurrency {c} (truth: ttft 50, itl 10)", s, cpu, rss)
+    row(f"{label} (truth: ttft 50, itl 10)", s, cpu, rss)
     # The simulator's own view of the same requests: what it meant to send
     # (its timers fire up to ~1 ms late); the difference to the client's
     # mean is the client's measurement error plus loopback transfer.
@@ -93,7 +102,7 @@ for c in ["1", "256"]:
     for metric, key in (("time_to_first_token_seconds", "ttft"), ("inter_token_latency_seconds", "itl")):
         server_ms = 1000 * d[(metric, "sum")] / d[(metric, "count")]
         client_ms = s["latency"][key]["meanMs"]
-        accuracy.append(f"| {c} | {key} | {server_ms:.3f} | {client_ms:.3f} | {client_ms - server_ms:+.3f} |")
+        accuracy.append(f"| {label} | {key} | {server_ms:.3f} | {client_ms:.3f} | {client_ms - server_ms:+.3f} |")
 # Open loop at a fixed rate.
 s, cpu, rss = loadgen(18801, "--rate", "200", "--arrival", "constant",
                       "--duration", f"{DURATION}s", "--max-tokens", "32")
@@ -121,6 +130,6 @@ print("| run | requests | errors | req/s | client CPU ms/req | req per client CP
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 print("\n".join(rows))
 print("\nClient against the simulator's own measurement of the same requests (means, ms):\n")
-print("| concurrency | metric | simulator | client | client − simulator |")
+print("| run | metric | simulator | client | client − simulator |")
 print("|---:|---|---:|---:|---:|")
 print("\n".join(accuracy))

@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
-# aifbench loadgen next to inference-perf (PyPI, Python 3.12) on the same
-# simulator in the same run: client CPU per request. Installs inference-perf
-# into /var/tmp/aifbench-tools/peers-venv the first time (a few minutes) and
-# builds a small offline word-level tokenizer for it (no model hub).
+# aifbench loadgen next to inference-perf and guidellm (both from PyPI, run
+# on Python 3.12) on the same simulator in the same run: client CPU per
+# request. Installs inference-perf into /var/tmp/aifbench-tools/peers-venv and
+# guidellm (which pulls PyTorch, ~6 GB on disk, ~2 minutes here) into
+# /var/tmp/aifbench-tools/guidellm-venv the first time, and builds a small
+# offline word-level tokenizer for both (no model hub).
 #
 #   benches/peers.sh                 # ~2 minutes after the install
 #   REQUESTS=5000 benches/peers.sh
-#
-# guidellm is not measured here: it needs PyTorch (~6 GB); REAL-SERVERS
-# figures for it are quoted in docs/performance.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS="${AIFB_TOOLS:-/var/tmp/aifbench-tools}"
@@ -17,6 +16,11 @@ if ! "$TOOLS/peers-venv/bin/python" -c 'import inference_perf' 2>/dev/null; then
   "$PY312" -m venv "$TOOLS/peers-venv"
   "$TOOLS/peers-venv/bin/pip" install -q --upgrade pip
   "$TOOLS/peers-venv/bin/pip" install -q inference-perf
+fi
+if ! "$TOOLS/guidellm-venv/bin/python" -c 'import guidellm' 2>/dev/null; then
+  "$PY312" -m venv "$TOOLS/guidellm-venv"
+  "$TOOLS/guidellm-venv/bin/pip" install -q --upgrade pip
+  "$TOOLS/guidellm-venv/bin/pip" install -q guidellm==0.8.1
 fi
 if [ ! -f "$TOOLS/word-tokenizer/tokenizer.json" ]; then
   "$TOOLS/peers-venv/bin/python" - "$TOOLS/word-tokenizer" <<'PY'
@@ -33,4 +37,4 @@ PY
 fi
 cargo build --release -q
 TARGET="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-exec python3 benches/peers_bench.py "$TARGET/release/aifbench" "$TOOLS/peers-venv" "$TOOLS/word-tokenizer"
+exec python3 benches/peers_bench.py "$TARGET/release/aifbench" "$TOOLS/peers-venv" "$TOOLS/word-tokenizer" "$TOOLS/guidellm-venv"

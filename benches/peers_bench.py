@@ -1,10 +1,17 @@
-"""Client CPU per request of aifbench loadgen and of inference-perf, against
-the same simulator in the same run (benches/peers.sh sets it up).
+"""Client CPU per request of aifbench loadgen, inference-perf and guidellm,
+against the same simulator in the same run (benches/peers.sh sets it up).
 
 Each tool runs twice per concurrency, with N and N/10 requests; the marginal
 CPU per request, (cpu(N) - cpu(N/10)) / (0.9 N), excludes start-up (Python
 imports, tokenizer loading) so the comparison is of the request path alone.
-Client on CPU 0, simulator on CPU 1.
+Client on CPU 0, simulator on CPU 1. CPU time is the client process's own
+plus that of the worker processes it waited for (wait4), so guidellm's
+multiprocessing workers count.
+
+inference-perf runs against /v1/completions, guidellm against
+/v1/chat/completions (guidellm 0.8.1 fails to build /v1/completions requests
+from its synthetic data), and aifbench against both, so each peer is
+compared with aifbench on the same API.
 """
 import json
 import os
@@ -14,7 +21,7 @@ import tempfile
 import time
 import urllib.request
 
-BIN, PEERS_VENV, TOKENIZER = sys.argv[1], sys.argv[2], sys.argv[3]
+BIN, PEERS_VENV, TOKENIZER, GUIDELLM_VENV = sys.argv[1:5]
 PORT = 18805
 N = int(os.environ.get("REQUESTS", "2000"))
 
@@ -32,8 +39,8 @@ def cpu_of(argv, env=None):
     return ru.ru_utime + ru.ru_stime, time.monotonic() - t0
 
 
-def aifbench(c, n):
-    return cpu_of(pin(0, [BIN, "loadgen", "--url", f"http://127.0.0.1:{PORT}", "--api", "completions",
+def aifbench(c, n, api="completions"):
+    return cpu_of(pin(0, [BIN, "loadgen", "--url", f"http://127.0.0.1:{PORT}", "--api", api,
                           "--concurrency", str(c), "--max-requests", str(n), "--max-tokens", "32",
                           "--ignore-eos", "--input-tokens", "16", "--progress-interval", "0",
                           "--model", "sim-model"]))
@@ -59,6 +66,18 @@ storage: {{local_storage: {{path: {work}/ip-out-{c}-{n}}}}}
     return cpu_of(pin(0, [f"{PEERS_VENV}/bin/inference-perf", "--config_file", cfg]), env)
 
 
+def guidellm(c, n, work):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    return cpu_of(pin(0, [f"{GUIDELLM_VENV}/bin/guidellm", "run",
+                          "--backend", f"kind=openai_http,target=http://127.0.0.1:{PORT},model=sim-model",
+                          "--tokenizer", f"kind=hf_auto,model={TOKENIZER}",
+                          "--profile", f"kind=concurrent,streams={c}",
+                          "--constraint", f"kind=max_requests,count={n}",
+                          "--data", "kind=synthetic_text,prompt_tokens=16,output_tokens=32",
+                          "--disable-progress",
+                          "--output", f"kind=json,path={work}/gl-{c}-{n}.json"]), env)
+
+
 sim = subprocess.Popen(pin(1, [BIN, "sim", "--port", str(PORT), "--ttft", "1ms", "--itl", "100us",
                                "--output-tokens", "32"]),
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -71,15 +90,17 @@ for _ in range(100):
 rows = []
 with tempfile.TemporaryDirectory() as work:
     for c in (1, 64):
-        for name, run in (("aifbench loadgen", lambda c, n: aifbench(c, n)),
-                          ("inference-perf 0.7.0", lambda c, n: inference_perf(c, n, work))):
+        for name, run in (("aifbench loadgen, completions", lambda c, n: aifbench(c, n)),
+                          ("inference-perf 0.7.0, completions", lambda c, n: inference_perf(c, n, work)),
+                          ("aifbench loadgen, chat", lambda c, n: aifbench(c, n, "chat")),
+                          ("guidellm 0.8.1, chat", lambda c, n: guidellm(c, n, work))):
             big, wall = run(c, N)
             small, _ = run(c, N // 10)
             per = (big - small) / (N - N // 10)
             rows.append((c, name, big, wall, per))
 sim.kill()
 sim.wait()
-print(f"{N} streamed completions (16 prompt words, 32 output tokens, ignore_eos) per run against "
+print(f"{N} streamed requests (16 prompt words, 32 output tokens, ignore_eos) per run against "
       f"`aifbench sim --ttft 1ms --itl 100us`, client on CPU 0, simulator on CPU 1.\n")
 print("| concurrency | client | CPU s for all requests | wall s | marginal client CPU ms/request |")
 print("|---:|---|---:|---:|---:|")

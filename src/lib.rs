@@ -12,4 +12,5 @@ pub mod monitor;
 pub mod operator;
 pub mod results;
 pub mod sim;
+pub mod timer;
 pub mod workload;

@@ -321,10 +321,20 @@ enum ProgressArg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // `aifbench loadgen --threads 1` (its default) runs on one thread: a
+    // load generator is cheapest without cross-thread wake-ups.
+    let mut builder = match &cli.command {
+        Command::Loadgen(args) if args.threads == 1 => {
+            tokio::runtime::Builder::new_current_thread()
+        }
+        Command::Loadgen(args) if args.threads > 1 => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(args.threads);
+            b
+        }
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

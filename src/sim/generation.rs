@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use super::timer::sleep_until;
+use crate::timer::sleep_until;
 
 use super::SimConfig;
 use super::metrics::{Finished, Gauge, GaugeGuard, Metrics};

@@ -31,7 +31,6 @@ mod metrics;
 mod openai;
 mod schedule;
 mod server;
-mod timer;
 
 #[cfg(test)]
 mod tests;

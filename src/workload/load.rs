@@ -20,6 +20,7 @@
 //! What a request does is up to an [`Executor`]; the OpenAI workload is one.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -113,6 +114,30 @@ pub struct LoadPlan {
     pub cancel_grace: Duration,
     /// Per-request objectives counted as goodput.
     pub goodput: Option<Goodput>,
+    /// How the open-loop scheduler waits for each intended send time.
+    pub send_timer: SendTimer,
+}
+
+/// How the open-loop scheduler waits for the next intended send time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SendTimer {
+    /// tokio's wheel for all but the last 2 ms, then a dedicated thread
+    /// ([`crate::timer`]): sends go out tens of microseconds after their
+    /// intended time instead of up to 1 ms (tokio's grid).
+    #[default]
+    Precise,
+    /// tokio's wheel alone. Needed under tokio's paused test clock, which
+    /// the precise thread cannot follow.
+    Tokio,
+}
+
+impl SendTimer {
+    fn sleep_until(self, at: Instant) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        match self {
+            Self::Precise => Box::pin(crate::timer::sleep_until(at)),
+            Self::Tokio => Box::pin(sleep_until(at)),
+        }
+    }
 }
 
 impl LoadPlan {
@@ -154,6 +179,7 @@ impl LoadPlan {
             max_consecutive_errors: errors.max_consecutive,
             cancel_grace: DEFAULT_CANCEL_GRACE,
             goodput: None,
+            send_timer: SendTimer::default(),
         })
     }
 
@@ -596,6 +622,7 @@ pub async fn drive<E: Executor>(
     // When the previous request was dispatched: a schedule already behind
     // (waiting for slots) is backlog, not client lag.
     let mut last_dispatch = start;
+    let mut send_timer: Option<(Instant, Pin<Box<dyn Future<Output = ()> + Send>>)> = None;
     loop {
         if next_intended.is_some_and(|t| shared.past_deadline(t)) {
             next_intended = None;
@@ -607,6 +634,12 @@ pub async fn drive<E: Executor>(
             break;
         }
         let slot_time = next_intended.unwrap_or(grace_end);
+        // One timer per intended send, kept across loop turns (a fresh one
+        // per turn would queue a new deadline on the precise thread each
+        // time another branch wakes the loop).
+        if next_intended.is_some() && send_timer.as_ref().is_none_or(|(at, _)| *at != slot_time) {
+            send_timer = Some((slot_time, plan.send_timer.sleep_until(slot_time)));
+        }
         tokio::select! {
             biased;
             _ = shared.stop.cancelled(), if !stopping => {
@@ -618,8 +651,9 @@ pub async fn drive<E: Executor>(
                 hard_stopped = true;
                 tasks.abort_all();
             }
-            _ = sleep_until(slot_time), if next_intended.is_some() && fired.is_none() && !stopping => {
+            () = async { if let Some((_, t)) = send_timer.as_mut() { t.as_mut().await } }, if next_intended.is_some() && fired.is_none() && !stopping => {
                 fired = Some(Instant::now());
+                send_timer = None;
             }
             permit = permits.clone().acquire_owned(), if next_intended.is_some() && fired.is_some() && !stopping => {
                 let lag = fired
@@ -740,8 +774,12 @@ mod tests {
         }
     }
 
+    /// A plan for tokio's paused clock (see [`SendTimer::Tokio`]).
     fn plan(load: LoadSpec, errors: ErrorPolicy) -> LoadPlan {
-        LoadPlan::new(&load, &errors).unwrap()
+        LoadPlan {
+            send_timer: SendTimer::Tokio,
+            ..LoadPlan::new(&load, &errors).unwrap()
+        }
     }
 
     fn secs(s: f64) -> Option<SpecDuration> {

@@ -216,6 +216,11 @@ pub struct LoadgenArgs {
     /// Configuration file (YAML or JSON); the flags below override it.
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Threads that run requests: 1 runs everything on one thread (least
+    /// CPU per request: no cross-thread wake-ups); 0 uses one per CPU, for
+    /// request rates beyond what one core sustains.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub threads: usize,
     /// Base URL of the server, e.g. http://localhost:8000 (a trailing /v1 is fine).
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,

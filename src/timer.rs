@@ -1,8 +1,10 @@
-//! Sub-millisecond sleeps for the simulator's token deadlines.
+//! Sub-millisecond sleeps: the simulator's token deadlines and the load
+//! generator's open-loop send times.
 //!
 //! tokio's timer wheel has a 1 ms grid: a `sleep_until` fires up to 1 ms
 //! late (about 0.5–1 ms on average), which would make the simulator's own
-//! TTFT and ITL wrong by that much. So the last 2 ms of each wait go to one
+//! TTFT and ITL wrong by that much, and would send open-loop requests up to
+//! 1 ms after their intended time (the client's lag). So the last 2 ms of each wait go to one
 //! dedicated thread that keeps the pending deadlines in a heap and sleeps
 //! with the operating system's high-resolution timer (tens of microseconds
 //! late), then wakes the waiting task. Longer waits still use tokio's wheel
@@ -51,12 +53,12 @@ fn inbox() -> Option<&'static mpsc::Sender<Entry>> {
         .get_or_init(|| {
             let (tx, rx) = mpsc::channel();
             match std::thread::Builder::new()
-                .name("aifb-sim-timer".into())
+                .name("aifb-timer".into())
                 .spawn(move || run(&rx))
             {
                 Ok(_) => Some(tx),
                 Err(e) => {
-                    tracing::warn!(error = %e, "no precise timer thread; token times may be up to 1 ms late");
+                    tracing::warn!(error = %e, "no precise timer thread; timed events may be up to 1 ms late");
                     None
                 }
             }
@@ -90,7 +92,9 @@ fn run(rx: &mpsc::Receiver<Entry>) {
 
 /// Sleeps until `deadline`, late by tens of microseconds rather than up to a
 /// millisecond.
-pub(crate) async fn sleep_until(deadline: Instant) {
+///
+/// Not for tokio's paused test clock: the last 2 ms are waited in real time.
+pub async fn sleep_until(deadline: Instant) {
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let now = Instant::now();
     if deadline <= now {
