@@ -455,3 +455,97 @@ async fn operator_merges_the_instances_full_results_exactly() {
     let w = g4.warning.unwrap();
     assert!(!w.contains("CANARY"), "{w}");
 }
+
+/// `aifbench run` with `uploadResults`: the whole results folder lands under
+/// `<prefix>/<folder>/`, including the final status, and the status names
+/// the URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_uploads_the_results_folder() {
+    let g = Garage::start();
+    g.wait_ready().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("up.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"apiVersion: aifbench.io/v1alpha1
+kind: Benchmark
+metadata: {{name: up}}
+spec:
+  results:
+    s3: {{bucket: {BUCKET}, prefix: local/, endpoint: "{}", region: garage}}
+  services:
+    - id: sim
+      command: [aifbench, sim, --port, "{{{{port}}}}", --ttft, 2ms, --itl, 1ms, --output-tokens, "4"]
+      ports: [{{name: http, port: 0}}]
+      healthcheck: {{path: /health}}
+  clients:
+    - id: load
+      target: sim
+      workload: {{type: openai}}
+      load: {{concurrency: 2, maxRequests: 20}}
+  execution:
+    stopGracePeriod: 2s
+    postActions: [collectMetrics, stopServices, uploadResults, report]
+"#,
+            g.endpoint
+        ),
+    )
+    .unwrap();
+    let ws = dir.path().join("ws");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_aifbench"))
+        .arg("run")
+        .arg(&file)
+        .args(["--progress", "plain", "--workspace"])
+        .arg(&ws)
+        .env("AWS_ACCESS_KEY_ID", &g.key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &g.secret)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let folder = std::fs::read_dir(&ws)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .unwrap();
+    let name = folder.file_name().unwrap().to_string_lossy().to_string();
+    let status: serde_json::Value =
+        serde_norway::from_str(&std::fs::read_to_string(folder.join("status.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(status["phase"], "Succeeded", "{status}");
+    assert_eq!(
+        status["results"]["url"],
+        serde_json::json!(format!("s3://{BUCKET}/local/{name}/"))
+    );
+    let uploaded = status["postActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["action"].as_str().unwrap().to_string())
+        .collect::<Vec<_>>();
+    assert_eq!(uploaded.last().map(String::as_str), Some("uploadResults"));
+    let store = g.store();
+    for f in [
+        "summary.json",
+        "summary.csv",
+        "report.md",
+        "benchmark.yaml",
+        "clients/load-1.json",
+        "clients/load-1.config.json",
+        "status.yaml",
+        "environment.json",
+    ] {
+        let remote = store
+            .get(&format!("local/{name}/{f}"))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{f} was not uploaded"));
+        assert_eq!(remote, std::fs::read(folder.join(f)).unwrap(), "{f}");
+    }
+    for text in [&stdout, &stderr] {
+        assert!(!text.contains(&g.secret), "the secret leaked");
+    }
+}
