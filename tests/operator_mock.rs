@@ -1143,13 +1143,23 @@ async fn results_s3_secret_by_reference_fetch_at_report_and_no_leak() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    // A port nothing listens on: the bucket is unreachable.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let endpoint = format!("http://127.0.0.1:{port}");
+    // A "bucket" that only notes the request line and hangs up: the report
+    // asks for the objects the pods were told to write, and gets nothing.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let asked = Arc::new(Mutex::new(Vec::<String>::new()));
+    {
+        let asked = asked.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { break };
+                let mut line = String::new();
+                let _ = std::io::BufReader::new(&conn).read_line(&mut line);
+                asked.lock().unwrap().push(line.trim().to_string());
+            }
+        });
+    }
     let mut f = fixture();
 
     // The service is ready: the client Job is applied with the upload.
@@ -1244,6 +1254,11 @@ async fn results_s3_secret_by_reference_fetch_at_report_and_no_leak() {
     })
     .unwrap();
     assert_eq!(r, Action::await_change());
+    let first = asked.lock().unwrap().first().cloned().unwrap_or_default();
+    assert!(
+        first.starts_with("GET /results/runs/team/bm-20261129T025900Z/clients/load-index-0.json"),
+        "the report fetches where the pods upload: {first}"
+    );
 
     let seen = f.server.seen.lock().unwrap().join("\n");
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();

@@ -986,6 +986,52 @@ mod tests {
     }
 
     #[test]
+    fn upload_flags_override_the_file_and_need_a_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(
+            &path,
+            "baseUrl: http://a:1\nupload: {url: \"s3://b/k.json\", region: r1}\n",
+        )
+        .unwrap();
+        let p = path.to_string_lossy();
+        let c = parse(&["--config", &p]).unwrap().to_config().unwrap();
+        let u = c.upload.unwrap();
+        assert_eq!(
+            (u.url.as_str(), u.region.as_deref()),
+            ("s3://b/k.json", Some("r1"))
+        );
+        let c = parse(&[
+            "--config",
+            &p,
+            "--upload-url",
+            "s3://c/x.json",
+            "--upload-endpoint",
+            "http://g:3900",
+            "--upload-path-style",
+            "false",
+        ])
+        .unwrap()
+        .to_config()
+        .unwrap();
+        let u = c.upload.unwrap();
+        assert_eq!(u.url, "s3://c/x.json");
+        assert_eq!(u.endpoint.as_deref(), Some("http://g:3900"));
+        assert_eq!(u.path_style, Some(false));
+        assert_eq!(u.region.as_deref(), Some("r1"));
+        let err = parse(&["--url", "http://a:1", "--upload-region", "r"])
+            .unwrap()
+            .to_config()
+            .unwrap_err();
+        assert!(err.to_string().contains("--upload-url"), "{err}");
+        let err = parse(&["--url", "http://a:1", "--upload-url", "https://b/k"])
+            .unwrap()
+            .to_config()
+            .unwrap_err();
+        assert!(err.to_string().contains("s3://"), "{err}");
+    }
+
+    #[test]
     fn progress_events_serialize_as_tagged_camel_case() {
         let e = ProgressEvent::Progress {
             id: "a".into(),
