@@ -260,7 +260,8 @@ impl ResultsStore {
         Ok(())
     }
 
-    /// Puts the file at `path` at `key`, streaming it.
+    /// Puts the file at `path` at `key`, streaming it (per-request log
+    /// files can be large: up to 10 minutes per attempt).
     pub async fn put_file(&self, key: &str, path: &Path) -> Result<(), StoreError> {
         let body = ByteStream::from_path(path)
             .await
@@ -274,6 +275,15 @@ impl ResultsStore {
             .key(key)
             .content_type(content_type(path))
             .body(body)
+            .customize()
+            .config_override(
+                aws_sdk_s3::Config::builder().timeout_config(
+                    TimeoutConfig::builder()
+                        .connect_timeout(Duration::from_secs(5))
+                        .operation_attempt_timeout(Duration::from_secs(600))
+                        .build(),
+                ),
+            )
             .send()
             .await
             .map_err(|e| self.request_error(key, &e))?;

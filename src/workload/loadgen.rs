@@ -207,6 +207,7 @@ A configuration file holds:
   workload: {type: openai, openai: {api: chat, maxTokens: 64, stream: true}}
   load: {concurrency: 4, duration: 60s, warmup: 5s}
   errors: {maxConsecutive: 10, backoff: 0s}
+  upload: {url: s3://bucket/runs/client-0.json, endpoint: http://garage:3900, region: garage}
 
 Output: one JSON line per --progress-interval on stdout
   {\"event\":\"progress\",\"id\":..,\"elapsedS\":..,\"requests\":..,\"errors\":..,\"inFlight\":..,\"outputTokens\":..}
