@@ -15,6 +15,8 @@
 //!    Pods and indexed Jobs, stops set a pod's `activeDeadlineSeconds` (the
 //!    pod stays, with its exit code and termination message); launch
 //!    failures and post-action outcomes are fed back to the engine at once;
+//!    the report with `results.s3` reads the credentials Secret and fetches
+//!    the clients' full results for an exact merge (`super::results`);
 //! 5. the status is server-side applied on the status subresource (field
 //!    manager `aifbench`, with the `resourceVersion` read, so a concurrent
 //!    writer makes it fail with 409 and the reconcile is retried — every
