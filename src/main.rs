@@ -389,6 +389,10 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     eprintln!("aborted by the error policy: {reason}");
                     Ok(ExitCode::from(aifbench::engine::EXIT_ERROR_POLICY as u8))
                 }
+                LoadgenExit::UploadFailed(reason) => {
+                    eprintln!("the result was written but not uploaded: {reason}");
+                    Ok(ExitCode::FAILURE)
+                }
             }
         }
         Command::Scrape(args) => {

@@ -1111,3 +1111,163 @@ async fn unreadable_benchmark_gets_invalid_spec_instead_of_stalling_the_watch() 
     assert!(finish(&mut f.server, h).await.is_ok());
     f.server.done().await;
 }
+
+fn s3_benchmark(endpoint: &str) -> Benchmark {
+    let mut bm = benchmark();
+    let s3: aifbench::api::spec::S3ResultsSpec = serde_json::from_value(json!({
+        "bucket": "results", "prefix": "runs", "endpoint": endpoint, "region": "garage",
+        "credentials": {"secretName": "s3-creds"}}))
+    .unwrap();
+    bm.spec.results = Some(aifbench::api::spec::ResultsSpec { s3: Some(s3) });
+    bm
+}
+
+fn s3_canary_secret() -> Value {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s3-creds", "namespace": "team"},
+           "data": {"accessKeyId": b64("GK-test-key"), "secretAccessKey": b64(CANARY)}})
+}
+
+/// `results.s3`: the client Job gets the Secret by reference and the upload
+/// URL; at the report the operator reads the Secret and fetches the full
+/// results (here the bucket is unreachable, so the summary falls back to
+/// the termination messages, marked approximate, with a Warning event). The
+/// Secret's value appears in no request, status, event or log line.
+#[tokio::test(flavor = "current_thread")]
+async fn results_s3_secret_by_reference_fetch_at_report_and_no_leak() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // A "bucket" that only notes the request line and hangs up: the report
+    // asks for the objects the pods were told to write, and gets nothing.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let asked = Arc::new(Mutex::new(Vec::<String>::new()));
+    {
+        let asked = asked.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { break };
+                let mut line = String::new();
+                let _ = std::io::BufReader::new(&conn).read_line(&mut line);
+                asked.lock().unwrap().push(line.trim().to_string());
+            }
+        });
+    }
+    let mut f = fixture();
+
+    // The service is ready: the client Job is applied with the upload.
+    let bm = with_status(&s3_benchmark(&endpoint), &launching_status(), "500");
+    let mut status: Value;
+    let r = reconcile_with!(f, bm, |s| {
+        s.lists(vec![sim_pod(running_ready())], vec![], vec![])
+            .await;
+        let job = s.apply(&format!("{JOBS}/bm-g1-load")).await;
+        let c = &job["spec"]["template"]["spec"]["containers"][0];
+        let args: Vec<String> = serde_json::from_value(c["args"].clone()).unwrap();
+        let url = &args[args.iter().position(|a| a == "--upload-url").unwrap() + 1];
+        assert_eq!(
+            url,
+            "s3://results/runs/team/bm-20261129T025900Z/clients/load-index-$(AIFB_INDEX).json"
+        );
+        let env = c["env"].as_array().unwrap();
+        let secret_env = env
+            .iter()
+            .find(|e| e["name"] == "AWS_SECRET_ACCESS_KEY")
+            .unwrap();
+        assert_eq!(
+            secret_env["valueFrom"]["secretKeyRef"],
+            json!({"name": "s3-creds", "key": "secretAccessKey", "optional": false})
+        );
+        assert!(secret_env.get("value").is_none(), "{secret_env}");
+        status = s.status(&bm, 200).await;
+        assert_eq!(status["status"]["phase"], json!("Running"));
+        assert_eq!(
+            status["status"]["results"]["url"],
+            json!("s3://results/runs/team/bm-20261129T025900Z/")
+        );
+        s.event("Running", "Normal").await;
+    })
+    .unwrap();
+    assert_eq!(r, Action::requeue(Duration::from_secs(5)));
+
+    // Both instances finished: Collecting.
+    let bm = with_status(&s3_benchmark(&endpoint), &status, "501");
+    let clients = vec![
+        client_pod(0, exited("Succeeded", 0, Some(summary(100, 20.0, 40.0)))),
+        client_pod(1, exited("Succeeded", 0, Some(summary(300, 30.0, 60.0)))),
+    ];
+    let mut pods = vec![sim_pod(running_ready())];
+    pods.extend(clients.clone());
+    reconcile_with!(f, bm, |s| {
+        s.lists(pods, vec![], vec![]).await;
+        s.expect(
+            "PATCH",
+            &format!("{PODS}/bm-g1-sim"),
+            "",
+            200,
+            Some(sim_pod(running())),
+        )
+        .await;
+        s.delete(&format!("{SERVICES}/bm-g1-sim")).await;
+        status = s.status(&bm, 200).await;
+        assert_eq!(status["status"]["phase"], json!("Collecting"));
+        s.event("Collecting", "Normal").await;
+    })
+    .unwrap();
+
+    // The report: the Secret is read, the bucket cannot be reached, the
+    // termination messages are merged and the summary says approximate.
+    let bm = with_status(&s3_benchmark(&endpoint), &status, "502");
+    let mut pods = vec![sim_pod(exited("Failed", 143, None))];
+    pods.extend(clients);
+    let r = reconcile_with!(f, bm, |s| {
+        s.lists(pods, vec![], vec![]).await;
+        s.expect(
+            "GET",
+            "/api/v1/namespaces/team/secrets/s3-creds",
+            "",
+            200,
+            Some(s3_canary_secret()),
+        )
+        .await;
+        status = s.status(&bm, 200).await;
+        let st = &status["status"];
+        assert_eq!(st["phase"], json!("Succeeded"));
+        assert_eq!(st["summary"]["requests"], json!(400));
+        assert_eq!(st["summary"]["approximate"], json!(true));
+        let w = s.event("ApproximateSummary", "Warning").await;
+        assert!(
+            w["note"]
+                .as_str()
+                .unwrap()
+                .contains("cannot fetch the full results"),
+            "{w}"
+        );
+        s.event("Succeeded", "Normal").await;
+    })
+    .unwrap();
+    assert_eq!(r, Action::await_change());
+    let first = asked.lock().unwrap().first().cloned().unwrap_or_default();
+    assert!(
+        first.starts_with("GET /results/runs/team/bm-20261129T025900Z/clients/load-index-0.json"),
+        "the report fetches where the pods upload: {first}"
+    );
+
+    let seen = f.server.seen.lock().unwrap().join("\n");
+    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("approximate summary"), "{logs}");
+    for (what, text) in [("requests", &seen), ("logs", &logs)] {
+        assert!(
+            !text.contains(CANARY),
+            "canary secret found in {what}:\n{text}"
+        );
+    }
+    f.server.done().await;
+}

@@ -114,6 +114,7 @@ fn kind_quickstart_is_valid_and_builds_children() {
         &b.spec.clients[0],
         "aifbench:dev",
         "kind-quickstart-x",
+        None,
     )
     .expect("job");
     assert_eq!(job.spec.unwrap().completions, Some(2));

@@ -39,6 +39,14 @@ pub struct BenchmarkSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace: Option<String>,
 
+    /// Where results go besides `workspace`: an S3 bucket (`results.s3`).
+    /// Under the operator every client instance uploads its full result
+    /// there, and the report merges them exactly; the `uploadResults`
+    /// post-action uploads the whole results folder (`aifbench run`) or the
+    /// merged summary (operator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<ResultsSpec>,
+
     /// Long-running servers under test (inference servers, object stores,
     /// vector databases), launched first and health-checked.
     #[serde(default)]
@@ -64,6 +72,106 @@ pub struct BenchmarkSpec {
     /// the `SloMet` condition.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slo: Vec<SloSpec>,
+}
+
+/// Where results go besides the workspace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultsSpec {
+    /// An S3 bucket (AWS, Garage, MinIO, Ceph RGW, ...) for the results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3ResultsSpec>,
+}
+
+/// An S3 bucket for results. Objects are written under
+/// `<prefix>/<results folder>/` (`aifbench run`) or
+/// `<prefix>/<namespace>/<results folder>/` (operator). Credentials are never
+/// part of the spec: they come from a Secret, a file or the environment.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct S3ResultsSpec {
+    /// Bucket name (must exist).
+    pub bucket: String,
+    /// Key prefix inside the bucket (default: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Endpoint URL of an S3-compatible server, e.g. `http://garage:3900`
+    /// (default: AWS S3 of `region`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Region used for request signing (default `us-east-1`; Garage's
+    /// default is `garage`).
+    #[serde(default = "default_results_region")]
+    pub region: String,
+    /// Path-style addressing (`<endpoint>/<bucket>/<key>`); default true when
+    /// `endpoint` is set, false for AWS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_style: Option<bool>,
+    /// Where the access key comes from.
+    #[serde(default)]
+    pub credentials: S3CredentialsSource,
+}
+
+impl S3ResultsSpec {
+    /// Path-style addressing, defaulted.
+    pub fn path_style(&self) -> bool {
+        self.path_style.unwrap_or(self.endpoint.is_some())
+    }
+
+    /// The prefix without leading or trailing `/` (may be empty).
+    pub fn key_prefix(&self) -> String {
+        self.prefix
+            .as_deref()
+            .unwrap_or_default()
+            .trim_matches('/')
+            .to_string()
+    }
+}
+
+fn default_results_region() -> String {
+    "us-east-1".to_string()
+}
+
+/// Where S3 credentials come from (never the spec itself).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct S3CredentialsSource {
+    /// Operator: a Secret in the Benchmark's namespace with the keys
+    /// `accessKeyId` and `secretAccessKey`; client pods get them through
+    /// `secretKeyRef`, the operator reads it to fetch the results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
+    /// `aifbench run`: a file of `AWS_ACCESS_KEY_ID=...` and
+    /// `AWS_SECRET_ACCESS_KEY=...` lines (takes precedence over the
+    /// environment variables).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// `aifbench run`: environment variable holding the access key id
+    /// (default `AWS_ACCESS_KEY_ID`).
+    #[serde(default = "default_access_key_env")]
+    pub access_key_id_env: String,
+    /// `aifbench run`: environment variable holding the secret key
+    /// (default `AWS_SECRET_ACCESS_KEY`).
+    #[serde(default = "default_secret_key_env")]
+    pub secret_access_key_env: String,
+}
+
+impl Default for S3CredentialsSource {
+    fn default() -> Self {
+        Self {
+            secret_name: None,
+            file: None,
+            access_key_id_env: default_access_key_env(),
+            secret_access_key_env: default_secret_key_env(),
+        }
+    }
+}
+
+fn default_access_key_env() -> String {
+    "AWS_ACCESS_KEY_ID".to_string()
+}
+fn default_secret_key_env() -> String {
+    "AWS_SECRET_ACCESS_KEY".to_string()
 }
 
 /// How a component is executed.
@@ -475,6 +583,11 @@ pub enum PostAction {
     StopServices,
     /// Merge client results into summary.json / summary.csv / report.md.
     Report,
+    /// Upload the results to `results.s3`: the whole results folder
+    /// (`aifbench run`) or the merged summary (operator; the clients upload
+    /// their own results). Always runs after `report`.
+    #[serde(alias = "upload_results")]
+    UploadResults,
 }
 
 impl PostAction {
@@ -484,6 +597,7 @@ impl PostAction {
             Self::CollectMetrics => "collectMetrics",
             Self::StopServices => "stopServices",
             Self::Report => "report",
+            Self::UploadResults => "uploadResults",
         }
     }
 }
@@ -507,7 +621,7 @@ pub struct ExecutionSpec {
     pub run_deadline: Option<Duration>,
     /// Ordered steps after the run (default: collectMetrics, stopServices,
     /// report). Services are stopped and a report written even when not
-    /// listed.
+    /// listed; `uploadResults` (needs `results.s3`) runs last.
     #[serde(default = "default_post_actions")]
     pub post_actions: Vec<PostAction>,
     /// Time between SIGTERM and SIGKILL (or `scancel` and giving up) when

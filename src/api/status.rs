@@ -274,6 +274,13 @@ pub struct ResultsSummary {
     /// Every latency metric measured (ttft, itl, tpot, e2el, ...), in ms.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub latency_ms: BTreeMap<String, Percentiles>,
+    /// True when the instances' histograms could not be merged (under the
+    /// operator: a full result missing from `results.s3`, or no
+    /// `results.s3`): the figures then come from the instances' termination
+    /// messages, and p90/p95/p99 are the worst instance's (an upper bound),
+    /// means and medians request-weighted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approximate: bool,
 }
 
 /// Statistics of one latency distribution, in milliseconds.

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::load::FieldError;
-use super::spec::{Benchmark, ExecutorKind, PortSpec, ServiceSpec};
+use super::spec::{Benchmark, ExecutorKind, PortSpec, PostAction, ServiceSpec};
 use super::template;
 use super::workload::WorkloadType;
 
@@ -201,6 +201,7 @@ impl Validator {
                 );
             }
         }
+        self.check_results(b);
         for (i, s) in spec.slo.iter().enumerate() {
             let at = format!("spec.slo[{i}]");
             match (s.metric, s.max, s.max_error_rate) {
@@ -223,6 +224,81 @@ impl Validator {
                     format!("{r} is not a fraction between 0 and 1"),
                 );
             }
+        }
+    }
+
+    fn check_results(&mut self, b: &Benchmark) {
+        let spec = &b.spec;
+        let s3 = spec.results.as_ref().and_then(|r| r.s3.as_ref());
+        if let Some(i) = spec
+            .execution
+            .post_actions
+            .iter()
+            .position(|a| *a == PostAction::UploadResults)
+            && s3.is_none()
+        {
+            self.err(
+                format!("spec.execution.postActions[{i}]"),
+                "uploadResults needs spec.results.s3 (bucket, endpoint, credentials)",
+            );
+        }
+        let Some(s3) = s3 else {
+            return;
+        };
+        let at = "spec.results.s3";
+        if s3.bucket.is_empty() {
+            self.err(
+                format!("{at}.bucket"),
+                "missing: name the bucket to upload to",
+            );
+        } else if !is_bucket_name(&s3.bucket) {
+            self.err(
+                format!("{at}.bucket"),
+                format!("{:?} is not a valid bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit", s3.bucket),
+            );
+        }
+        if let Some(e) = &s3.endpoint {
+            match reqwest::Url::parse(e) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
+                    if !u.username().is_empty() || u.password().is_some() {
+                        self.err(
+                            format!("{at}.endpoint"),
+                            "must not contain credentials; use credentials.secretName, file or the environment",
+                        );
+                    }
+                }
+                Ok(_) => self.err(
+                    format!("{at}.endpoint"),
+                    format!("{e:?} is not an http:// or https:// URL with a host"),
+                ),
+                Err(err) => self.err(
+                    format!("{at}.endpoint"),
+                    format!("{e:?} is not a URL: {err}"),
+                ),
+            }
+        }
+        if s3.region.is_empty() {
+            self.err(
+                format!("{at}.region"),
+                "must not be empty (e.g. us-east-1, garage)",
+            );
+        }
+        let c = &s3.credentials;
+        if c.secret_name.as_deref() == Some("") {
+            self.err(format!("{at}.credentials.secretName"), "must not be empty");
+        }
+        if c.access_key_id_env.is_empty() || c.secret_access_key_env.is_empty() {
+            self.err(
+                format!("{at}.credentials"),
+                "accessKeyIdEnv and secretAccessKeyEnv must not be empty",
+            );
+        }
+        let pods = spec.clients.iter().any(|c| c.executor == ExecutorKind::Pod);
+        if pods && c.secret_name.is_none() {
+            self.err(
+                format!("{at}.credentials.secretName"),
+                "pod clients upload their results with the keys of a Secret: name it here (keys accessKeyId, secretAccessKey)",
+            );
         }
     }
 
@@ -576,6 +652,15 @@ impl Validator {
     }
 }
 
+/// S3 bucket naming rules (the portable subset).
+fn is_bucket_name(s: &str) -> bool {
+    (3..=63).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
@@ -657,6 +742,92 @@ spec:
         assert!(
             errs.iter()
                 .any(|e| e.message.contains("min 9 must not exceed max 3")),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn results_s3_is_checked_with_field_paths() {
+        let with = |s3: &str, post: &str| {
+            format!("{GOOD}  results:\n    s3: {s3}\n  execution:\n    postActions: [{post}]\n")
+        };
+        // A good one: Garage on loopback, credentials from the environment.
+        let good = with(
+            "{bucket: aifbench, prefix: runs/, endpoint: \"http://127.0.0.1:3900\", region: garage}",
+            "report, uploadResults",
+        );
+        assert_eq!(errors_of(&good), vec![]);
+        let b = load_str(&good, "t.yaml", &|_| None).unwrap().benchmark;
+        let s3 = b.spec.results.unwrap().s3.unwrap();
+        assert!(s3.path_style(), "path-style by default with an endpoint");
+        assert_eq!(s3.key_prefix(), "runs");
+        assert_eq!(s3.credentials.access_key_id_env, "AWS_ACCESS_KEY_ID");
+
+        // A missing bucket is a parse error at the field's path.
+        let missing = with("{endpoint: \"http://127.0.0.1:3900\"}", "report");
+        let err = load_str(&missing, "t.yaml", &|_| None).unwrap_err();
+        assert!(
+            err.to_string().contains("spec.results.s3") && err.to_string().contains("bucket"),
+            "{err}"
+        );
+        for (s3, path, words) in [
+            ("{bucket: \"\"}", "spec.results.s3.bucket", "missing"),
+            (
+                "{bucket: My_Bucket}",
+                "spec.results.s3.bucket",
+                "not a valid bucket name",
+            ),
+            (
+                "{bucket: b42, endpoint: \"garage:3900\"}",
+                "spec.results.s3.endpoint",
+                "not an http",
+            ),
+            (
+                "{bucket: b42, endpoint: \"http//nohost\"}",
+                "spec.results.s3.endpoint",
+                "not a URL",
+            ),
+            (
+                "{bucket: b42, endpoint: \"http://key:secret@h:1\"}",
+                "spec.results.s3.endpoint",
+                "must not contain credentials",
+            ),
+            (
+                "{bucket: b42, region: \"\"}",
+                "spec.results.s3.region",
+                "must not be empty",
+            ),
+        ] {
+            let errs = errors_of(&with(s3, "report"));
+            assert!(
+                errs.iter()
+                    .any(|e| e.path == path && e.message.contains(words)),
+                "{s3}: want {path} ({words}) in {errs:?}"
+            );
+            assert!(
+                !errs.iter().any(|e| e.message.contains("secret@")),
+                "{errs:?}"
+            );
+        }
+        // uploadResults without a bucket.
+        let errs = errors_of(&format!(
+            "{GOOD}  execution:\n    postActions: [report, uploadResults]\n"
+        ));
+        assert!(
+            errs.iter()
+                .any(|e| e.path == "spec.execution.postActions[1]"
+                    && e.message.contains("spec.results.s3")),
+            "{errs:?}"
+        );
+        // Pod clients need the Secret.
+        let pods = with("{bucket: b42}", "report").replace(
+            "      workload: {type: openai}\n",
+            "      executor: pod\n      workload: {type: openai}\n",
+        );
+        let errs = errors_of(&pods);
+        assert!(
+            errs.iter()
+                .any(|e| e.path == "spec.results.s3.credentials.secretName"),
             "{errs:?}"
         );
     }

@@ -635,7 +635,9 @@ impl Reconciler<'_> {
                     self.stop(&id);
                 }
             }
-            PostAction::Report => self.actions.push(Action::RunPostAction(action)),
+            PostAction::Report | PostAction::UploadResults => {
+                self.actions.push(Action::RunPostAction(action));
+            }
         }
     }
 
@@ -643,7 +645,9 @@ impl Reconciler<'_> {
         let kind = match action {
             PostAction::CollectMetrics => ComponentKind::Monitor,
             PostAction::StopServices => ComponentKind::Service,
-            PostAction::Report => return self.obs.post_actions.get(&action).cloned(),
+            PostAction::Report | PostAction::UploadResults => {
+                return self.obs.post_actions.get(&action).cloned();
+            }
         };
         let active = self.components(kind).iter().any(|c| c.state.is_active());
         (!active).then_some(ActionOutcome::Succeeded)

@@ -55,11 +55,12 @@ pub fn plan_components(spec: &BenchmarkSpec) -> Vec<PlannedComponent> {
 
 /// The post-actions in the order they run: as listed, then any of
 /// collectMetrics, stopServices and report that were left out (monitors and
-/// services must always stop; a report is always written).
+/// services must always stop; a report is always written), and
+/// uploadResults, when listed, last (it uploads the report).
 pub fn post_action_order(listed: &[PostAction]) -> Vec<PostAction> {
     let mut order: Vec<PostAction> = Vec::new();
     for a in listed {
-        if !order.contains(a) {
+        if !order.contains(a) && *a != PostAction::UploadResults {
             order.push(*a);
         }
     }
@@ -71,6 +72,9 @@ pub fn post_action_order(listed: &[PostAction]) -> Vec<PostAction> {
         if !order.contains(&a) {
             order.push(a);
         }
+    }
+    if listed.contains(&PostAction::UploadResults) {
+        order.push(PostAction::UploadResults);
     }
     order
 }

@@ -515,6 +515,25 @@ fn post_actions_run_in_the_listed_order() {
 }
 
 #[test]
+fn upload_results_runs_after_the_report_wherever_it_is_listed() {
+    let yaml = format!(
+        "{BASE}  results: {{s3: {{bucket: b42}}}}\n  execution: {{postActions: [uploadResults, report]}}\n"
+    );
+    let mut h = Harness::new(&yaml);
+    h.advance_to_running();
+    h.exit("load-1", 0);
+    h.exit("load-2", 0);
+    let seen = h.finish_collecting(ActionOutcome::Succeeded);
+    let pos = |a: &Action| seen.iter().position(|x| x == a).unwrap();
+    let report = pos(&Action::RunPostAction(PostAction::Report));
+    let upload = pos(&Action::RunPostAction(PostAction::UploadResults));
+    assert!(report < upload, "{seen:?}");
+    let order: Vec<PostAction> = h.status.post_actions.iter().map(|p| p.action).collect();
+    assert_eq!(order.last(), Some(&PostAction::UploadResults));
+    assert_eq!(h.status.phase, Phase::Succeeded);
+}
+
+#[test]
 fn condition_transition_time_moves_only_on_change() {
     let mut h = Harness::new(BASE);
     h.step();

@@ -32,6 +32,7 @@ use crate::engine::{
 use crate::monitor::scrape::{MonitorConfig, ScrapeTarget, run_monitor};
 use crate::results::environment::Environment;
 use crate::results::report::{Report, write_report};
+use crate::results::s3::{ResultsStore, StoreConfig, credentials_from_source, join_key, s3_url};
 use crate::results::{ResultsDir, ResultsError};
 use crate::workload::loadgen::{LoadgenConfig, ProgressEvent};
 
@@ -118,6 +119,8 @@ struct Driver {
     monitors: BTreeMap<String, MonitorTask>,
     post_outcomes: BTreeMap<PostAction, ActionOutcome>,
     report: Option<Report>,
+    /// After `uploadResults`: the bucket and the key prefix of the folder.
+    uploaded: Option<(ResultsStore, String)>,
     probes: CancellationToken,
     grace: Duration,
 }
@@ -134,6 +137,7 @@ pub async fn run(
     let status = driver.run(&signals).await;
     driver.cleanup_slurm().await;
     driver.finish(&status)?;
+    driver.upload_final_files().await;
     Ok(Outcome {
         status,
         dir: driver.dir.clone(),
@@ -190,6 +194,7 @@ impl Driver {
             monitors: BTreeMap::new(),
             post_outcomes: BTreeMap::new(),
             report: None,
+            uploaded: None,
             probes: CancellationToken::new(),
             grace,
         })
@@ -249,7 +254,10 @@ impl Driver {
         let mut status = status.clone();
         status.results = Some(ResultsLocation {
             path: Some(self.dir.root.display().to_string()),
-            url: None,
+            url: self
+                .uploaded
+                .as_ref()
+                .map(|(store, prefix)| format!("{}/", s3_url(store.bucket(), prefix))),
         });
         self.dir.write_yaml(&self.dir.status_yaml(), &status)?;
         let mut env = Environment::capture();
@@ -340,10 +348,66 @@ impl Driver {
                 let outcome = self.report();
                 self.post_outcomes.insert(PostAction::Report, outcome);
             }
+            Action::RunPostAction(PostAction::UploadResults) => {
+                let outcome = self.upload_results().await;
+                self.post_outcomes
+                    .insert(PostAction::UploadResults, outcome);
+            }
             Action::RunPostAction(other) => {
                 // collectMetrics and stopServices are expressed by the
                 // engine as Stop actions; nothing else to do.
                 self.post_outcomes.insert(other, ActionOutcome::Succeeded);
+            }
+        }
+    }
+
+    /// `uploadResults`: the whole results folder to
+    /// `<results.s3.prefix>/<folder name>/`.
+    async fn upload_results(&mut self) -> ActionOutcome {
+        let Some(s3) = self.b.spec.results.as_ref().and_then(|r| r.s3.clone()) else {
+            return ActionOutcome::Failed("uploadResults needs spec.results.s3".to_string());
+        };
+        let creds = match credentials_from_source(&s3.credentials, &|k| std::env::var(k).ok()) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot upload the results");
+                return ActionOutcome::Failed(e.to_string());
+            }
+        };
+        let store = ResultsStore::new(&StoreConfig::from_spec(&s3), &creds);
+        let folder = self
+            .dir
+            .root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let prefix = join_key(&[&s3.key_prefix(), &folder]);
+        match store.upload_dir(&self.dir.root, &prefix).await {
+            Ok(files) => {
+                tracing::info!(files, url = %s3_url(store.bucket(), &prefix), "results uploaded");
+                self.uploaded = Some((store, prefix));
+                ActionOutcome::Succeeded
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot upload the results");
+                ActionOutcome::Failed(e.to_string())
+            }
+        }
+    }
+
+    /// After an upload, `status.yaml` and `environment.json` are written
+    /// once more at the very end: upload those again (best effort).
+    async fn upload_final_files(&self) {
+        let Some((store, prefix)) = &self.uploaded else {
+            return;
+        };
+        for path in [self.dir.status_yaml(), self.dir.environment_json()] {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if let Err(e) = store.put_file(&join_key(&[prefix, &name]), &path).await {
+                tracing::warn!(error = %e, "cannot upload the final {name}");
             }
         }
     }
@@ -603,6 +667,7 @@ impl Driver {
             workload: c.workload.clone(),
             load,
             errors: c.errors.clone(),
+            upload: None,
         };
         let config_path = self.dir.client_config(id);
         self.dir

@@ -21,14 +21,14 @@ use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, DownwardAPIVolumeFile, DownwardAPIVolumeSource,
     EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector,
     PersistentVolumeClaimVolumeSource, Pod, PodSpec as K8sPodSpec, PodTemplateSpec, Probe,
-    SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec as K8sServiceSpec, Volume,
-    VolumeMount,
+    SeccompProfile, SecretKeySelector, SecurityContext, Service, ServicePort,
+    ServiceSpec as K8sServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 
-use crate::api::spec::{Benchmark, ClientSpec, ServiceSpec};
+use crate::api::spec::{Benchmark, ClientSpec, S3ResultsSpec, ServiceSpec};
 use crate::api::template;
 use crate::workload::loadgen::LoadgenConfig;
 
@@ -70,6 +70,29 @@ pub enum ChildError {
     /// A client's target is unknown or has no port.
     #[error("{0}")]
     Target(String),
+    /// `results.s3` cannot be handed to the client pods.
+    #[error("{0}")]
+    Results(String),
+}
+
+/// Secret key holding the access key id (`results.s3.credentials.secretName`).
+pub const SECRET_ACCESS_KEY_ID: &str = "accessKeyId";
+/// Secret key holding the secret access key.
+pub const SECRET_SECRET_ACCESS_KEY: &str = "secretAccessKey";
+
+/// Where a client's instances upload their full results (`results.s3`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientUpload {
+    /// The bucket settings.
+    pub s3: S3ResultsSpec,
+    /// `<prefix>/<namespace>/<results folder>`: the run's objects.
+    pub run_prefix: String,
+}
+
+/// The instance id of a client pod (`<client>-index-<completion index>`);
+/// `$(AIFB_INDEX)` in the pod spec, expanded by the kubelet.
+pub fn pod_instance_id(client: &str, index: &str) -> String {
+    format!("{client}-index-{index}")
 }
 
 /// A Kubernetes name (DNS-1035 label, at most 63 characters) for a child:
@@ -412,6 +435,7 @@ pub fn client_job(
     c: &ClientSpec,
     default_image: &str,
     results_dir: &str,
+    upload: Option<&ClientUpload>,
 ) -> Result<Job, ChildError> {
     let name = b.name_any();
     let base_url = client_base_url(b, generation, c)?;
@@ -425,6 +449,7 @@ pub fn client_job(
         workload: c.workload.clone(),
         load,
         errors: c.errors.clone(),
+        upload: None,
     };
     let config_json = serde_json::to_string(&config).map_err(|e| ChildError::Template {
         id: c.id.clone(),
@@ -449,6 +474,60 @@ pub fn client_job(
         ..Default::default()
     }];
     env.extend(env_vars(&c.env, &values, &c.id)?);
+    let instance = pod_instance_id(&c.id, "$(AIFB_INDEX)");
+    let mut args = vec![
+        "loadgen".to_string(),
+        "--config".to_string(),
+        "/etc/aifbench/loadgen.json".to_string(),
+        "--id".to_string(),
+        instance.clone(),
+        "--output".to_string(),
+        format!("{RESULTS_MOUNT}/clients/{instance}.json"),
+        "--summary-file".to_string(),
+        "/dev/termination-log".to_string(),
+        "--progress-interval".to_string(),
+        "10s".to_string(),
+    ];
+    if let Some(u) = upload {
+        let secret = u.s3.credentials.secret_name.clone().ok_or_else(|| {
+            ChildError::Results(format!(
+                "client {}: results.s3.credentials.secretName is required under the operator",
+                c.id
+            ))
+        })?;
+        // Credentials by reference only: the pod spec never holds them.
+        for (var, key) in [
+            ("AWS_ACCESS_KEY_ID", SECRET_ACCESS_KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_SECRET_ACCESS_KEY),
+        ] {
+            env.retain(|e| e.name != var);
+            env.push(EnvVar {
+                name: var.to_string(),
+                value_from: Some(EnvVarSource {
+                    secret_key_ref: Some(SecretKeySelector {
+                        name: secret.clone(),
+                        key: key.to_string(),
+                        optional: Some(false),
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        }
+        args.push("--upload-url".to_string());
+        args.push(crate::results::s3::s3_url(
+            &u.s3.bucket,
+            &crate::results::s3::client_result_key(&u.run_prefix, &instance),
+        ));
+        if let Some(e) = &u.s3.endpoint {
+            args.push("--upload-endpoint".to_string());
+            args.push(e.clone());
+        }
+        args.push("--upload-region".to_string());
+        args.push(u.s3.region.clone());
+        args.push("--upload-path-style".to_string());
+        args.push(u.s3.path_style().to_string());
+    }
     let results_volume = match b.annotations().get(RESULTS_CLAIM_ANNOTATION) {
         Some(claim) => Volume {
             name: "results".to_string(),
@@ -468,19 +547,7 @@ pub fn client_job(
         name: "loadgen".to_string(),
         image: Some(image),
         command: Some(vec!["aifbench".to_string()]),
-        args: Some(vec![
-            "loadgen".to_string(),
-            "--config".to_string(),
-            "/etc/aifbench/loadgen.json".to_string(),
-            "--id".to_string(),
-            format!("{}-index-$(AIFB_INDEX)", c.id),
-            "--output".to_string(),
-            format!("{RESULTS_MOUNT}/clients/{}-index-$(AIFB_INDEX).json", c.id),
-            "--summary-file".to_string(),
-            "/dev/termination-log".to_string(),
-            "--progress-interval".to_string(),
-            "10s".to_string(),
-        ]),
+        args: Some(args),
         env: Some(env),
         resources: c.pod.as_ref().and_then(|p| p.resources.clone()),
         termination_message_policy: Some("FallbackToLogsOnError".to_string()),
@@ -587,6 +654,60 @@ mod tests {
         assert!(long.len() <= 63, "{long}");
         assert_ne!(long, child_name(&"a".repeat(81), 1, "client"));
         assert!(label_value(&"x".repeat(100)).len() <= 63);
+    }
+
+    #[test]
+    fn client_pods_upload_with_the_secret_by_reference() {
+        let b: Benchmark = serde_norway::from_str(
+            "apiVersion: aifbench.io/v1alpha1\nkind: Benchmark\nmetadata: {name: bm, namespace: ns, uid: u}\nspec:\n  results: {s3: {bucket: res, prefix: runs, endpoint: \"http://garage:3900\", region: garage, credentials: {secretName: s3-creds}}}\n  clients: [{id: load, executor: pod, instances: 2, endpoint: \"http://x:1\", workload: {type: openai}, env: {AWS_SECRET_ACCESS_KEY: plain}}]\n",
+        )
+        .unwrap();
+        let s3 = b.spec.results.clone().unwrap().s3.unwrap();
+        let upload = ClientUpload {
+            s3,
+            run_prefix: "runs/ns/bm-20261129T030000Z".into(),
+        };
+        let job = client_job(
+            &b,
+            1,
+            &b.spec.clients[0],
+            "img",
+            "bm-20261129T030000Z",
+            Some(&upload),
+        )
+        .unwrap();
+        let c = job.spec.unwrap().template.spec.unwrap().containers[0].clone();
+        let args = c.args.unwrap();
+        let at = |flag: &str| args[args.iter().position(|a| a == flag).unwrap() + 1].clone();
+        assert_eq!(
+            at("--upload-url"),
+            "s3://res/runs/ns/bm-20261129T030000Z/clients/load-index-$(AIFB_INDEX).json"
+        );
+        assert_eq!(at("--id"), "load-index-$(AIFB_INDEX)");
+        assert_eq!(at("--upload-endpoint"), "http://garage:3900");
+        assert_eq!(at("--upload-region"), "garage");
+        assert_eq!(at("--upload-path-style"), "true");
+        let env = c.env.unwrap();
+        for (var, key) in [
+            ("AWS_ACCESS_KEY_ID", SECRET_ACCESS_KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_SECRET_ACCESS_KEY),
+        ] {
+            let vars: Vec<_> = env.iter().filter(|e| e.name == var).collect();
+            assert_eq!(vars.len(), 1, "{var} once: {env:?}");
+            assert!(vars[0].value.is_none(), "no value in the pod spec");
+            let r = vars[0]
+                .value_from
+                .as_ref()
+                .unwrap()
+                .secret_key_ref
+                .as_ref()
+                .unwrap();
+            assert_eq!((r.name.as_str(), r.key.as_str()), ("s3-creds", key));
+        }
+        // Without results.s3: no upload flags, no AWS variables.
+        let job = client_job(&b, 1, &b.spec.clients[0], "img", "f", None).unwrap();
+        let c = job.spec.unwrap().template.spec.unwrap().containers[0].clone();
+        assert!(!c.args.unwrap().iter().any(|a| a.starts_with("--upload")));
     }
 
     #[test]

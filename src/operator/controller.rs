@@ -15,6 +15,8 @@
 //!    Pods and indexed Jobs, stops set a pod's `activeDeadlineSeconds` (the
 //!    pod stays, with its exit code and termination message); launch
 //!    failures and post-action outcomes are fed back to the engine at once;
+//!    the report with `results.s3` reads the credentials Secret and fetches
+//!    the clients' full results for an exact merge (`super::results`);
 //! 5. the status is server-side applied on the status subresource (field
 //!    manager `aifbench`, with the `resourceVersion` read, so a concurrent
 //!    writer makes it fail with 409 and the reconcile is retried — every
@@ -47,12 +49,18 @@ use crate::engine::{self, ActionOutcome, Observations, PlannedComponent, RunStat
 use crate::monitor::scrape::{MonitorConfig, ScrapeTarget};
 
 use super::children::{
-    self, COMPONENT_LABEL, FIELD_MANAGER, GENERATION_LABEL, RESULTS_CLAIM_ANNOTATION, child_name,
-    selector,
+    self, COMPONENT_LABEL, ClientUpload, FIELD_MANAGER, GENERATION_LABEL, RESULTS_CLAIM_ANNOTATION,
+    SECRET_ACCESS_KEY_ID, SECRET_SECRET_ACCESS_KEY, child_name, selector,
 };
+use crate::api::spec::S3ResultsSpec;
+use crate::api::status::ResultsSummary;
+use crate::results::s3::{ResultsStore, StoreConfig, join_key, s3_url};
+use crate::workload::s3::S3Credentials;
+
 use super::metrics::Metrics;
 use super::monitors::MonitorTasks;
 use super::observe::{find_pod, merge_summaries, observe, termination_summary};
+use super::results::{Gathered, collect_results};
 use super::runs::{self, RunStep};
 use super::slurm::{
     BACKEND_REACHABLE, SLURM_SECRET_ANNOTATION, SlurmConnector, SlurmCredentials,
@@ -372,6 +380,8 @@ struct Feedback {
     launch_failed: BTreeMap<String, String>,
     post_actions: BTreeMap<PostAction, ActionOutcome>,
     summary: Option<crate::api::status::ResultsSummary>,
+    /// Warning events to publish (e.g. an approximate summary).
+    warnings: Vec<(String, String)>,
 }
 
 impl Feedback {
@@ -390,6 +400,12 @@ struct Run<'a> {
     pods: &'a [Pod],
     folder: String,
     creds: Option<SlurmCredentials>,
+    /// The clients' results, gathered once per reconcile (report and
+    /// uploadResults both need them).
+    gathered: tokio::sync::OnceCell<Gathered>,
+    /// The results bucket with the Secret's credentials, opened once per
+    /// reconcile.
+    store: tokio::sync::OnceCell<Result<ResultsStore, String>>,
 }
 
 impl Run<'_> {
@@ -410,9 +426,18 @@ impl Run<'_> {
                 }
                 engine::Action::Stop(id) => self.stop(id).await?,
                 engine::Action::RunPostAction(PostAction::Report) => {
-                    let (outcome, summary) = self.report();
-                    fb.post_actions.insert(PostAction::Report, outcome);
-                    fb.summary = summary;
+                    let g = self.gather().await;
+                    if let Some(w) = &g.warning {
+                        fb.warnings
+                            .push(("ApproximateSummary".to_string(), w.clone()));
+                    }
+                    fb.post_actions
+                        .insert(PostAction::Report, ActionOutcome::Succeeded);
+                    fb.summary = g.summary;
+                }
+                engine::Action::RunPostAction(PostAction::UploadResults) => {
+                    let outcome = self.upload_summary().await;
+                    fb.post_actions.insert(PostAction::UploadResults, outcome);
                 }
                 engine::Action::RunPostAction(other) => {
                     fb.post_actions.insert(*other, ActionOutcome::Succeeded);
@@ -458,7 +483,8 @@ impl Run<'_> {
                     return Ok(Ok(()));
                 }
                 let c = &self.bm.spec.clients[p.index];
-                let job = match children::client_job(self.bm, self.generation, c, &self.ctx.settings.image, &self.folder) {
+                let upload = self.upload();
+                let job = match children::client_job(self.bm, self.generation, c, &self.ctx.settings.image, &self.folder, upload.as_ref()) {
                     Ok(j) => j,
                     Err(e) => return Ok(Err(e.to_string())),
                 };
@@ -592,18 +618,153 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Merges the summaries the client pods left as termination messages.
-    fn report(&self) -> (ActionOutcome, Option<crate::api::status::ResultsSummary>) {
-        let parts: Vec<_> = self
-            .pods
-            .iter()
-            .filter(|p| {
-                is_current(*p, Some(self.generation))
-                    && p.labels().get(COMPONENT_LABEL).map(String::as_str) == Some("client")
+    /// Where the clients upload (`results.s3`), for this run's folder.
+    fn upload(&self) -> Option<ClientUpload> {
+        let s3 = self.bm.spec.results.as_ref()?.s3.as_ref()?;
+        Some(ClientUpload {
+            s3: s3.clone(),
+            run_prefix: join_key(&[&s3.key_prefix(), &self.ns, &self.folder]),
+        })
+    }
+
+    /// The results bucket, with the credentials of the Secret
+    /// `results.s3.credentials.secretName` (read once per reconcile).
+    async fn store(&self, s3: &S3ResultsSpec) -> Result<&ResultsStore, String> {
+        let r = self
+            .store
+            .get_or_init(|| async {
+                let name = s3
+                    .credentials
+                    .secret_name
+                    .clone()
+                    .ok_or("results.s3.credentials.secretName is not set")?;
+                let secret = Api::<Secret>::namespaced(self.ctx.client.clone(), &self.ns)
+                    .get(&name)
+                    .await
+                    .map_err(|e| match e {
+                        kube::Error::Api(s) => format!("secret {name}: {} ({})", s.reason, s.code),
+                        _ => format!("secret {name} could not be read"),
+                    })?;
+                let creds =
+                    results_credentials(&secret).map_err(|e| format!("secret {name}: {e}"))?;
+                Ok(ResultsStore::new(&StoreConfig::from_spec(s3), &creds))
             })
-            .filter_map(termination_summary)
-            .collect();
-        (ActionOutcome::Succeeded, merge_summaries(&parts))
+            .await;
+        r.as_ref().map_err(Clone::clone)
+    }
+
+    /// The clients' results: with `results.s3`, every instance's full result
+    /// fetched from the bucket and merged exactly (the merge of `aifbench
+    /// run`); without it, or when one that ran is missing there, the
+    /// summaries the pods left as termination messages, merged
+    /// approximately (and marked so).
+    async fn gather(&self) -> Gathered {
+        self.gathered
+            .get_or_init(|| async {
+                let g = self.gather_uncached().await;
+                if let Some(w) = &g.warning {
+                    tracing::warn!(namespace = %self.ns, benchmark = %self.name, missing = ?g.missing, reason = %w, "approximate summary");
+                }
+                g
+            })
+            .await
+            .clone()
+    }
+
+    async fn gather_uncached(&self) -> Gathered {
+        // (instance id of the pod, its termination summary)
+        let mut instances: Vec<(String, Option<ResultsSummary>)> = Vec::new();
+        for p in self.planned.values() {
+            if p.kind != ComponentKind::Client {
+                continue;
+            }
+            let c = &self.bm.spec.clients[p.index];
+            let index = p.instance.unwrap_or(1).saturating_sub(1);
+            let pod = find_pod(self.pods, self.generation, p.kind, &c.id, p.instance);
+            instances.push((
+                children::pod_instance_id(&c.id, &index.to_string()),
+                pod.and_then(termination_summary),
+            ));
+        }
+        let Some(upload) = self.upload() else {
+            let parts: Vec<ResultsSummary> =
+                instances.iter().filter_map(|(_, s)| s.clone()).collect();
+            return Gathered {
+                summary: merge_summaries(&parts),
+                ..Default::default()
+            };
+        };
+        let store = self.store(&upload.s3).await;
+        collect_results(
+            store,
+            &upload.run_prefix,
+            &instances,
+            &self.bm.spec.execution.percentiles,
+        )
+        .await
+    }
+
+    /// `uploadResults` under the operator: the clients uploaded their own
+    /// results; the merged summary goes next to them as `summary.json`.
+    async fn upload_summary(&self) -> ActionOutcome {
+        let Some(upload) = self.upload() else {
+            return ActionOutcome::Failed("uploadResults needs spec.results.s3".to_string());
+        };
+        let g = self.gather().await;
+        let store = match self.store(&upload.s3).await {
+            Ok(s) => s,
+            Err(e) => return ActionOutcome::Failed(e),
+        };
+        let doc = json!({
+            "benchmark": self.name,
+            "namespace": self.ns,
+            "generation": self.generation,
+            "approximate": g.summary.as_ref().is_some_and(|s| s.approximate),
+            "summary": g.summary,
+            "total": g.total,
+            "missingResults": g.missing,
+        });
+        let key = join_key(&[&upload.run_prefix, "summary.json"]);
+        let body = match serde_json::to_vec_pretty(&doc) {
+            Ok(b) => b,
+            Err(e) => return ActionOutcome::Failed(e.to_string()),
+        };
+        match store.put(&key, body, "application/json").await {
+            Ok(()) => {
+                tracing::info!(namespace = %self.ns, benchmark = %self.name, url = %s3_url(store.bucket(), &key), "summary uploaded");
+                ActionOutcome::Succeeded
+            }
+            Err(e) => {
+                tracing::warn!(namespace = %self.ns, benchmark = %self.name, error = %e, "cannot upload the summary");
+                ActionOutcome::Failed(e.to_string())
+            }
+        }
+    }
+}
+
+/// The S3 credentials of a results Secret (keys `accessKeyId` and
+/// `secretAccessKey`, in `data` or `stringData`).
+fn results_credentials(secret: &Secret) -> Result<S3Credentials, String> {
+    let get = |key: &str| {
+        secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .map(|b| String::from_utf8_lossy(&b.0).trim().to_string())
+            .or_else(|| {
+                secret
+                    .string_data
+                    .as_ref()
+                    .and_then(|d| d.get(key))
+                    .map(|v| v.trim().to_string())
+            })
+            .filter(|v| !v.is_empty())
+    };
+    match (get(SECRET_ACCESS_KEY_ID), get(SECRET_SECRET_ACCESS_KEY)) {
+        (Some(id), Some(secret)) => Ok(S3Credentials::new(id, secret)),
+        _ => Err(format!(
+            "needs the keys {SECRET_ACCESS_KEY_ID} and {SECRET_SECRET_ACCESS_KEY}"
+        )),
     }
 }
 
@@ -696,6 +857,8 @@ async fn apply(bm: Arc<Benchmark>, ctx: Arc<Context>) -> Result<Action, Error> {
         pods: &ch.pods,
         folder: folder_for(&status),
         creds,
+        gathered: tokio::sync::OnceCell::new(),
+        store: tokio::sync::OnceCell::new(),
     };
     // A report interrupted by a restart or a failed status write is redone.
     if status
@@ -703,9 +866,13 @@ async fn apply(bm: Arc<Benchmark>, ctx: Arc<Context>) -> Result<Action, Error> {
         .iter()
         .any(|p| p.action == PostAction::Report && p.state == "Running")
     {
-        let (outcome, summary) = run.report();
-        obs.post_actions.insert(PostAction::Report, outcome);
-        obs.summary = summary;
+        let g = run.gather().await;
+        if let Some(w) = g.warning {
+            events.push((false, "ApproximateSummary".to_string(), w));
+        }
+        obs.post_actions
+            .insert(PostAction::Report, ActionOutcome::Succeeded);
+        obs.summary = g.summary;
     }
     let mut decision = engine::reconcile(&bm, &status, &obs, now);
     run.folder = folder_for(&decision.status);
@@ -713,6 +880,7 @@ async fn apply(bm: Arc<Benchmark>, ctx: Arc<Context>) -> Result<Action, Error> {
         let mut fb = Feedback::default();
         run.execute(&decision.actions, &mut fb).await?;
         if fb.is_empty() {
+            events.extend(fb.warnings.into_iter().map(|(r, n)| (false, r, n)));
             break;
         }
         for (id, msg) in fb.launch_failed {
@@ -721,6 +889,9 @@ async fn apply(bm: Arc<Benchmark>, ctx: Arc<Context>) -> Result<Action, Error> {
         obs.post_actions.extend(fb.post_actions);
         if fb.summary.is_some() {
             obs.summary = fb.summary;
+        }
+        for (reason, note) in fb.warnings {
+            events.push((false, reason, note));
         }
         decision = engine::reconcile(&bm, &decision.status, &obs, now);
     }
@@ -740,7 +911,11 @@ async fn apply(bm: Arc<Benchmark>, ctx: Arc<Context>) -> Result<Action, Error> {
         }
     }
     if new_status.start_time.is_some() && new_status.results.is_none() {
-        new_status.results = Some(runs::results_location(claim.as_deref(), &run.folder));
+        let mut at = runs::results_location(claim.as_deref(), &run.folder);
+        if let Some(u) = run.upload() {
+            at.url = Some(format!("{}/", s3_url(&u.s3.bucket, &u.run_prefix)));
+        }
+        new_status.results = Some(at);
     }
     if new_status.phase != stored.phase
         || new_status.observed_generation != stored.observed_generation

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod monitors;
 pub mod observe;
 pub mod rbac;
+pub mod results;
 pub mod runs;
 pub mod slurm;
 

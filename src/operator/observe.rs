@@ -225,7 +225,8 @@ pub fn observe(
 /// Merges the client instances' headline numbers: counts and throughputs
 /// add up; means and medians are request-weighted; the other percentiles
 /// take the worst instance (an upper bound; the exact merge of the
-/// histograms is in the full results).
+/// histograms needs the full results, see `results.s3`), so the merge of
+/// more than one instance is marked `approximate`.
 pub fn merge_summaries(parts: &[ResultsSummary]) -> Option<ResultsSummary> {
     if parts.is_empty() {
         return None;
@@ -288,6 +289,8 @@ pub fn merge_summaries(parts: &[ResultsSummary]) -> Option<ResultsSummary> {
         latency_p50_ms: wmean(&|p| p.latency_p50_ms),
         latency_p99_ms: max(&|p| p.latency_p99_ms),
         latency_ms,
+        // One instance's own headline is exact; more are merged roughly.
+        approximate: parts.len() > 1 || parts.iter().any(|p| p.approximate),
     })
 }
 
@@ -448,6 +451,7 @@ mod tests {
             latency_p99_ms: Some(40.0),
             ..Default::default()
         };
+        let a1 = a.clone();
         let m = merge_summaries(&[a, b]).unwrap();
         assert_eq!(m.requests, 400);
         assert_eq!(m.errors, 1);
@@ -455,6 +459,8 @@ mod tests {
         assert_eq!(m.latency_p50_ms, Some(17.5));
         assert_eq!(m.latency_p99_ms, Some(50.0));
         assert_eq!(m.duration_seconds, 12.0);
+        assert!(m.approximate, "worst-instance percentiles are approximate");
+        assert!(!merge_summaries(&[a1]).unwrap().approximate);
         assert!(merge_summaries(&[]).is_none());
     }
 }

@@ -47,7 +47,8 @@ pub const BENCHMARK_RULES: &[Rule] = &[
     },
 ];
 
-/// Slurm credentials (chart value `slurm.readSecrets`).
+/// Slurm credentials and the `results.s3` Secret (chart value
+/// `slurm.readSecrets`).
 pub const SECRET_RULES: &[Rule] = &[Rule {
     group: "",
     resources: &["secrets"],

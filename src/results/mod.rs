@@ -14,6 +14,7 @@
 
 pub mod environment;
 pub mod report;
+pub mod s3;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

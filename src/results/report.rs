@@ -126,6 +126,7 @@ pub fn headline(s: &Summary) -> ResultsSummary {
                 )
             })
             .collect(),
+        approximate: false,
     }
 }
 

@@ -45,6 +45,9 @@ pub struct LoadgenConfig {
     pub load: LoadSpec,
     /// How to react to failures.
     pub errors: ErrorPolicy,
+    /// Also put the full result into an S3 bucket after the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload: Option<UploadTarget>,
 }
 
 impl Default for LoadgenConfig {
@@ -55,8 +58,71 @@ impl Default for LoadgenConfig {
             workload: WorkloadSpec::default(),
             load: LoadSpec::default(),
             errors: ErrorPolicy::default(),
+            upload: None,
         }
     }
+}
+
+/// Where `aifbench loadgen` uploads its full result. The credentials are
+/// read from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, never from the
+/// configuration or a flag.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UploadTarget {
+    /// `s3://bucket/key`.
+    pub url: String,
+    /// Endpoint of an S3-compatible server (default: `AWS_ENDPOINT_URL`, else
+    /// AWS S3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Signing region (default: `AWS_REGION`, else `us-east-1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Path-style addressing (default: true with an endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_style: Option<bool>,
+}
+
+/// Puts `result` (the same JSON as `--output`) at `target`; returns the URL.
+pub async fn upload_result(
+    target: &UploadTarget,
+    result: &ClientResult,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, crate::results::s3::StoreError> {
+    use crate::results::s3::{ResultsStore, StoreConfig, StoreError, parse_s3_url};
+    let (bucket, key) = parse_s3_url(&target.url)?;
+    if key.is_empty() || key.ends_with('/') {
+        return Err(StoreError::BadUrl(target.url.clone()));
+    }
+    let creds = crate::results::s3::credentials_from_source(
+        &crate::api::spec::S3CredentialsSource::default(),
+        env,
+    )?;
+    let endpoint = target
+        .endpoint
+        .clone()
+        .or_else(|| env("AWS_ENDPOINT_URL"))
+        .filter(|e| !e.is_empty());
+    let config = StoreConfig {
+        path_style: target.path_style.unwrap_or(endpoint.is_some()),
+        endpoint,
+        region: target
+            .region
+            .clone()
+            .or_else(|| env("AWS_REGION"))
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| "us-east-1".to_string()),
+        bucket,
+    };
+    let body = serde_json::to_vec_pretty(result).map_err(|e| StoreError::Parse {
+        bucket: config.bucket.clone(),
+        key: key.clone(),
+        reason: e.to_string(),
+    })?;
+    ResultsStore::new(&config, &creds)
+        .put(&key, body, "application/json")
+        .await?;
+    Ok(target.url.clone())
 }
 
 /// One JSON line of `aifbench loadgen` on stdout.
@@ -100,14 +166,19 @@ pub enum LoadgenExit {
     Completed,
     /// The error policy aborted it, for this reason; exit status 3.
     Aborted(String),
+    /// The run completed and its result was written locally, but the
+    /// upload (`--upload-url`) failed, for this reason; exit status 1.
+    UploadFailed(String),
 }
 
 impl LoadgenExit {
-    /// The process exit status: [`EXIT_COMPLETED`] or [`EXIT_ABORTED`].
+    /// The process exit status: [`EXIT_COMPLETED`], [`EXIT_ABORTED`] or
+    /// [`EXIT_ERROR`].
     pub fn code(&self) -> i32 {
         match self {
             Self::Completed => EXIT_COMPLETED,
             Self::Aborted(_) => EXIT_ABORTED,
+            Self::UploadFailed(_) => EXIT_ERROR,
         }
     }
 }
@@ -136,6 +207,7 @@ A configuration file holds:
   workload: {type: openai, openai: {api: chat, maxTokens: 64, stream: true}}
   load: {concurrency: 4, duration: 60s, warmup: 5s}
   errors: {maxConsecutive: 10, backoff: 0s}
+  upload: {url: s3://bucket/runs/client-0.json, endpoint: http://garage:3900, region: garage}
 
 Output: one JSON line per --progress-interval on stdout
   {\"event\":\"progress\",\"id\":..,\"elapsedS\":..,\"requests\":..,\"errors\":..,\"inFlight\":..,\"outputTokens\":..}
@@ -144,11 +216,17 @@ then {\"event\":\"done\",...}. Without --output a summary JSON line follows; wit
 SIGTERM or SIGINT stops gracefully: no new requests, in-flight ones get a short
 grace, and the result is still written.
 
+With --upload-url s3://bucket/key the same result is also put into an S3
+bucket after the run (also after SIGTERM), credentials from AWS_ACCESS_KEY_ID
+and AWS_SECRET_ACCESS_KEY only; --upload-endpoint (default AWS_ENDPOINT_URL)
+for Garage, MinIO and the like.
+
 Exit status:
   0  the run completed (or was stopped by a signal) and its result was written
-  1  the run could not start or its result could not be written
+  1  the run could not start or its result could not be written, or its upload
+     failed (the local result and --summary-file are still written)
   3  the error policy aborted the run (too many consecutive errors); the result
-     was still written";
+     was still written (an upload failure then keeps status 3)";
 
 fn parse_api(s: &str) -> Result<OpenAiApi, String> {
     match s {
@@ -301,6 +379,19 @@ pub struct LoadgenArgs {
     /// the operator as the container's termination message.
     #[arg(long, value_name = "FILE")]
     pub summary_file: Option<PathBuf>,
+    /// Also put the full result at s3://bucket/key after the run (credentials
+    /// from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+    #[arg(long, value_name = "S3_URL")]
+    pub upload_url: Option<String>,
+    /// Endpoint of an S3-compatible server for --upload-url [default: AWS_ENDPOINT_URL, else AWS].
+    #[arg(long, value_name = "URL")]
+    pub upload_endpoint: Option<String>,
+    /// Signing region for --upload-url [default: AWS_REGION, else us-east-1].
+    #[arg(long, value_name = "REGION")]
+    pub upload_region: Option<String>,
+    /// Path-style addressing for --upload-url [default: true with an endpoint].
+    #[arg(long, value_name = "BOOL")]
+    pub upload_path_style: Option<bool>,
 }
 
 /// Reads a [`LoadgenConfig`] from a YAML or JSON file.
@@ -418,6 +509,34 @@ impl LoadgenArgs {
         }
         if let Some(s) = self.seed {
             l.seed = Some(s);
+        }
+        if let Some(url) = &self.upload_url {
+            c.upload.get_or_insert_with(UploadTarget::default).url = url.clone();
+        }
+        let upload_flags = self.upload_endpoint.is_some()
+            || self.upload_region.is_some()
+            || self.upload_path_style.is_some();
+        match c.upload.as_mut() {
+            Some(u) => {
+                if let Some(e) = &self.upload_endpoint {
+                    u.endpoint = Some(e.clone());
+                }
+                if let Some(r) = &self.upload_region {
+                    u.region = Some(r.clone());
+                }
+                if let Some(p) = self.upload_path_style {
+                    u.path_style = Some(p);
+                }
+                crate::results::s3::parse_s3_url(&u.url)
+                    .map_err(|e| WorkloadError::InvalidConfig(format!("upload: {e}")))?;
+            }
+            None if upload_flags => {
+                return Err(WorkloadError::InvalidConfig(
+                    "--upload-endpoint, --upload-region and --upload-path-style need --upload-url"
+                        .to_string(),
+                ));
+            }
+            None => {}
         }
         Ok(c)
     }
@@ -754,6 +873,7 @@ pub async fn run_cli(
     cancel: CancellationToken,
 ) -> Result<LoadgenExit, WorkloadError> {
     let config = args.to_config()?;
+    let upload = config.upload.clone();
     let result = run(
         config,
         args.output.as_deref(),
@@ -777,9 +897,23 @@ pub async fn run_cli(
             source,
         })?;
     }
-    Ok(match result.aborted {
-        Some(reason) => LoadgenExit::Aborted(reason),
-        None => LoadgenExit::Completed,
+    // Last, so the local result and the termination message exist even when
+    // the upload fails or is slow.
+    let mut upload_failed = None;
+    if let Some(target) = &upload {
+        let env = |k: &str| std::env::var(k).ok();
+        match upload_result(target, &result, &env).await {
+            Ok(url) => tracing::info!(id = %result.id, url = %url, "result uploaded"),
+            Err(e) => {
+                tracing::error!(id = %result.id, url = %target.url, error = %e, "cannot upload the result");
+                upload_failed = Some(e.to_string());
+            }
+        }
+    }
+    Ok(match (result.aborted, upload_failed) {
+        (Some(reason), _) => LoadgenExit::Aborted(reason),
+        (None, Some(reason)) => LoadgenExit::UploadFailed(reason),
+        (None, None) => LoadgenExit::Completed,
     })
 }
 
@@ -855,6 +989,52 @@ mod tests {
         assert!(parse(&["--api", "embeddings"]).is_err());
         std::fs::write(&path, "baseUrl: http://a:1\nbogus: 1\n").unwrap();
         assert!(parse(&["--config", &p]).unwrap().to_config().is_err());
+    }
+
+    #[test]
+    fn upload_flags_override_the_file_and_need_a_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(
+            &path,
+            "baseUrl: http://a:1\nupload: {url: \"s3://b/k.json\", region: r1}\n",
+        )
+        .unwrap();
+        let p = path.to_string_lossy();
+        let c = parse(&["--config", &p]).unwrap().to_config().unwrap();
+        let u = c.upload.unwrap();
+        assert_eq!(
+            (u.url.as_str(), u.region.as_deref()),
+            ("s3://b/k.json", Some("r1"))
+        );
+        let c = parse(&[
+            "--config",
+            &p,
+            "--upload-url",
+            "s3://c/x.json",
+            "--upload-endpoint",
+            "http://g:3900",
+            "--upload-path-style",
+            "false",
+        ])
+        .unwrap()
+        .to_config()
+        .unwrap();
+        let u = c.upload.unwrap();
+        assert_eq!(u.url, "s3://c/x.json");
+        assert_eq!(u.endpoint.as_deref(), Some("http://g:3900"));
+        assert_eq!(u.path_style, Some(false));
+        assert_eq!(u.region.as_deref(), Some("r1"));
+        let err = parse(&["--url", "http://a:1", "--upload-region", "r"])
+            .unwrap()
+            .to_config()
+            .unwrap_err();
+        assert!(err.to_string().contains("--upload-url"), "{err}");
+        let err = parse(&["--url", "http://a:1", "--upload-url", "https://b/k"])
+            .unwrap()
+            .to_config()
+            .unwrap_err();
+        assert!(err.to_string().contains("s3://"), "{err}");
     }
 
     #[test]

@@ -233,6 +233,21 @@ pub struct S3Credentials {
     secret: String,
 }
 
+impl S3Credentials {
+    /// Credentials from an access key id and its secret.
+    pub fn new(access_key_id: impl Into<String>, secret: impl Into<String>) -> Self {
+        Self {
+            access_key_id: access_key_id.into(),
+            secret: secret.into(),
+        }
+    }
+
+    /// The secret key, for signing and for redacting messages.
+    pub(crate) fn secret(&self) -> &str {
+        &self.secret
+    }
+}
+
 impl std::fmt::Debug for S3Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("S3Credentials")
