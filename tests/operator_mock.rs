@@ -16,11 +16,13 @@ use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 
 use aifbench::api::Benchmark;
+use aifbench::backend::slurm::render::JobRequest;
+use aifbench::backend::slurm::state::{JobInfo, SlurmState};
 use aifbench::operator::controller::{Context, Error, Settings, error_policy, reconcile};
 use aifbench::operator::metrics::Metrics;
 use aifbench::operator::monitors::MonitorTasks;
 use aifbench::operator::rbac;
-use aifbench::operator::slurm::{SlurmConnector, SlurmCredentials};
+use aifbench::operator::slurm::{SlurmConnector, SlurmCredentials, SlurmFailure, SlurmSession};
 
 const CANARY: &str = "CANARY-s3cr3t-7f3a9c";
 const BM_PATH: &str = "/apis/aifbench.io/v1alpha1/namespaces/team/benchmarks/bm";
@@ -166,28 +168,74 @@ fn list(kind: &str, items: Vec<Value>) -> Value {
 }
 
 /// A fake Slurm transport whose errors quote the token (as a careless one
-/// might), recording what it was asked.
+/// might), recording what it was asked. Unreachable until `reachable` is
+/// set; then it lists one running job of the Benchmark and one of another.
 #[derive(Default)]
 struct FakeSlurm {
-    cancelled: Mutex<Vec<String>>,
+    reachable: std::sync::atomic::AtomicBool,
+    cancelled: Arc<Mutex<Vec<String>>>,
+}
+
+struct FakeSession {
+    cancelled: Arc<Mutex<Vec<String>>>,
+}
+
+impl SlurmSession for FakeSession {
+    fn describe(&self) -> String {
+        "fake".into()
+    }
+    fn jobs(&self) -> BoxFuture<'_, Result<Vec<JobInfo>, String>> {
+        let job = |id: &str, name: &str| JobInfo {
+            job_id: id.into(),
+            name: name.into(),
+            state: SlurmState::Running,
+            reason: None,
+            node: Some("n1".into()),
+            exit_code: None,
+            signal: None,
+            comment: None,
+        };
+        Box::pin(async move {
+            Ok(vec![
+                job("7", "aifb-1234abcd-g1-sim"),
+                job("8", "aifb-99999999-g1-sim"),
+            ])
+        })
+    }
+    fn submit<'a>(&'a self, _req: &'a JobRequest) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async { Err("not in this test".to_string()) })
+    }
+    fn cancel<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<(), String>> {
+        self.cancelled.lock().unwrap().extend(ids.iter().cloned());
+        Box::pin(async { Ok(()) })
+    }
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
 }
 
 impl SlurmConnector for FakeSlurm {
-    fn probe<'a>(&'a self, creds: &'a SlurmCredentials) -> BoxFuture<'a, Result<(), String>> {
+    fn connect<'a>(
+        &'a self,
+        creds: &'a SlurmCredentials,
+    ) -> BoxFuture<'a, Result<Box<dyn SlurmSession>, SlurmFailure>> {
         let token = creds
             .token
             .as_ref()
             .map(|t| t.expose().to_string())
             .unwrap_or_default();
-        Box::pin(async move { Err(format!("401 Unauthorized for token {token}")) })
-    }
-    fn cancel_jobs<'a>(
-        &'a self,
-        _creds: &'a SlurmCredentials,
-        prefix: &'a str,
-    ) -> BoxFuture<'a, Result<u32, String>> {
-        self.cancelled.lock().unwrap().push(prefix.to_string());
-        Box::pin(async { Ok(1) })
+        let reachable = self.reachable.load(std::sync::atomic::Ordering::SeqCst);
+        let cancelled = self.cancelled.clone();
+        Box::pin(async move {
+            if reachable {
+                Ok(Box::new(FakeSession { cancelled }) as Box<dyn SlurmSession>)
+            } else {
+                Err(SlurmFailure {
+                    reason: "Unreachable",
+                    message: format!("401 Unauthorized for token {token}"),
+                })
+            }
+        })
     }
 }
 
@@ -845,6 +893,9 @@ async fn slurm_credentials_never_leak_and_deletion_runs_the_finalizer() {
 
     // Deletion: the finalizer cancels the Slurm jobs, deletes the children
     // (client pods go with their Job), then is removed.
+    f.slurm
+        .reachable
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     let mut bm = with_status(&slurm_benchmark(), &running_status(), "400");
     bm.metadata.deletion_timestamp =
         Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now()));
@@ -887,10 +938,8 @@ async fn slurm_credentials_never_leak_and_deletion_runs_the_finalizer() {
     })
     .unwrap();
     assert_eq!(r, Action::await_change());
-    assert_eq!(
-        f.slurm.cancelled.lock().unwrap().as_slice(),
-        ["aifb-1234abcd-"]
-    );
+    // Only this Benchmark's job (by its uid prefix) was cancelled.
+    assert_eq!(f.slurm.cancelled.lock().unwrap().as_slice(), ["7"]);
 
     let seen = f.server.seen.lock().unwrap().join("\n");
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();

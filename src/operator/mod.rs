@@ -18,6 +18,7 @@ pub mod observe;
 pub mod rbac;
 pub mod runs;
 pub mod slurm;
+pub mod slurm_jobs;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
