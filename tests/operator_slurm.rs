@@ -455,6 +455,14 @@ async fn run_benchmark(
         reconcile(Arc::new(bm.clone()), ctx.clone())
             .await
             .unwrap_or_else(|e| panic!("reconcile: {e}"));
+        if rv == 1 {
+            // The first status write "lost" (a restarted operator, or a
+            // 409): the same Benchmark again launches again, and the
+            // submitted job is adopted by its name, not submitted twice.
+            reconcile(Arc::new(bm.clone()), ctx.clone())
+                .await
+                .unwrap_or_else(|e| panic!("reconcile: {e}"));
+        }
         if let Some(st) = api.status.lock().unwrap().clone() {
             for c in st["components"].as_array().into_iter().flatten() {
                 let pair = (

@@ -594,10 +594,17 @@ impl Run<'_> {
                         .any(|p| p.name == "metrics")
                         .then_some("metrics")
                 });
-                let base =
-                    children::service_url(self.bm, self.generation, s, port).ok_or_else(|| {
-                        format!("monitor {}: service {t} has no port to scrape", m.id)
-                    })?;
+                // A Slurm service is scraped at its job's node and port (the
+                // operator must be able to reach the compute node).
+                let slurm_endpoint = (s.executor == ExecutorKind::Slurm)
+                    .then(|| self.endpoints.get(t).cloned())
+                    .flatten();
+                let base = match slurm_endpoint {
+                    Some(e) => e,
+                    None => children::service_url(self.bm, self.generation, s, port).ok_or_else(
+                        || format!("monitor {}: service {t} has no port to scrape", m.id),
+                    )?,
+                };
                 format!("{base}{}", m.path)
             };
             targets.push(ScrapeTarget {
