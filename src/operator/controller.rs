@@ -822,7 +822,12 @@ async fn observe_slurm(
             continue;
         };
         let job = slurm_jobs::find_job(&jobs, &slurm_jobs::job_name(&uid, generation, &id));
-        let (o, summary) = slurm_jobs::observe_job(c.kind, c.state, job);
+        let expects_port = bm
+            .spec
+            .services
+            .iter()
+            .any(|s| s.id == id && !s.ports.is_empty());
+        let (o, summary) = slurm_jobs::observe_job(c.kind, c.state, job, expects_port);
         summaries.extend(summary);
         obs.components.insert(id, o);
     }

@@ -348,11 +348,14 @@ pub fn find_job<'a>(jobs: &'a [JobInfo], name: &str) -> Option<&'a JobInfo> {
 }
 
 /// What the engine observes of a Slurm component from its job (None: not
-/// in the list), and a client's summary when its job posted one.
+/// in the list), and a client's summary when its job posted one. A service
+/// with ports (`expects_port`) counts as running only once its job has
+/// reported the port: until then nobody could reach it.
 pub fn observe_job(
     kind: ComponentKind,
     state: ComponentState,
     job: Option<&JobInfo>,
+    expects_port: bool,
 ) -> (Observed, Option<ResultsSummary>) {
     let mut o = Observed::default();
     let Some(j) = job else {
@@ -379,6 +382,13 @@ pub fn observe_job(
         ..Default::default()
     };
     let mut summary = None;
+    let port_known = report.as_ref().is_some_and(|r| r.port.is_some());
+    if kind == ComponentKind::Service && expects_port && o.run == RunState::Running && !port_known {
+        o.run = RunState::Queued(format!(
+            "slurm job {} is running; waiting for it to report its port (scontrol update Comment=...)",
+            j.job_id
+        ));
+    }
     if let Some(r) = report {
         match kind {
             ComponentKind::Service => {
@@ -535,6 +545,7 @@ spec:
             ComponentKind::Service,
             ComponentState::Starting,
             Some(&running),
+            true,
         );
         assert_eq!(o.run, RunState::Running);
         assert!(o.healthy);
@@ -545,6 +556,7 @@ spec:
             ComponentKind::Service,
             ComponentState::Starting,
             Some(&starting),
+            true,
         );
         assert!(!o.healthy);
         let done = job(
@@ -553,7 +565,12 @@ spec:
                 "aifbench:{\"summary\":{\"requests\":7,\"errors\":1,\"durationSeconds\":2.0,\"requestThroughput\":3.5}}",
             ),
         );
-        let (o, s) = observe_job(ComponentKind::Client, ComponentState::Running, Some(&done));
+        let (o, s) = observe_job(
+            ComponentKind::Client,
+            ComponentState::Running,
+            Some(&done),
+            false,
+        );
         assert_eq!(
             o.run,
             RunState::Exited {
@@ -563,9 +580,25 @@ spec:
         );
         assert_eq!(s.unwrap().requests, 7);
         assert_eq!(o.progress.unwrap().errors, 1);
-        let (o, _) = observe_job(ComponentKind::Client, ComponentState::Launching, None);
+        let silent = job(SlurmState::Running, None);
+        let (o, _) = observe_job(
+            ComponentKind::Service,
+            ComponentState::Launching,
+            Some(&silent),
+            true,
+        );
+        assert!(
+            matches!(o.run, RunState::Queued(ref m) if m.contains("port")),
+            "{o:?}"
+        );
+        let (o, _) = observe_job(
+            ComponentKind::Client,
+            ComponentState::Launching,
+            None,
+            false,
+        );
         assert_eq!(o.run, RunState::Unknown);
-        let (o, _) = observe_job(ComponentKind::Client, ComponentState::Running, None);
+        let (o, _) = observe_job(ComponentKind::Client, ComponentState::Running, None, false);
         assert!(matches!(o.run, RunState::Exited { code: None, .. }));
     }
 }
