@@ -174,10 +174,29 @@ fn list(kind: &str, items: Vec<Value>) -> Value {
 struct FakeSlurm {
     reachable: std::sync::atomic::AtomicBool,
     cancelled: Arc<Mutex<Vec<String>>>,
+    submitted: Arc<Mutex<Vec<JobRequest>>>,
+    /// What the session lists; None: one running job of this Benchmark
+    /// and one of another.
+    jobs: Arc<Mutex<Option<Vec<JobInfo>>>>,
 }
 
 struct FakeSession {
     cancelled: Arc<Mutex<Vec<String>>>,
+    submitted: Arc<Mutex<Vec<JobRequest>>>,
+    jobs: Arc<Mutex<Option<Vec<JobInfo>>>>,
+}
+
+fn fake_job(id: &str, name: &str) -> JobInfo {
+    JobInfo {
+        job_id: id.into(),
+        name: name.into(),
+        state: SlurmState::Running,
+        reason: None,
+        node: Some("n1".into()),
+        exit_code: None,
+        signal: None,
+        comment: None,
+    }
 }
 
 impl SlurmSession for FakeSession {
@@ -185,25 +204,17 @@ impl SlurmSession for FakeSession {
         "fake".into()
     }
     fn jobs(&self) -> BoxFuture<'_, Result<Vec<JobInfo>, String>> {
-        let job = |id: &str, name: &str| JobInfo {
-            job_id: id.into(),
-            name: name.into(),
-            state: SlurmState::Running,
-            reason: None,
-            node: Some("n1".into()),
-            exit_code: None,
-            signal: None,
-            comment: None,
-        };
-        Box::pin(async move {
-            Ok(vec![
-                job("7", "aifb-1234abcd-g1-sim"),
-                job("8", "aifb-99999999-g1-sim"),
-            ])
-        })
+        let jobs = self.jobs.lock().unwrap().clone().unwrap_or_else(|| {
+            vec![
+                fake_job("7", "aifb-1234abcd-g1-sim"),
+                fake_job("8", "aifb-99999999-g1-sim"),
+            ]
+        });
+        Box::pin(async move { Ok(jobs) })
     }
-    fn submit<'a>(&'a self, _req: &'a JobRequest) -> BoxFuture<'a, Result<String, String>> {
-        Box::pin(async { Err("not in this test".to_string()) })
+    fn submit<'a>(&'a self, req: &'a JobRequest) -> BoxFuture<'a, Result<String, String>> {
+        self.submitted.lock().unwrap().push(req.clone());
+        Box::pin(async { Ok("100".to_string()) })
     }
     fn cancel<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<(), String>> {
         self.cancelled.lock().unwrap().extend(ids.iter().cloned());
@@ -225,10 +236,14 @@ impl SlurmConnector for FakeSlurm {
             .map(|t| t.expose().to_string())
             .unwrap_or_default();
         let reachable = self.reachable.load(std::sync::atomic::Ordering::SeqCst);
-        let cancelled = self.cancelled.clone();
+        let session = FakeSession {
+            cancelled: self.cancelled.clone(),
+            submitted: self.submitted.clone(),
+            jobs: self.jobs.clone(),
+        };
         Box::pin(async move {
             if reachable {
-                Ok(Box::new(FakeSession { cancelled }) as Box<dyn SlurmSession>)
+                Ok(Box::new(session) as Box<dyn SlurmSession>)
             } else {
                 Err(SlurmFailure {
                     reason: "Unreachable",
@@ -952,6 +967,96 @@ async fn slurm_credentials_never_leak_and_deletion_runs_the_finalizer() {
             "canary secret found in {what}:\n{text}"
         );
     }
+    f.server.done().await;
+}
+
+#[tokio::test]
+async fn slurm_service_is_submitted_and_jobs_of_earlier_runs_cancelled() {
+    let mut f = fixture();
+    f.slurm
+        .reachable
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    // A job of an earlier run (generation 0) is still running, one of
+    // another Benchmark too.
+    *f.slurm.jobs.lock().unwrap() = Some(vec![
+        fake_job("5", "aifb-1234abcd-g0-sim"),
+        fake_job("8", "aifb-99999999-g1-sim"),
+    ]);
+    let mut bm = slurm_benchmark();
+    bm.spec.workspace = Some("/shared/bench".into());
+    let r = reconcile_with!(f, bm, |s| {
+        s.lists(vec![], vec![], vec![]).await;
+        s.expect(
+            "GET",
+            "/api/v1/namespaces/team/secrets/slurm-creds",
+            "",
+            200,
+            Some(canary_secret()),
+        )
+        .await;
+        let st = s.status(&bm, 200).await;
+        let reach = st["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "BackendReachable")
+            .unwrap()
+            .clone();
+        assert_eq!(reach["status"], json!("True"), "{reach}");
+        assert_eq!(reach["message"], json!("fake"), "{reach}");
+        let sim = st["status"]["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "sim")
+            .unwrap()
+            .clone();
+        assert_eq!(sim["state"], json!("Launching"), "{sim}");
+        s.event("Launching", "Normal").await;
+    })
+    .unwrap();
+    assert_eq!(r, Action::requeue(Duration::from_secs(5)));
+    assert_eq!(f.slurm.cancelled.lock().unwrap().as_slice(), ["5"]);
+    let submitted = f.slurm.submitted.lock().unwrap().clone();
+    assert_eq!(submitted.len(), 1);
+    let req = &submitted[0];
+    assert_eq!(req.name, "aifb-1234abcd-g1-sim");
+    assert!(req.report_comment);
+    assert_eq!(req.port_file.as_ref().map(|p| p.1), Some(8000));
+    assert!(
+        req.working_dir
+            .display()
+            .to_string()
+            .starts_with("/shared/bench/bm-"),
+        "{:?}",
+        req.working_dir
+    );
+    let script = aifbench::backend::slurm::render::render_script(req).unwrap();
+    assert!(script.contains("scontrol update"), "{script}");
+
+    // The job is listed now: the next reconcile launches nothing again
+    // even with the status write lost (the job is adopted by its name).
+    *f.slurm.jobs.lock().unwrap() = Some(vec![fake_job("100", "aifb-1234abcd-g1-sim")]);
+    let r = reconcile_with!(f, bm, |s| {
+        s.lists(vec![], vec![], vec![]).await;
+        s.expect(
+            "GET",
+            "/api/v1/namespaces/team/secrets/slurm-creds",
+            "",
+            200,
+            Some(canary_secret()),
+        )
+        .await;
+        s.status(&bm, 200).await;
+        s.event("Launching", "Normal").await;
+    })
+    .unwrap();
+    assert_eq!(r, Action::requeue(Duration::from_secs(5)));
+    assert_eq!(
+        f.slurm.submitted.lock().unwrap().len(),
+        1,
+        "adopted, not resubmitted"
+    );
     f.server.done().await;
 }
 
