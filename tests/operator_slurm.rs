@@ -265,12 +265,16 @@ async fn refused_jwt_is_refreshed_over_ssh_and_never_shown() {
         how,
         format!("slurmrestd at {url} with a JWT minted over SSH")
     );
-    // The minted token is reused (no SSH needed while it lasts): even with
-    // the SSH port closed it still works.
-    let mut no_ssh = creds.clone();
-    no_ssh.port = Some(1);
-    let how = probe(&slurm, &no_ssh).await.expect("cached token");
+    // The minted token is reused while it lasts ...
+    let how = probe(&slurm, &creds).await.expect("cached token");
     assert!(how.contains("minted over SSH"), "{how}");
+    // ... but only with exactly these credentials: another Secret naming
+    // the same slurmrestd and user, with the same expired token and an SSH
+    // port nothing listens on, gets nothing from it.
+    let mut other = creds.clone();
+    other.port = Some(1);
+    let f = probe(&slurm, &other).await.unwrap_err();
+    assert_eq!(f.reason, "TokenRejected", "{f:?}");
     // A rotated Secret token is tried first (and works).
     let mut rotated = creds.clone();
     rotated.token = Some(aifbench::operator::slurm::SecretValue::new(jwt()));

@@ -9,8 +9,8 @@
 //!   slurmrestd refuses the token and the Secret also gives SSH access, a
 //!   fresh token is minted with `scontrol token lifespan=...` on the login
 //!   node and used instead; it is kept in memory only (never in a status,
-//!   an event or a log line) and reused until half its lifespan is gone or
-//!   the Secret's own token changes.
+//!   an event or a log line) and reused, for exactly the credentials that
+//!   minted it, until half its lifespan is gone.
 //! - SSH: the Secret's `host`, `port`, `user`, `ssh-privatekey` and
 //!   `known_hosts`; the key and the known_hosts file are written (0600) to a
 //!   private folder (0700) of the operator process for the life of one
@@ -464,8 +464,6 @@ pub async fn mint_token(ssh: &SshAccess, lifespan: Duration) -> Result<SecretVal
 struct Minted {
     token: SecretValue,
     at: Instant,
-    /// Fingerprint of the Secret's own token when this one was minted.
-    source: u64,
 }
 
 /// The operator's Slurm connector: slurmrestd with a JWT (refreshed over
@@ -548,12 +546,20 @@ impl ClusterSlurm {
         }
     }
 
+    /// Every credential of the Secret is part of the key: a minted token is
+    /// only ever reused with exactly the credentials that minted it (another
+    /// Secret naming the same slurmrestd and user, but not holding the same
+    /// key and token, never gets it), and a rotated token or key starts
+    /// afresh.
     fn cache_key(creds: &SlurmCredentials) -> String {
         format!(
-            "{}|{}|{}",
+            "{}|{}|{}|{}|{:x}|{:x}",
             creds.url.as_deref().unwrap_or_default(),
             creds.user.as_deref().unwrap_or_default(),
-            creds.host.as_deref().unwrap_or_default()
+            creds.host.as_deref().unwrap_or_default(),
+            creds.port.unwrap_or(22),
+            fingerprint(creds.token.as_ref()),
+            fingerprint(creds.ssh_key.as_ref())
         )
     }
 
@@ -563,7 +569,6 @@ impl ClusterSlurm {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.get(&Self::cache_key(creds))
-            .filter(|m| m.source == fingerprint(creds.token.as_ref()))
             .filter(|m| m.at.elapsed() < self.lifespan / 2)
             .map(|m| m.token.clone())
     }
@@ -573,12 +578,13 @@ impl ClusterSlurm {
             .minted
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let half = self.lifespan / 2;
+        map.retain(|_, m| m.at.elapsed() < half);
         map.insert(
             Self::cache_key(creds),
             Minted {
                 token: token.clone(),
                 at: Instant::now(),
-                source: fingerprint(creds.token.as_ref()),
             },
         );
     }
