@@ -220,6 +220,13 @@ impl SlurmSession for FakeSession {
         self.cancelled.lock().unwrap().extend(ids.iter().cloned());
         Box::pin(async { Ok(()) })
     }
+    fn terminate<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<(), String>> {
+        self.cancelled
+            .lock()
+            .unwrap()
+            .extend(ids.iter().map(|i| format!("TERM {i}")));
+        Box::pin(async { Ok(()) })
+    }
     fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async {})
     }

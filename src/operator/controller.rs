@@ -652,9 +652,16 @@ impl Run<'_> {
                 .map(|j| j.job_id.clone())
                 .collect();
             if let (Some(session), false) = (self.slurm, ids.is_empty()) {
-                match session.cancel(&ids).await {
+                // A client is asked to stop (it still posts its summary);
+                // a service is cancelled.
+                let (result, what) = if p.kind == ComponentKind::Client {
+                    (session.terminate(&ids).await, "Slurm job sent SIGTERM")
+                } else {
+                    (session.cancel(&ids).await, "Slurm job cancelled")
+                };
+                match result {
                     Ok(()) => {
-                        tracing::info!(namespace = %self.ns, benchmark = %self.name, component = %id, jobs = ?ids, "Slurm job cancelled")
+                        tracing::info!(namespace = %self.ns, benchmark = %self.name, component = %id, jobs = ?ids, "{what}")
                     }
                     Err(e) => {
                         let e = redact(&e, self.creds.as_ref());

@@ -231,6 +231,10 @@ pub trait SlurmSession: Send + Sync {
     fn submit<'a>(&'a self, req: &'a JobRequest) -> BoxFuture<'a, Result<String, String>>;
     /// Cancels jobs.
     fn cancel<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<(), String>>;
+    /// Asks jobs to stop: SIGTERM to every process, the batch script
+    /// included, without cancelling them (a cancelled job can no longer
+    /// update its comment; a client still posts its summary this way).
+    fn terminate<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<(), String>>;
     /// Ends the session (closes the SSH master, removes the key files).
     fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
@@ -525,6 +529,14 @@ impl SlurmSession for ClusterSession {
     }
     fn cancel<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move { self.transport.cancel(ids).await.map_err(|e| self.clean(&e)) })
+    }
+    fn terminate<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.transport
+                .terminate(ids)
+                .await
+                .map_err(|e| self.clean(&e))
+        })
     }
     fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async move {

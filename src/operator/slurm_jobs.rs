@@ -14,6 +14,12 @@
 //!   the headline numbers as its comment (`aifbench:{"summary":{...}}`)
 //!   before it exits; its full result stays in `clients/<id>.json` of the
 //!   results folder on the cluster;
+//! - stopping a client is SIGTERM to its job without cancelling it
+//!   (`scancel --signal=TERM --full`, or slurmrestd's DELETE with
+//!   `signal=SIGTERM`): Slurm refuses comment updates of a cancelled job,
+//!   and the client must still post its summary (SIGKILL follows after
+//!   `execution.stopGracePeriod`, from the job itself); services are
+//!   cancelled;
 //! - the operator lists the jobs (`squeue --json` over SSH, or slurmrestd),
 //!   maps their states as the local driver does
 //!   ([`crate::backend::slurm::state::run_state`]), and reads the comments.
@@ -227,6 +233,7 @@ pub fn service_job(
         files: Vec::new(),
         report_comment: true,
         summary_file: None,
+        stop_grace_s: 0,
     })
 }
 
@@ -327,6 +334,7 @@ pub fn client_job(
         files: vec![(config_path, config_json)],
         report_comment: true,
         summary_file: Some(summary),
+        stop_grace_s: b.spec.execution.stop_grace_period.get().as_secs().max(1),
     })
 }
 

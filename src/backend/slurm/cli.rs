@@ -185,6 +185,22 @@ impl CliTransport {
         self.runner.run(&argv, None).await.map(|_| ())
     }
 
+    /// Sends SIGTERM to every process of the jobs, the batch script
+    /// included (`scancel --signal=TERM --full`), without cancelling them:
+    /// a job that traps it can still finish its work (and update itself).
+    pub async fn terminate(&self, ids: &[String]) -> Result<(), SlurmError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut argv = vec![
+            "scancel".to_string(),
+            "--signal=TERM".to_string(),
+            "--full".to_string(),
+        ];
+        argv.extend(ids.iter().cloned());
+        self.runner.run(&argv, None).await.map(|_| ())
+    }
+
     /// Mints a JWT for the user running the command (`scontrol token
     /// lifespan=N`). The token is never part of an error message.
     pub async fn token(&self, lifespan_s: u64) -> Result<String, SlurmError> {

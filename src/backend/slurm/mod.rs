@@ -160,6 +160,14 @@ impl Transport {
         }
     }
 
+    /// Sends SIGTERM to every process of the jobs without cancelling them.
+    pub async fn terminate(&self, ids: &[String]) -> Result<(), SlurmError> {
+        match self {
+            Self::Cli(c) => c.terminate(ids).await,
+            Self::Rest(r) => r.terminate(ids).await,
+        }
+    }
+
     /// Releases connections (the SSH master).
     pub async fn close(&self) {
         if let Self::Cli(c) = self {

@@ -141,6 +141,9 @@ pub struct JobRequest {
     /// (SIGTERM forwarded), and the JSON it left in this file is posted as
     /// `{"summary": ...}` before the job exits with the command's status.
     pub summary_file: Option<PathBuf>,
+    /// With `summary_file`: seconds after a forwarded SIGTERM before the
+    /// command gets SIGKILL (0: never).
+    pub stop_grace_s: u64,
 }
 
 /// Probes a service from its own node and creates `ready_file` once the
@@ -368,7 +371,18 @@ then : > {ready};{report} break; fi; sleep {}; done ) &",
             let _ = writeln!(b, "set +e");
             let _ = writeln!(b, "{} &", shell_join(&argv));
             let _ = writeln!(b, "aifb_pid=$!");
-            let _ = writeln!(b, "trap 'kill -TERM \"$aifb_pid\" 2>/dev/null' TERM INT");
+            let kill_later = if req.stop_grace_s > 0 {
+                format!(
+                    "; (sleep {}; kill -KILL \"$aifb_pid\" 2>/dev/null) &",
+                    req.stop_grace_s
+                )
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                b,
+                "trap 'kill -TERM \"$aifb_pid\" 2>/dev/null{kill_later}' TERM INT"
+            );
             let _ = writeln!(b, "wait \"$aifb_pid\"; aifb_rc=$?");
             let _ = writeln!(
                 b,

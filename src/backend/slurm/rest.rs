@@ -396,10 +396,20 @@ impl RestTransport {
 
     /// Cancels jobs (DELETE per job).
     pub async fn cancel(&self, ids: &[String]) -> Result<(), SlurmError> {
+        self.delete(ids, "").await
+    }
+
+    /// Sends SIGTERM to the jobs without cancelling them (DELETE with
+    /// `?signal=SIGTERM`; the batch script gets it too).
+    pub async fn terminate(&self, ids: &[String]) -> Result<(), SlurmError> {
+        self.delete(ids, "?signal=SIGTERM").await
+    }
+
+    async fn delete(&self, ids: &[String], query: &str) -> Result<(), SlurmError> {
         let v = self.version().await?;
         let mut errors = Vec::new();
         for id in ids {
-            let path = format!("/slurm/{}/job/{id}", v.as_str());
+            let path = format!("/slurm/{}/job/{id}{query}", v.as_str());
             let (status, doc) = self
                 .send(self.request(reqwest::Method::DELETE, &path), "cancel")
                 .await?;
