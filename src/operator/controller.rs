@@ -645,16 +645,25 @@ impl Run<'_> {
         if p.executor == ExecutorKind::Slurm {
             let name =
                 slurm_jobs::job_name(&self.bm.uid().unwrap_or_default(), self.generation, id);
-            let ids: Vec<String> = self
+            let active: Vec<&JobInfo> = self
                 .slurm_jobs
                 .iter()
                 .filter(|j| j.name == name && j.state.is_active())
-                .map(|j| j.job_id.clone())
                 .collect();
+            let ids: Vec<String> = active.iter().map(|j| j.job_id.clone()).collect();
+            // A running client is asked to stop (it still posts its
+            // summary); a service, or a client not running yet, is
+            // cancelled.
+            let running_client = p.kind == ComponentKind::Client
+                && active.iter().all(|j| {
+                    matches!(
+                        j.state,
+                        crate::backend::slurm::state::SlurmState::Running
+                            | crate::backend::slurm::state::SlurmState::Suspended
+                    )
+                });
             if let (Some(session), false) = (self.slurm, ids.is_empty()) {
-                // A client is asked to stop (it still posts its summary);
-                // a service is cancelled.
-                let (result, what) = if p.kind == ComponentKind::Client {
+                let (result, what) = if running_client {
                     (session.terminate(&ids).await, "Slurm job sent SIGTERM")
                 } else {
                     (session.cancel(&ids).await, "Slurm job cancelled")
