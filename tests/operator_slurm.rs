@@ -344,6 +344,10 @@ fn spawn_api(
                     b["status"] = v["status"].clone();
                     (200, b)
                 }
+                // The finalizer's removal after the cleanup.
+                ("PATCH", p) if p.ends_with("/benchmarks/bm") => {
+                    (200, serde_json::to_value(&bm).unwrap())
+                }
                 ("POST", p) if p.ends_with("/events") => {
                     (201, serde_json::from_str(&text).unwrap())
                 }
@@ -657,4 +661,80 @@ async fn operator_runs_a_slurm_benchmark_through_slurmrestd_with_a_refreshed_jwt
         assert!(!text.contains(CANARY), "canary in {what}");
         assert!(!text.contains("eyJ"), "a JWT in {what}:\n{text}");
     }
+}
+
+#[tokio::test]
+async fn deleting_a_running_slurm_benchmark_cancels_its_jobs() {
+    let _serial = SERIAL.lock().await;
+    let env = slurm_support::slurm_env();
+    let uid = format!("{:08x}-0000-0000-0000-000000000000", rand::random::<u32>());
+    let prefix = format!("aifb-{}-", &uid[..8]);
+    let _cancel = CancelPrefix(prefix.clone());
+    let ws = tempfile::tempdir().unwrap();
+    // Clients that would run for a minute.
+    let mut bm = slurm_benchmark(&uid, ws.path(), true);
+    bm.spec.execution.duration = None;
+    let secret = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "slurm-creds", "namespace": "team"},
+        "stringData": {"url": env["AIFB_SLURM_REST_URL"], "user": "root", "token": jwt()}});
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let api = spawn_api(handle, bm.clone(), secret);
+    let ctx = Arc::new(Context {
+        client: Client::new(service, "default"),
+        settings: Settings {
+            image: "aifbench:test".into(),
+            results_root: ws.path().join("operator"),
+            instance: "op-0".into(),
+            requeue: Duration::from_secs(1),
+        },
+        metrics: Arc::new(Metrics::new()),
+        monitors: Arc::new(MonitorTasks::new()),
+        slurm: Arc::new(ClusterSlurm::default()),
+        clock: Arc::new(Timestamp::now),
+    });
+    let start = Instant::now();
+    let mut rv = 1;
+    // Until the clients run.
+    loop {
+        reconcile(Arc::new(bm.clone()), ctx.clone())
+            .await
+            .unwrap_or_else(|e| panic!("reconcile: {e}"));
+        if let Some(st) = api.status.lock().unwrap().clone() {
+            bm.status = Some(serde_json::from_value(st).unwrap());
+            rv += 1;
+            bm.metadata.resource_version = Some(rv.to_string());
+        }
+        let running = bm.status.as_ref().is_some_and(|s| {
+            s.components
+                .iter()
+                .filter(|c| c.id.starts_with("chat-"))
+                .all(|c| c.state == aifbench::api::status::ComponentState::Running)
+        });
+        if running {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "clients never ran: {:#}",
+            serde_json::to_value(&bm.status).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(slurm_support::active_jobs(&prefix).len(), 3);
+    // kubectl delete: the finalizer cancels every job of the Benchmark.
+    bm.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        Timestamp::now(),
+    ));
+    reconcile(Arc::new(bm.clone()), ctx.clone())
+        .await
+        .unwrap_or_else(|e| panic!("reconcile: {e}"));
+    let left = slurm_support::wait_no_active(&prefix, Duration::from_secs(20));
+    assert!(left.is_empty(), "jobs left after deletion: {left:?}");
+    let seen = api.seen.lock().unwrap().join("\n");
+    assert!(
+        seen.lines().any(|l| l
+            .starts_with("PATCH /apis/aifbench.io/v1alpha1/namespaces/team/benchmarks/bm?")
+            && l.contains("remove")),
+        "the finalizer was removed:\n{seen}"
+    );
 }
