@@ -14,6 +14,16 @@ RUN cargo build --release --locked --bin aifbench \
  && cp /build/target/release/aifbench /aifbench \
  && strip /aifbench
 
+# The same binary with an OpenSSH client, for an operator that reaches
+# Slurm over SSH (the distroless image has no ssh):
+#   docker build --target with-ssh -t aifbench:ssh .
+FROM alpine:3.20 AS with-ssh
+RUN apk add --no-cache openssh-client
+COPY --from=build /aifbench /usr/local/bin/aifbench
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/aifbench"]
+CMD ["operator"]
+
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /aifbench /usr/local/bin/aifbench
 USER 65532:65532

@@ -16,11 +16,13 @@ use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 
 use aifbench::api::Benchmark;
+use aifbench::backend::slurm::render::JobRequest;
+use aifbench::backend::slurm::state::{JobInfo, SlurmState};
 use aifbench::operator::controller::{Context, Error, Settings, error_policy, reconcile};
 use aifbench::operator::metrics::Metrics;
 use aifbench::operator::monitors::MonitorTasks;
 use aifbench::operator::rbac;
-use aifbench::operator::slurm::{SlurmConnector, SlurmCredentials};
+use aifbench::operator::slurm::{SlurmConnector, SlurmCredentials, SlurmFailure, SlurmSession};
 
 const CANARY: &str = "CANARY-s3cr3t-7f3a9c";
 const BM_PATH: &str = "/apis/aifbench.io/v1alpha1/namespaces/team/benchmarks/bm";
@@ -166,28 +168,96 @@ fn list(kind: &str, items: Vec<Value>) -> Value {
 }
 
 /// A fake Slurm transport whose errors quote the token (as a careless one
-/// might), recording what it was asked.
+/// might), recording what it was asked. Unreachable until `reachable` is
+/// set; then it lists one running job of the Benchmark and one of another.
 #[derive(Default)]
 struct FakeSlurm {
-    cancelled: Mutex<Vec<String>>,
+    reachable: std::sync::atomic::AtomicBool,
+    cancelled: Arc<Mutex<Vec<String>>>,
+    submitted: Arc<Mutex<Vec<JobRequest>>>,
+    /// What the session lists; None: one running job of this Benchmark
+    /// and one of another.
+    jobs: Arc<Mutex<Option<Vec<JobInfo>>>>,
+}
+
+struct FakeSession {
+    cancelled: Arc<Mutex<Vec<String>>>,
+    submitted: Arc<Mutex<Vec<JobRequest>>>,
+    jobs: Arc<Mutex<Option<Vec<JobInfo>>>>,
+}
+
+fn fake_job(id: &str, name: &str) -> JobInfo {
+    JobInfo {
+        job_id: id.into(),
+        name: name.into(),
+        state: SlurmState::Running,
+        reason: None,
+        node: Some("n1".into()),
+        exit_code: None,
+        signal: None,
+        comment: None,
+    }
+}
+
+impl SlurmSession for FakeSession {
+    fn describe(&self) -> String {
+        "fake".into()
+    }
+    fn jobs(&self) -> BoxFuture<'_, Result<Vec<JobInfo>, String>> {
+        let jobs = self.jobs.lock().unwrap().clone().unwrap_or_else(|| {
+            vec![
+                fake_job("7", "aifb-1234abcd-g1-sim"),
+                fake_job("8", "aifb-99999999-g1-sim"),
+            ]
+        });
+        Box::pin(async move { Ok(jobs) })
+    }
+    fn submit<'a>(&'a self, req: &'a JobRequest) -> BoxFuture<'a, Result<String, String>> {
+        self.submitted.lock().unwrap().push(req.clone());
+        Box::pin(async { Ok("100".to_string()) })
+    }
+    fn cancel<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<(), String>> {
+        self.cancelled.lock().unwrap().extend(ids.iter().cloned());
+        Box::pin(async { Ok(()) })
+    }
+    fn terminate<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<(), String>> {
+        self.cancelled
+            .lock()
+            .unwrap()
+            .extend(ids.iter().map(|i| format!("TERM {i}")));
+        Box::pin(async { Ok(()) })
+    }
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
 }
 
 impl SlurmConnector for FakeSlurm {
-    fn probe<'a>(&'a self, creds: &'a SlurmCredentials) -> BoxFuture<'a, Result<(), String>> {
+    fn connect<'a>(
+        &'a self,
+        creds: &'a SlurmCredentials,
+    ) -> BoxFuture<'a, Result<Box<dyn SlurmSession>, SlurmFailure>> {
         let token = creds
             .token
             .as_ref()
             .map(|t| t.expose().to_string())
             .unwrap_or_default();
-        Box::pin(async move { Err(format!("401 Unauthorized for token {token}")) })
-    }
-    fn cancel_jobs<'a>(
-        &'a self,
-        _creds: &'a SlurmCredentials,
-        prefix: &'a str,
-    ) -> BoxFuture<'a, Result<u32, String>> {
-        self.cancelled.lock().unwrap().push(prefix.to_string());
-        Box::pin(async { Ok(1) })
+        let reachable = self.reachable.load(std::sync::atomic::Ordering::SeqCst);
+        let session = FakeSession {
+            cancelled: self.cancelled.clone(),
+            submitted: self.submitted.clone(),
+            jobs: self.jobs.clone(),
+        };
+        Box::pin(async move {
+            if reachable {
+                Ok(Box::new(session) as Box<dyn SlurmSession>)
+            } else {
+                Err(SlurmFailure {
+                    reason: "Unreachable",
+                    message: format!("401 Unauthorized for token {token}"),
+                })
+            }
+        })
     }
 }
 
@@ -845,6 +915,9 @@ async fn slurm_credentials_never_leak_and_deletion_runs_the_finalizer() {
 
     // Deletion: the finalizer cancels the Slurm jobs, deletes the children
     // (client pods go with their Job), then is removed.
+    f.slurm
+        .reachable
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     let mut bm = with_status(&slurm_benchmark(), &running_status(), "400");
     bm.metadata.deletion_timestamp =
         Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now()));
@@ -887,10 +960,8 @@ async fn slurm_credentials_never_leak_and_deletion_runs_the_finalizer() {
     })
     .unwrap();
     assert_eq!(r, Action::await_change());
-    assert_eq!(
-        f.slurm.cancelled.lock().unwrap().as_slice(),
-        ["aifb-1234abcd-"]
-    );
+    // Only this Benchmark's job (by its uid prefix) was cancelled.
+    assert_eq!(f.slurm.cancelled.lock().unwrap().as_slice(), ["7"]);
 
     let seen = f.server.seen.lock().unwrap().join("\n");
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
@@ -903,6 +974,96 @@ async fn slurm_credentials_never_leak_and_deletion_runs_the_finalizer() {
             "canary secret found in {what}:\n{text}"
         );
     }
+    f.server.done().await;
+}
+
+#[tokio::test]
+async fn slurm_service_is_submitted_and_jobs_of_earlier_runs_cancelled() {
+    let mut f = fixture();
+    f.slurm
+        .reachable
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    // A job of an earlier run (generation 0) is still running, one of
+    // another Benchmark too.
+    *f.slurm.jobs.lock().unwrap() = Some(vec![
+        fake_job("5", "aifb-1234abcd-g0-sim"),
+        fake_job("8", "aifb-99999999-g1-sim"),
+    ]);
+    let mut bm = slurm_benchmark();
+    bm.spec.workspace = Some("/shared/bench".into());
+    let r = reconcile_with!(f, bm, |s| {
+        s.lists(vec![], vec![], vec![]).await;
+        s.expect(
+            "GET",
+            "/api/v1/namespaces/team/secrets/slurm-creds",
+            "",
+            200,
+            Some(canary_secret()),
+        )
+        .await;
+        let st = s.status(&bm, 200).await;
+        let reach = st["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "BackendReachable")
+            .unwrap()
+            .clone();
+        assert_eq!(reach["status"], json!("True"), "{reach}");
+        assert_eq!(reach["message"], json!("fake"), "{reach}");
+        let sim = st["status"]["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "sim")
+            .unwrap()
+            .clone();
+        assert_eq!(sim["state"], json!("Launching"), "{sim}");
+        s.event("Launching", "Normal").await;
+    })
+    .unwrap();
+    assert_eq!(r, Action::requeue(Duration::from_secs(5)));
+    assert_eq!(f.slurm.cancelled.lock().unwrap().as_slice(), ["5"]);
+    let submitted = f.slurm.submitted.lock().unwrap().clone();
+    assert_eq!(submitted.len(), 1);
+    let req = &submitted[0];
+    assert_eq!(req.name, "aifb-1234abcd-g1-sim");
+    assert!(req.report_comment);
+    assert_eq!(req.port_file.as_ref().map(|p| p.1), Some(8000));
+    assert!(
+        req.working_dir
+            .display()
+            .to_string()
+            .starts_with("/shared/bench/bm-"),
+        "{:?}",
+        req.working_dir
+    );
+    let script = aifbench::backend::slurm::render::render_script(req).unwrap();
+    assert!(script.contains("scontrol update"), "{script}");
+
+    // The job is listed now: the next reconcile launches nothing again
+    // even with the status write lost (the job is adopted by its name).
+    *f.slurm.jobs.lock().unwrap() = Some(vec![fake_job("100", "aifb-1234abcd-g1-sim")]);
+    let r = reconcile_with!(f, bm, |s| {
+        s.lists(vec![], vec![], vec![]).await;
+        s.expect(
+            "GET",
+            "/api/v1/namespaces/team/secrets/slurm-creds",
+            "",
+            200,
+            Some(canary_secret()),
+        )
+        .await;
+        s.status(&bm, 200).await;
+        s.event("Launching", "Normal").await;
+    })
+    .unwrap();
+    assert_eq!(r, Action::requeue(Duration::from_secs(5)));
+    assert_eq!(
+        f.slurm.submitted.lock().unwrap().len(),
+        1,
+        "adopted, not resubmitted"
+    );
     f.server.done().await;
 }
 

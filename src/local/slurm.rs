@@ -63,6 +63,7 @@ impl Driver {
             log_dir: self.dir.root.join("slurm_logs"),
             port_file,
             ready_probe: None,
+            ..Default::default()
         }
     }
 

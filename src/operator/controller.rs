@@ -9,8 +9,11 @@
 //!    before it is removed;
 //! 2. `GET`-free observation: list the Pods, Jobs and Services labelled with
 //!    the Benchmark; children of another run (generation) are deleted;
-//! 3. Slurm users: the credentials Secret is read and the transport probed
-//!    (`BackendReachable`);
+//! 3. Slurm users: the credentials Secret is read, a session opened (the
+//!    `BackendReachable` probe; a refused JWT is refreshed over SSH when the
+//!    Secret allows it) and the run's jobs listed: their states, nodes and
+//!    comments (port, readiness, client summaries) are the observations of
+//!    `executor: slurm` components (`slurm_jobs`);
 //! 4. the engine decides; launches are server-side applies of Services,
 //!    Pods and indexed Jobs, stops set a pod's `activeDeadlineSeconds` (the
 //!    pod stays, with its exit code and termination message); launch
@@ -63,9 +66,11 @@ use super::observe::{find_pod, merge_summaries, observe, termination_summary};
 use super::results::{Gathered, collect_results};
 use super::runs::{self, RunStep};
 use super::slurm::{
-    BACKEND_REACHABLE, SLURM_SECRET_ANNOTATION, SlurmConnector, SlurmCredentials,
-    credentials_from_secret, job_prefix, redact,
+    BACKEND_REACHABLE, SLURM_SECRET_ANNOTATION, SlurmConnector, SlurmCredentials, SlurmSession,
+    cancel_matching, credentials_from_secret, job_prefix, redact,
 };
+use super::slurm_jobs;
+use crate::backend::slurm::state::JobInfo;
 
 /// The finalizer the operator puts on every Benchmark.
 pub const FINALIZER: &str = "aifbench.io/cleanup";
@@ -114,15 +119,15 @@ pub struct Context {
 }
 
 impl Context {
-    /// A context with the real clock, Slurm through slurmrestd and fresh
-    /// metrics.
+    /// A context with the real clock, Slurm through slurmrestd or SSH and
+    /// fresh metrics.
     pub fn new(client: Client, settings: Settings) -> Self {
         Self {
             client,
             settings,
             metrics: Arc::new(Metrics::new()),
             monitors: Arc::new(MonitorTasks::new()),
-            slurm: Arc::new(super::slurm::RestSlurm),
+            slurm: Arc::new(super::slurm::ClusterSlurm::default()),
             clock: Arc::new(Timestamp::now),
         }
     }
@@ -326,16 +331,39 @@ fn ignore_not_found(r: Result<(), kube::Error>) -> Result<(), Error> {
     }
 }
 
-/// Slurm reachability: (condition status, reason, message) and the
-/// credentials, when read.
-async fn slurm_check(
-    bm: &Benchmark,
-    ctx: &Context,
-    ns: &str,
-) -> (bool, &'static str, String, Option<SlurmCredentials>) {
+/// Slurm for one reconcile: the `BackendReachable` verdict, the
+/// credentials (for redaction) and the open session.
+struct SlurmLink {
+    ok: bool,
+    reason: &'static str,
+    message: String,
+    creds: Option<SlurmCredentials>,
+    session: Option<Box<dyn SlurmSession>>,
+}
+
+impl SlurmLink {
+    fn failed(reason: &'static str, message: String, creds: Option<SlurmCredentials>) -> Self {
+        Self {
+            ok: false,
+            reason,
+            message,
+            creds,
+            session: None,
+        }
+    }
+
+    async fn close(&mut self) {
+        if let Some(s) = self.session.take() {
+            s.close().await;
+        }
+    }
+}
+
+/// Reads the Secret (every reconcile, so a rotated token or key is used at
+/// once) and connects.
+async fn slurm_check(bm: &Benchmark, ctx: &Context, ns: &str) -> SlurmLink {
     let Some(secret_name) = bm.annotations().get(SLURM_SECRET_ANNOTATION) else {
-        return (
-            false,
+        return SlurmLink::failed(
             "NoCredentials",
             format!("annotate the Benchmark with {SLURM_SECRET_ANNOTATION}: <secret name>"),
             None,
@@ -347,16 +375,14 @@ async fn slurm_check(
     {
         Ok(s) => s,
         Err(kube::Error::Api(s)) => {
-            return (
-                false,
+            return SlurmLink::failed(
                 "SecretUnreadable",
                 format!("secret {secret_name}: {} ({})", s.reason, s.code),
                 None,
             );
         }
         Err(_) => {
-            return (
-                false,
+            return SlurmLink::failed(
                 "SecretUnreadable",
                 format!("secret {secret_name} could not be read"),
                 None,
@@ -365,13 +391,21 @@ async fn slurm_check(
     };
     let creds = match credentials_from_secret(&secret) {
         Ok(c) => c,
-        Err(e) => return (false, "InvalidCredentials", e.to_string(), None),
+        Err(e) => return SlurmLink::failed("InvalidCredentials", e.to_string(), None),
     };
-    let (ok, reason, msg) = match ctx.slurm.probe(&creds).await {
-        Ok(()) => (true, "Reachable", String::new()),
-        Err(e) => (false, "Unreachable", redact(&e, Some(&creds))),
-    };
-    (ok, reason, msg, Some(creds))
+    match ctx.slurm.connect(&creds).await {
+        Ok(session) => SlurmLink {
+            ok: true,
+            reason: "Reachable",
+            message: session.describe(),
+            creds: Some(creds),
+            session: Some(session),
+        },
+        Err(f) => {
+            let msg = redact(&f.message, Some(&creds));
+            SlurmLink::failed(f.reason, msg, Some(creds))
+        }
+    }
 }
 
 /// Results of carrying out the engine's actions, to feed back at once.
@@ -406,6 +440,17 @@ struct Run<'a> {
     /// The results bucket with the Secret's credentials, opened once per
     /// reconcile.
     store: tokio::sync::OnceCell<Result<ResultsStore, String>>,
+    /// The open Slurm session, when the Benchmark uses Slurm and it is
+    /// reachable.
+    slurm: Option<&'a dyn SlurmSession>,
+    /// Why Slurm is not usable (for launch failures).
+    slurm_problem: String,
+    /// The jobs of this run, as listed this reconcile.
+    slurm_jobs: Vec<JobInfo>,
+    /// Summaries the run's client jobs posted.
+    slurm_summaries: Vec<crate::api::status::ResultsSummary>,
+    /// Service endpoints known from the status (Slurm services).
+    endpoints: BTreeMap<String, String>,
 }
 
 impl Run<'_> {
@@ -468,15 +513,23 @@ impl Run<'_> {
                 };
                 if let Some(svc) = children::service_object(self.bm, self.generation, s) {
                     let api: Api<Service> = Api::namespaced(client.clone(), &self.ns);
-                    if let Some(r) = refused(api.patch(&svc.name_any(), &Self::apply_params(), &Patch::Apply(&svc)).await)? {
+                    if let Some(r) = refused(
+                        api.patch(&svc.name_any(), &Self::apply_params(), &Patch::Apply(&svc))
+                            .await,
+                    )? {
                         return Ok(Err(r));
                     }
                 }
                 let api: Api<Pod> = Api::namespaced(client.clone(), &self.ns);
-                Ok(match refused(api.patch(&pod.name_any(), &Self::apply_params(), &Patch::Apply(&pod)).await)? {
-                    Some(r) => Err(r),
-                    None => Ok(()),
-                })
+                Ok(
+                    match refused(
+                        api.patch(&pod.name_any(), &Self::apply_params(), &Patch::Apply(&pod))
+                            .await,
+                    )? {
+                        Some(r) => Err(r),
+                        None => Ok(()),
+                    },
+                )
             }
             (_, ExecutorKind::Pod) => {
                 if !jobs_applied.insert(p.index) {
@@ -484,24 +537,66 @@ impl Run<'_> {
                 }
                 let c = &self.bm.spec.clients[p.index];
                 let upload = self.upload();
-                let job = match children::client_job(self.bm, self.generation, c, &self.ctx.settings.image, &self.folder, upload.as_ref()) {
+                let job = match children::client_job(
+                    self.bm,
+                    self.generation,
+                    c,
+                    &self.ctx.settings.image,
+                    &self.folder,
+                    upload.as_ref(),
+                ) {
                     Ok(j) => j,
                     Err(e) => return Ok(Err(e.to_string())),
                 };
                 let api: Api<Job> = Api::namespaced(client.clone(), &self.ns);
-                Ok(match refused(api.patch(&job.name_any(), &Self::apply_params(), &Patch::Apply(&job)).await)? {
-                    Some(r) => Err(r),
-                    None => Ok(()),
-                })
+                Ok(
+                    match refused(
+                        api.patch(&job.name_any(), &Self::apply_params(), &Patch::Apply(&job))
+                            .await,
+                    )? {
+                        Some(r) => Err(r),
+                        None => Ok(()),
+                    },
+                )
             }
-            (_, ExecutorKind::Slurm) => Ok(Err(
-                "the Slurm backend is not available in this operator build (BackendReachable tells why)".to_string(),
-            )),
+            (kind, ExecutorKind::Slurm) => Ok(self.launch_slurm(p, kind).await),
             (_, other) => Ok(Err(format!(
                 "executor {} cannot run under the operator; use executor: pod or slurm",
                 other.as_str()
             ))),
         }
+    }
+
+    /// Submits a component's job, or adopts the job of the same name a
+    /// previous reconcile (or operator) submitted.
+    async fn launch_slurm(&self, p: &PlannedComponent, kind: ComponentKind) -> Result<(), String> {
+        let Some(session) = self.slurm else {
+            return Err(format!("Slurm is not reachable: {}", self.slurm_problem));
+        };
+        let req = match kind {
+            ComponentKind::Service => slurm_jobs::service_job(
+                self.bm,
+                self.generation,
+                &self.bm.spec.services[p.index],
+                &self.folder,
+                &self.endpoints,
+            )?,
+            _ => slurm_jobs::client_job(
+                self.bm,
+                self.generation,
+                &self.bm.spec.clients[p.index],
+                &p.id,
+                &self.folder,
+                &self.endpoints,
+            )?,
+        };
+        if let Some(j) = slurm_jobs::find_job(&self.slurm_jobs, &req.name) {
+            tracing::info!(namespace = %self.ns, benchmark = %self.name, component = %p.id, job_id = %j.job_id, state = j.state.as_str(), "adopting the Slurm job already submitted");
+            return Ok(());
+        }
+        let id = session.submit(&req).await?;
+        tracing::info!(namespace = %self.ns, benchmark = %self.name, component = %p.id, job_id = %id, job = %req.name, "Slurm job submitted");
+        Ok(())
     }
 
     fn start_monitor(&self, index: usize) -> Result<(), String> {
@@ -526,10 +621,17 @@ impl Run<'_> {
                         .any(|p| p.name == "metrics")
                         .then_some("metrics")
                 });
-                let base =
-                    children::service_url(self.bm, self.generation, s, port).ok_or_else(|| {
-                        format!("monitor {}: service {t} has no port to scrape", m.id)
-                    })?;
+                // A Slurm service is scraped at its job's node and port (the
+                // operator must be able to reach the compute node).
+                let slurm_endpoint = (s.executor == ExecutorKind::Slurm)
+                    .then(|| self.endpoints.get(t).cloned())
+                    .flatten();
+                let base = match slurm_endpoint {
+                    Some(e) => e,
+                    None => children::service_url(self.bm, self.generation, s, port).ok_or_else(
+                        || format!("monitor {}: service {t} has no port to scrape", m.id),
+                    )?,
+                };
                 format!("{base}{}", m.path)
             };
             targets.push(ScrapeTarget {
@@ -565,6 +667,44 @@ impl Run<'_> {
             self.ctx
                 .monitors
                 .stop(&self.ns, &self.name, self.generation, id);
+            return Ok(());
+        }
+        if p.executor == ExecutorKind::Slurm {
+            let name =
+                slurm_jobs::job_name(&self.bm.uid().unwrap_or_default(), self.generation, id);
+            let active: Vec<&JobInfo> = self
+                .slurm_jobs
+                .iter()
+                .filter(|j| j.name == name && j.state.is_active())
+                .collect();
+            let ids: Vec<String> = active.iter().map(|j| j.job_id.clone()).collect();
+            // A running client is asked to stop (it still posts its
+            // summary); a service, or a client not running yet, is
+            // cancelled.
+            let running_client = p.kind == ComponentKind::Client
+                && active.iter().all(|j| {
+                    matches!(
+                        j.state,
+                        crate::backend::slurm::state::SlurmState::Running
+                            | crate::backend::slurm::state::SlurmState::Suspended
+                    )
+                });
+            if let (Some(session), false) = (self.slurm, ids.is_empty()) {
+                let (result, what) = if running_client {
+                    (session.terminate(&ids).await, "Slurm job sent SIGTERM")
+                } else {
+                    (session.cancel(&ids).await, "Slurm job cancelled")
+                };
+                match result {
+                    Ok(()) => {
+                        tracing::info!(namespace = %self.ns, benchmark = %self.name, component = %id, jobs = ?ids, "{what}")
+                    }
+                    Err(e) => {
+                        let e = redact(&e, self.creds.as_ref());
+                        tracing::warn!(namespace = %self.ns, benchmark = %self.name, component = %id, error = %e, "cannot cancel the Slurm job");
+                    }
+                }
+            }
             return Ok(());
         }
         if p.executor != ExecutorKind::Pod {
@@ -672,10 +812,24 @@ impl Run<'_> {
     }
 
     async fn gather_uncached(&self) -> Gathered {
+        let mut g = self.gather_pods().await;
+        // Slurm clients post only their summary (in the job's comment): a
+        // merge with them takes the worst instance's percentiles, and
+        // `merge_summaries` marks it approximate.
+        if !self.slurm_summaries.is_empty() {
+            let mut parts: Vec<ResultsSummary> = g.summary.take().into_iter().collect();
+            parts.extend(self.slurm_summaries.iter().cloned());
+            g.summary = merge_summaries(&parts);
+        }
+        g
+    }
+
+    /// The pod clients' results (see [`Self::gather`]).
+    async fn gather_pods(&self) -> Gathered {
         // (instance id of the pod, its termination summary)
         let mut instances: Vec<(String, Option<ResultsSummary>)> = Vec::new();
         for p in self.planned.values() {
-            if p.kind != ComponentKind::Client {
+            if p.kind != ComponentKind::Client || p.executor != ExecutorKind::Pod {
                 continue;
             }
             let c = &self.bm.spec.clients[p.index];
@@ -686,7 +840,8 @@ impl Run<'_> {
                 pod.and_then(termination_summary),
             ));
         }
-        let Some(upload) = self.upload() else {
+        let upload = self.upload().filter(|_| !instances.is_empty());
+        let Some(upload) = upload else {
             let parts: Vec<ResultsSummary> =
                 instances.iter().filter_map(|(_, s)| s.clone()).collect();
             return Gathered {
@@ -782,6 +937,94 @@ fn refused<T>(r: Result<T, kube::Error>) -> Result<Option<String>, Error> {
     }
 }
 
+/// The ids of the run's `executor: slurm` services and client instances.
+fn slurm_components(bm: &Benchmark, status: &BenchmarkStatus) -> Vec<String> {
+    let planned: BTreeMap<String, PlannedComponent> = engine::plan_components(&bm.spec)
+        .into_iter()
+        .map(|p| (p.id.clone(), p))
+        .collect();
+    status
+        .components
+        .iter()
+        .filter(|c| {
+            planned.get(&c.id).is_some_and(|p| {
+                p.executor == ExecutorKind::Slurm && p.kind != ComponentKind::Monitor
+            })
+        })
+        .map(|c| c.id.clone())
+        .collect()
+}
+
+/// Lists the Benchmark's jobs once: those of this run become the
+/// observations of its Slurm components (and the summaries their clients
+/// posted); active jobs of earlier runs are cancelled.
+#[allow(clippy::too_many_arguments)]
+async fn observe_slurm(
+    bm: &Benchmark,
+    status: &BenchmarkStatus,
+    session: &dyn SlurmSession,
+    run_prefix: &str,
+    obs: &mut Observations,
+    creds: Option<&SlurmCredentials>,
+    ns: &str,
+    name: &str,
+) -> (Vec<JobInfo>, Vec<crate::api::status::ResultsSummary>) {
+    let ids = slurm_components(bm, status);
+    let all = match session.jobs().await {
+        Ok(jobs) => jobs,
+        Err(e) => {
+            // A transient failure: say nothing new about the components.
+            let e = redact(&e, creds);
+            tracing::warn!(namespace = %ns, benchmark = %name, error = %e, "cannot list Slurm jobs");
+            for id in ids {
+                obs.components.insert(id, Default::default());
+            }
+            return (Vec::new(), Vec::new());
+        }
+    };
+    let prefix = job_prefix(&bm.uid().unwrap_or_default());
+    let stale: Vec<String> = all
+        .iter()
+        .filter(|j| {
+            j.name.starts_with(&prefix) && !j.name.starts_with(run_prefix) && j.state.is_active()
+        })
+        .map(|j| j.job_id.clone())
+        .collect();
+    if !stale.is_empty() {
+        match session.cancel(&stale).await {
+            Ok(()) => {
+                tracing::info!(namespace = %ns, benchmark = %name, jobs = ?stale, "cancelled Slurm jobs of an earlier run")
+            }
+            Err(e) => {
+                let e = redact(&e, creds);
+                tracing::warn!(namespace = %ns, benchmark = %name, error = %e, "cannot cancel Slurm jobs of an earlier run");
+            }
+        }
+    }
+    let jobs: Vec<JobInfo> = all
+        .into_iter()
+        .filter(|j| j.name.starts_with(run_prefix))
+        .collect();
+    let uid = bm.uid().unwrap_or_default();
+    let generation = runs::run_generation(status, bm.metadata.generation.unwrap_or(1));
+    let mut summaries = Vec::new();
+    for id in ids {
+        let Some(c) = status.components.iter().find(|c| c.id == id) else {
+            continue;
+        };
+        let job = slurm_jobs::find_job(&jobs, &slurm_jobs::job_name(&uid, generation, &id));
+        let expects_port = bm
+            .spec
+            .services
+            .iter()
+            .any(|s| s.id == id && !s.ports.is_empty());
+        let (o, summary) = slurm_jobs::observe_job(c.kind, c.state, job, expects_port);
+        summaries.extend(summary);
+        obs.components.insert(id, o);
+    }
+    (jobs, summaries)
+}
+
 async fn apply(bm: Arc<Benchmark>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = bm.namespace().ok_or(Error::NoNamespace)?;
     let name = bm.name_any();
@@ -832,15 +1075,39 @@ async fn apply(bm: Arc<Benchmark>, ctx: Arc<Context>) -> Result<Action, Error> {
         tracing::info!(namespace = %ns, benchmark = %name, deleted = n, "deleted children of earlier runs");
     }
 
-    let slurm = if uses(&bm, ExecutorKind::Slurm) {
+    let mut slurm = if uses(&bm, ExecutorKind::Slurm) {
         Some(slurm_check(&bm, &ctx, &ns).await)
     } else {
         None
     };
-    let creds = slurm.as_ref().and_then(|s| s.3.clone());
+    let creds = slurm.as_ref().and_then(|s| s.creds.clone());
 
     let monitors = ctx.monitors.states(&ns, &name, generation);
     let mut obs: Observations = observe(&bm, &status, generation, &ch.pods, &monitors, cancel);
+    let uid = bm.uid().unwrap_or_default();
+    let run_prefix = slurm_jobs::run_prefix(&uid, generation);
+    let (slurm_jobs, slurm_summaries) = match slurm.as_ref().and_then(|l| l.session.as_deref()) {
+        Some(session) => {
+            observe_slurm(
+                &bm,
+                &status,
+                session,
+                &run_prefix,
+                &mut obs,
+                creds.as_ref(),
+                &ns,
+                &name,
+            )
+            .await
+        }
+        None => {
+            // Unknown, not "pod disappeared": the engine keeps what it knew.
+            for c in slurm_components(&bm, &status) {
+                obs.components.insert(c, Default::default());
+            }
+            (Vec::new(), Vec::new())
+        }
+    };
     let claim = bm.annotations().get(RESULTS_CLAIM_ANNOTATION).cloned();
     let folder_for =
         |s: &BenchmarkStatus| runs::results_folder(&name, s.start_time.or(Some(now)), generation);
@@ -856,9 +1123,17 @@ async fn apply(bm: Arc<Benchmark>, ctx: Arc<Context>) -> Result<Action, Error> {
             .collect(),
         pods: &ch.pods,
         folder: folder_for(&status),
-        creds,
+        creds: creds.clone(),
         gathered: tokio::sync::OnceCell::new(),
         store: tokio::sync::OnceCell::new(),
+        slurm: slurm.as_ref().and_then(|l| l.session.as_deref()),
+        slurm_problem: slurm
+            .as_ref()
+            .map(|l| format!("{}: {}", l.reason, l.message))
+            .unwrap_or_default(),
+        slurm_jobs,
+        slurm_summaries,
+        endpoints: slurm_jobs::endpoints(&status),
     };
     // A report interrupted by a restart or a failed status write is redone.
     if status
@@ -877,6 +1152,7 @@ async fn apply(bm: Arc<Benchmark>, ctx: Arc<Context>) -> Result<Action, Error> {
     let mut decision = engine::reconcile(&bm, &status, &obs, now);
     run.folder = folder_for(&decision.status);
     for _ in 0..4 {
+        run.endpoints = slurm_jobs::endpoints(&decision.status);
         let mut fb = Feedback::default();
         run.execute(&decision.actions, &mut fb).await?;
         if fb.is_empty() {
@@ -896,7 +1172,37 @@ async fn apply(bm: Arc<Benchmark>, ctx: Arc<Context>) -> Result<Action, Error> {
         decision = engine::reconcile(&bm, &decision.status, &obs, now);
     }
     let mut new_status = decision.status;
-    if let Some((ok, reason, msg, _)) = &slurm {
+    // Nothing of a finished run may stay in the queue.
+    if new_status.phase.is_terminal()
+        && let Some(session) = run.slurm
+    {
+        match cancel_matching(session, &run_prefix, None).await {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::warn!(namespace = %ns, benchmark = %name, jobs = ?ids, "cancelled Slurm jobs still running at the end")
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let e = redact(&e, run.creds.as_ref());
+                tracing::warn!(namespace = %ns, benchmark = %name, error = %e, "cannot check for Slurm jobs left running");
+            }
+        }
+    }
+    let run_folder = run.folder.clone();
+    let upload_url = run
+        .upload()
+        .map(|u| format!("{}/", s3_url(&u.s3.bucket, &u.run_prefix)));
+    let creds = run.creds.clone();
+    drop(run);
+    if let Some(link) = slurm.as_mut() {
+        link.close().await;
+    }
+    if let Some(SlurmLink {
+        ok,
+        reason,
+        message: msg,
+        ..
+    }) = &slurm
+    {
         new_status.set_condition(BACKEND_REACHABLE, *ok, reason, msg.clone(), now);
         if !ok
             && stored
@@ -911,10 +1217,8 @@ async fn apply(bm: Arc<Benchmark>, ctx: Arc<Context>) -> Result<Action, Error> {
         }
     }
     if new_status.start_time.is_some() && new_status.results.is_none() {
-        let mut at = runs::results_location(claim.as_deref(), &run.folder);
-        if let Some(u) = run.upload() {
-            at.url = Some(format!("{}/", s3_url(&u.s3.bucket, &u.run_prefix)));
-        }
+        let mut at = runs::results_location(claim.as_deref(), &run_folder);
+        at.url = upload_url;
         new_status.results = Some(at);
     }
     if new_status.phase != stored.phase
@@ -945,7 +1249,6 @@ async fn apply(bm: Arc<Benchmark>, ctx: Arc<Context>) -> Result<Action, Error> {
     if let (Some(c), false) = (newly_failed, new_status.phase == Phase::Failed) {
         events.push((false, c.reason.clone(), c.message.clone()));
     }
-    let creds = run.creds.clone();
     if bm.status.as_ref() != Some(&new_status) {
         let patch = json!({
             "apiVersion": "aifbench.io/v1alpha1",
@@ -987,20 +1290,26 @@ async fn cleanup(bm: Arc<Benchmark>, ctx: Arc<Context>) -> Result<Action, Error>
     let now = (ctx.clock)();
     ctx.monitors.forget(&ns, &name);
     if uses(&bm, ExecutorKind::Slurm) {
-        let (_, reason, msg, creds) = slurm_check(&bm, &ctx, &ns).await;
-        match creds {
-            Some(creds) => {
+        let mut link = slurm_check(&bm, &ctx, &ns).await;
+        match link.session.as_deref() {
+            Some(session) => {
                 let prefix = job_prefix(&bm.uid().unwrap_or_default());
-                if let Err(e) = ctx.slurm.cancel_jobs(&creds, &prefix).await {
-                    let e = redact(&e, Some(&creds));
-                    tracing::warn!(namespace = %ns, benchmark = %name, error = %e, "cannot cancel Slurm jobs");
-                    publish(&ctx, &bm, false, "SlurmCancelFailed", &e, now).await;
+                match cancel_matching(session, &prefix, None).await {
+                    Ok(ids) => {
+                        tracing::info!(namespace = %ns, benchmark = %name, jobs = ?ids, "cancelled the Benchmark's Slurm jobs")
+                    }
+                    Err(e) => {
+                        let e = redact(&e, link.creds.as_ref());
+                        tracing::warn!(namespace = %ns, benchmark = %name, error = %e, "cannot cancel Slurm jobs");
+                        publish(&ctx, &bm, false, "SlurmCancelFailed", &e, now).await;
+                    }
                 }
             }
             None => {
-                tracing::warn!(namespace = %ns, benchmark = %name, reason, message = %msg, "cannot cancel Slurm jobs without credentials")
+                tracing::warn!(namespace = %ns, benchmark = %name, reason = link.reason, message = %link.message, "cannot cancel Slurm jobs: Slurm is not reachable")
             }
         }
+        link.close().await;
     }
     let ch = list_children(&ctx.client, &ns, &name).await?;
     let n = delete_children(&ctx.client, &ns, &ch, None).await?;

@@ -19,6 +19,7 @@ pub mod rbac;
 pub mod results;
 pub mod runs;
 pub mod slurm;
+pub mod slurm_jobs;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -127,6 +127,15 @@ pub fn parse_sbatch_parsable(out: &str) -> Option<String> {
     (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then(|| id.to_string())
 }
 
+/// The token of `scontrol token` output (`SLURM_JWT=...`).
+pub fn parse_token(out: &str) -> Option<String> {
+    out.lines()
+        .find_map(|l| l.trim().strip_prefix("SLURM_JWT="))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+}
+
 /// The CLI transport.
 #[derive(Clone, Debug)]
 pub struct CliTransport {
@@ -176,6 +185,35 @@ impl CliTransport {
         self.runner.run(&argv, None).await.map(|_| ())
     }
 
+    /// Sends SIGTERM to every process of the jobs, the batch script
+    /// included (`scancel --signal=TERM --full`), without cancelling them:
+    /// a job that traps it can still finish its work (and update itself).
+    pub async fn terminate(&self, ids: &[String]) -> Result<(), SlurmError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut argv = vec![
+            "scancel".to_string(),
+            "--signal=TERM".to_string(),
+            "--full".to_string(),
+        ];
+        argv.extend(ids.iter().cloned());
+        self.runner.run(&argv, None).await.map(|_| ())
+    }
+
+    /// Mints a JWT for the user running the command (`scontrol token
+    /// lifespan=N`). The token is never part of an error message.
+    pub async fn token(&self, lifespan_s: u64) -> Result<String, SlurmError> {
+        let argv = vec![
+            "scontrol".to_string(),
+            "token".to_string(),
+            format!("lifespan={lifespan_s}"),
+        ];
+        let out = self.runner.run(&argv, None).await?;
+        parse_token(&out)
+            .ok_or_else(|| SlurmError::Parse("scontrol token printed no SLURM_JWT=".to_string()))
+    }
+
     /// Reads a file (results read back over SSH; locally, the file itself).
     pub async fn read_file(&self, path: &str) -> Result<String, SlurmError> {
         match &self.runner {
@@ -222,6 +260,16 @@ mod tests {
         assert_eq!(parse_sbatch_parsable("77;cluster\n").as_deref(), Some("77"));
         assert_eq!(parse_sbatch_parsable("Submitted batch job 5"), None);
         assert_eq!(parse_sbatch_parsable(""), None);
+    }
+
+    #[test]
+    fn tokens_parse() {
+        assert_eq!(
+            parse_token("SLURM_JWT=abc.def\n").as_deref(),
+            Some("abc.def")
+        );
+        assert_eq!(parse_token("SLURM_JWT=\n"), None);
+        assert_eq!(parse_token("nothing"), None);
     }
 
     #[test]

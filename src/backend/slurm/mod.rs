@@ -54,6 +54,10 @@ pub enum SlurmError {
     /// slurmrestd failed or refused.
     #[error("slurmrestd: {0}")]
     Rest(String),
+    /// slurmrestd refused the credentials (401/403; Slurm 22.05 answers an
+    /// invalid or expired JWT with 500 on ping).
+    #[error("slurmrestd refused the credentials: {0}")]
+    Unauthorized(String),
     /// An answer could not be read.
     #[error("cannot read Slurm's answer: {0}")]
     Parse(String),
@@ -153,6 +157,14 @@ impl Transport {
         match self {
             Self::Cli(c) => c.cancel(ids).await,
             Self::Rest(r) => r.cancel(ids).await,
+        }
+    }
+
+    /// Sends SIGTERM to every process of the jobs without cancelling them.
+    pub async fn terminate(&self, ids: &[String]) -> Result<(), SlurmError> {
+        match self {
+            Self::Cli(c) => c.terminate(ids).await,
+            Self::Rest(r) => r.terminate(ids).await,
         }
     }
 

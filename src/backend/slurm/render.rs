@@ -122,6 +122,28 @@ pub struct JobRequest {
     /// A readiness watcher run inside the allocation (for drivers that
     /// cannot reach compute nodes).
     pub ready_probe: Option<ReadyProbe>,
+    /// Folders created (`mkdir -p`) before anything else, e.g. the results
+    /// folder when the driver cannot create it on the cluster itself.
+    pub make_dirs: Vec<PathBuf>,
+    /// Files the job writes before its command (path, content), e.g. a
+    /// client's loadgen configuration when the driver cannot write to the
+    /// cluster's filesystem.
+    pub files: Vec<(PathBuf, String)>,
+    /// Report back through the job's own comment (`scontrol update
+    /// JobId=$SLURM_JOB_ID Comment=aifbench:{...}`), which `squeue --json`
+    /// and slurmrestd return: the service's port once written, readiness
+    /// once the ready probe passes, and the client's summary (see
+    /// [`JobRequest::summary_file`]). For drivers that can neither reach
+    /// compute nodes nor read the cluster's filesystem. Parsed by
+    /// [`super::state::JobReport::parse`].
+    pub report_comment: bool,
+    /// With `report_comment`: the command is not `exec`ed but waited for
+    /// (SIGTERM forwarded), and the JSON it left in this file is posted as
+    /// `{"summary": ...}` before the job exits with the command's status.
+    pub summary_file: Option<PathBuf>,
+    /// With `summary_file`: seconds after a forwarded SIGTERM before the
+    /// command gets SIGKILL (0: never).
+    pub stop_grace_s: u64,
 }
 
 /// Probes a service from its own node and creates `ready_file` once the
@@ -276,6 +298,28 @@ pub fn body(req: &JobRequest) -> Result<String, RenderError> {
             return Err(RenderError::BadEnvName(k.clone()));
         }
     }
+    if !req.make_dirs.is_empty() {
+        let dirs: Vec<String> = req
+            .make_dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect();
+        let _ = writeln!(b, "mkdir -p {}", shell_join(&dirs));
+    }
+    for (path, content) in &req.files {
+        let _ = writeln!(
+            b,
+            "printf '%s' {} > {}",
+            shell_quote(content),
+            shell_quote(&path.display().to_string())
+        );
+    }
+    if req.report_comment {
+        let _ = writeln!(
+            b,
+            "aifb_report() {{ scontrol update JobId=\"$SLURM_JOB_ID\" Comment=\"aifbench:$1\" >/dev/null 2>&1 || echo \"aifbench: cannot set the comment of job $SLURM_JOB_ID\" >&2; }}"
+        );
+    }
     let _ = writeln!(
         b,
         "cd {}",
@@ -288,16 +332,27 @@ pub fn body(req: &JobRequest) -> Result<String, RenderError> {
             shell_quote(&file.display().to_string())
         );
         let _ = writeln!(b, "printf '%s\\n' \"$AIFB_PORT\" > \"$AIFB_PORT_FILE\"");
+        if req.report_comment {
+            let _ = writeln!(
+                b,
+                "aifb_report \"{{\\\"port\\\":$(cat \"$AIFB_PORT_FILE\")}}\""
+            );
+        }
     }
     if let (Some(p), Some(_)) = (&req.ready_probe, &req.port_file) {
         let url_tail = shell_quote(&p.path);
         let ready = shell_quote(&p.ready_file.display().to_string());
+        let report = if req.report_comment {
+            " aifb_report \"{\\\"port\\\":$(cat \"$AIFB_PORT_FILE\"),\\\"ready\\\":true}\";"
+        } else {
+            ""
+        };
         let _ = writeln!(b, "rm -f {ready}");
         let _ = writeln!(
             b,
             "( while :; do u=\"http://127.0.0.1:$(cat \"$AIFB_PORT_FILE\")\"{url_tail}; \
 if curl -fsS -o /dev/null --max-time 2 \"$u\" 2>/dev/null || wget -q -O /dev/null -T 2 \"$u\" 2>/dev/null; \
-then : > {ready}; break; fi; sleep {}; done ) &",
+then : > {ready};{report} break; fi; sleep {}; done ) &",
             p.interval_s.max(1)
         );
     }
@@ -307,7 +362,42 @@ then : > {ready}; break; fi; sleep {}; done ) &",
         req.component
     );
     let argv = wrapped_argv(&req.argv, req.apptainer.as_ref());
-    let _ = writeln!(b, "exec {}", shell_join(&argv));
+    match (&req.summary_file, req.report_comment) {
+        (Some(summary), true) => {
+            // Waited for, not exec'ed: the summary is posted afterwards.
+            // scancel's SIGTERM is forwarded; the second wait collects the
+            // command's own status once it has written its results.
+            let summary = shell_quote(&summary.display().to_string());
+            let _ = writeln!(b, "set +e");
+            let _ = writeln!(b, "{} &", shell_join(&argv));
+            let _ = writeln!(b, "aifb_pid=$!");
+            let kill_later = if req.stop_grace_s > 0 {
+                format!(
+                    "; (sleep {}; kill -KILL \"$aifb_pid\" 2>/dev/null) &",
+                    req.stop_grace_s
+                )
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                b,
+                "trap 'kill -TERM \"$aifb_pid\" 2>/dev/null{kill_later}' TERM INT"
+            );
+            let _ = writeln!(b, "wait \"$aifb_pid\"; aifb_rc=$?");
+            let _ = writeln!(
+                b,
+                "if kill -0 \"$aifb_pid\" 2>/dev/null; then wait \"$aifb_pid\"; aifb_rc=$?; fi"
+            );
+            let _ = writeln!(
+                b,
+                "if [ -s {summary} ]; then aifb_report \"{{\\\"summary\\\":$(cat {summary})}}\"; fi"
+            );
+            let _ = writeln!(b, "exit \"$aifb_rc\"");
+        }
+        _ => {
+            let _ = writeln!(b, "exec {}", shell_join(&argv));
+        }
+    }
     Ok(b)
 }
 
@@ -437,7 +527,78 @@ mod tests {
                 8000,
             )),
             ready_probe: None,
+            ..Default::default()
         }
+    }
+
+    #[test]
+    fn jobs_report_through_their_comment() {
+        // A fake scontrol records what the job posts.
+        let dir = tempfile::tempdir().expect("tmp");
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).expect("bin");
+        let log = dir.path().join("scontrol.log");
+        let fake = format!(
+            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done >> {}\n",
+            shell_quote(&log.display().to_string())
+        );
+        std::fs::write(bin.join("scontrol"), fake).expect("fake");
+        let chmod = std::process::Command::new("chmod")
+            .args(["+x"])
+            .arg(bin.join("scontrol"))
+            .status()
+            .expect("chmod");
+        assert!(chmod.success());
+        let results = dir.path().join("it's results");
+        let summary = results.join("clients/c-1.summary.json");
+        let config = results.join("clients/c-1.config.json");
+        let req = JobRequest {
+            name: "aifb-x-g1-c-1".into(),
+            component: "c-1".into(),
+            argv: vec![
+                "sh".into(),
+                "-c".into(),
+                "cat \"$1\" > /dev/null && printf '%s' '{\"requests\":3}' > \"$2\"; exit 3".into(),
+                "sh".into(),
+                config.display().to_string(),
+                summary.display().to_string(),
+            ],
+            working_dir: results.clone(),
+            log_dir: dir.path().to_path_buf(),
+            make_dirs: vec![results.join("clients")],
+            files: vec![(config.clone(), "{\"id\": \"it's $(x)\"}".into())],
+            report_comment: true,
+            summary_file: Some(summary.clone()),
+            ..Default::default()
+        };
+        let script = body(&req).expect("body");
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let status = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .env("SLURM_JOB_ID", "77")
+            .env("PATH", path)
+            .status()
+            .expect("runs");
+        assert_eq!(status.code(), Some(3), "the command's status: {script}");
+        assert_eq!(
+            std::fs::read_to_string(&config).expect("config"),
+            "{\"id\": \"it's $(x)\"}"
+        );
+        let posted = std::fs::read_to_string(&log).expect("scontrol called");
+        assert_eq!(
+            posted.lines().collect::<Vec<_>>(),
+            [
+                "update",
+                "JobId=77",
+                "Comment=aifbench:{\"summary\":{\"requests\":3}}"
+            ],
+            "{script}"
+        );
     }
 
     #[test]

@@ -321,10 +321,20 @@ impl RestTransport {
                             return Ok(v);
                         }
                         Ok((401 | 403, doc)) => {
-                            return Err(SlurmError::Rest(format!(
-                                "slurmrestd refused authentication ({})",
+                            return Err(SlurmError::Unauthorized(
                                 rest_errors(&doc)
-                                    .unwrap_or_else(|| "check the JWT and user".into())
+                                    .unwrap_or_else(|| "check the JWT and user".into()),
+                            ));
+                        }
+                        // Slurm 22.05 answers a ping with an invalid or
+                        // expired JWT with 500 ("slurmctld config is unable
+                        // to load"): the server speaks this version but
+                        // refused the caller.
+                        Ok((500, doc)) if rest_errors(&doc).is_some() => {
+                            return Err(SlurmError::Unauthorized(format!(
+                                "{} answered 500: {} (an invalid or expired JWT, or slurmctld down)",
+                                v.as_str(),
+                                rest_errors(&doc).unwrap_or_default()
                             )));
                         }
                         Ok((code, _)) => last = format!("{} answered {code}", v.as_str()),
@@ -369,6 +379,12 @@ impl RestTransport {
         let (status, doc) = self
             .send(self.request(reqwest::Method::GET, &path), "jobs")
             .await?;
+        if status == 401 || status == 403 {
+            return Err(SlurmError::Unauthorized(format!(
+                "listing jobs: {}",
+                rest_errors(&doc).unwrap_or_else(|| format!("status {status}"))
+            )));
+        }
         if status >= 300 {
             return Err(SlurmError::Rest(format!(
                 "listing jobs: {}",
@@ -380,10 +396,20 @@ impl RestTransport {
 
     /// Cancels jobs (DELETE per job).
     pub async fn cancel(&self, ids: &[String]) -> Result<(), SlurmError> {
+        self.delete(ids, "").await
+    }
+
+    /// Sends SIGTERM to the jobs without cancelling them (DELETE with
+    /// `?signal=SIGTERM`; the batch script gets it too).
+    pub async fn terminate(&self, ids: &[String]) -> Result<(), SlurmError> {
+        self.delete(ids, "?signal=SIGTERM").await
+    }
+
+    async fn delete(&self, ids: &[String], query: &str) -> Result<(), SlurmError> {
         let v = self.version().await?;
         let mut errors = Vec::new();
         for id in ids {
-            let path = format!("/slurm/{}/job/{id}", v.as_str());
+            let path = format!("/slurm/{}/job/{id}{query}", v.as_str());
             let (status, doc) = self
                 .send(self.request(reqwest::Method::DELETE, &path), "cancel")
                 .await?;

@@ -117,6 +117,36 @@ pub struct JobInfo {
     pub exit_code: Option<i32>,
     /// Signal that ended it, when one did.
     pub signal: Option<i32>,
+    /// The job's comment (aifbench jobs report through it; see
+    /// [`JobReport`]).
+    pub comment: Option<String>,
+}
+
+/// What an aifbench job reported through its comment
+/// (`aifbench:{"port":8000,"ready":true}` or `aifbench:{"summary":{...}}`,
+/// set by the job itself with `scontrol update`).
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
+pub struct JobReport {
+    /// The port the service listens on.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// The service's health check passed inside the allocation.
+    #[serde(default)]
+    pub ready: bool,
+    /// A client's headline numbers (`loadgen --summary-file`).
+    #[serde(default)]
+    pub summary: Option<Value>,
+}
+
+impl JobReport {
+    /// The prefix of every aifbench comment.
+    pub const PREFIX: &'static str = "aifbench:";
+
+    /// Reads a job comment; None when it is not an aifbench report.
+    pub fn parse(comment: &str) -> Option<Self> {
+        let json = comment.trim().strip_prefix(Self::PREFIX)?;
+        serde_json::from_str(json).ok()
+    }
 }
 
 /// The job list could not be read.
@@ -223,6 +253,7 @@ pub fn parse_job(j: &Value) -> Result<JobInfo, StateError> {
         node,
         exit_code,
         signal,
+        comment: string(j.get("comment")),
     })
 }
 
@@ -314,6 +345,27 @@ pub fn run_state(j: &JobInfo) -> RunState {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn job_reports_parse() {
+        assert_eq!(
+            JobReport::parse("aifbench:{\"port\":8123,\"ready\":true}"),
+            Some(JobReport {
+                port: Some(8123),
+                ready: true,
+                summary: None
+            })
+        );
+        let s = JobReport::parse("aifbench:{\"summary\":{\"requests\":3}}").unwrap();
+        assert_eq!(s.summary.unwrap()["requests"], 3);
+        assert_eq!(JobReport::parse("aifbench:{\"port\":}"), None);
+        assert_eq!(JobReport::parse("someone else's comment"), None);
+        let j = parse_job(
+            &json!({"job_id": 5, "job_state": "RUNNING", "comment": "aifbench:{\"port\":1}"}),
+        )
+        .unwrap();
+        assert_eq!(j.comment.as_deref(), Some("aifbench:{\"port\":1}"));
+    }
 
     #[test]
     fn states_parse() {
