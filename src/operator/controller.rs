@@ -176,7 +176,9 @@ impl Error {
 /// Reconciles one Benchmark (the entry point given to the Controller).
 pub async fn reconcile(bm: Arc<Benchmark>, ctx: Arc<Context>) -> Result<Action, Error> {
     let start = Instant::now();
-    let result = reconcile_inner(bm.clone(), ctx.clone()).await;
+    // Boxed: the reconcile future is large and deeply nested (Kubernetes,
+    // Slurm and S3 calls); callers then hold a pointer, not its layout.
+    let result = Box::pin(reconcile_inner(bm.clone(), ctx.clone())).await;
     match &result {
         Ok(_) => ctx.metrics.reconciled("ok", start.elapsed()),
         Err(e) => {

@@ -131,8 +131,11 @@ pub enum SendTimer {
     Tokio,
 }
 
+/// A pending wait of the scheduler.
+type TimerFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 impl SendTimer {
-    fn sleep_until(self, at: Instant) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    fn sleep_until(self, at: Instant) -> TimerFuture {
         match self {
             Self::Precise => Box::pin(crate::timer::sleep_until(at)),
             Self::Tokio => Box::pin(sleep_until(at)),
@@ -622,7 +625,7 @@ pub async fn drive<E: Executor>(
     // When the previous request was dispatched: a schedule already behind
     // (waiting for slots) is backlog, not client lag.
     let mut last_dispatch = start;
-    let mut send_timer: Option<(Instant, Pin<Box<dyn Future<Output = ()> + Send>>)> = None;
+    let mut send_timer: Option<(Instant, TimerFuture)> = None;
     loop {
         if next_intended.is_some_and(|t| shared.past_deadline(t)) {
             next_intended = None;
