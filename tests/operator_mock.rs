@@ -624,12 +624,7 @@ async fn failing_service_fails_the_benchmark() {
         let st = s.status(&bm, 200).await;
         let st = &st["status"];
         assert_eq!(st["phase"], json!("Failed"));
-        let succeeded = st["conditions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["type"] == "Succeeded")
-            .unwrap();
+        let succeeded = condition(st, "Succeeded");
         assert_eq!(succeeded["status"], json!("False"));
         assert_eq!(succeeded["reason"], json!("ServiceExited"));
         assert_eq!(
@@ -654,12 +649,7 @@ async fn invalid_spec_gets_a_condition_and_an_event_not_a_crash_loop() {
         let st = s.status(&bm, 200).await;
         let st = &st["status"];
         assert_eq!(st["phase"], json!("Failed"));
-        let v = st["conditions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["type"] == "Validated")
-            .unwrap();
+        let v = condition(st, "Validated");
         assert_eq!(v["reason"], json!("InvalidSpec"));
         assert!(v["message"].as_str().unwrap().contains("nope"), "{v}");
         let ev = s.event("Failed", "Warning").await;
@@ -894,13 +884,7 @@ async fn slurm_credentials_never_leak_and_deletion_runs_the_finalizer() {
         )
         .await;
         let st = s.status(&bm, 200).await;
-        let reach = st["status"]["conditions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["type"] == "BackendReachable")
-            .unwrap()
-            .clone();
+        let reach = condition(&st["status"], "BackendReachable").clone();
         assert_eq!(reach["status"], json!("False"));
         assert_eq!(reach["reason"], json!("Unreachable"));
         assert!(
@@ -1002,13 +986,7 @@ async fn slurm_service_is_submitted_and_jobs_of_earlier_runs_cancelled() {
         )
         .await;
         let st = s.status(&bm, 200).await;
-        let reach = st["status"]["conditions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["type"] == "BackendReachable")
-            .unwrap()
-            .clone();
+        let reach = condition(&st["status"], "BackendReachable").clone();
         assert_eq!(reach["status"], json!("True"), "{reach}");
         assert_eq!(reach["message"], json!("fake"), "{reach}");
         let sim = st["status"]["components"]
@@ -1229,12 +1207,7 @@ async fn unreadable_benchmark_gets_invalid_spec_instead_of_stalling_the_watch() 
     let st = &st["status"];
     assert_eq!(st["phase"], json!("Failed"));
     assert_eq!(st["observedGeneration"], json!(1));
-    let v_cond = st["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Validated")
-        .unwrap();
+    let v_cond = condition(st, "Validated");
     assert_eq!(v_cond["reason"], json!("InvalidSpec"));
     assert!(
         v_cond["message"]
@@ -1431,4 +1404,14 @@ async fn results_s3_secret_by_reference_fetch_at_report_and_no_leak() {
         );
     }
     f.server.done().await;
+}
+
+/// The condition of type `t` in a status object.
+fn condition<'a>(status: &'a Value, t: &str) -> &'a Value {
+    status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == t)
+        .unwrap_or_else(|| panic!("no {t} condition in {status:#}"))
 }

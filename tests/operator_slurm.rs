@@ -370,14 +370,7 @@ struct CancelPrefix(String);
 
 impl Drop for CancelPrefix {
     fn drop(&mut self) {
-        let ids: Vec<String> = slurm_support::active_jobs(&self.0)
-            .into_iter()
-            .map(|j| j.id)
-            .collect();
-        if !ids.is_empty() {
-            eprintln!("cleanup: scancel {ids:?}");
-            let _ = Command::new("scancel").args(&ids).status();
-        }
+        slurm_support::cancel_active(&self.0);
     }
 }
 
@@ -449,19 +442,7 @@ async fn run_benchmark(
         "stringData": secret_values.iter().cloned().collect::<BTreeMap<_, _>>()});
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let api = spawn_api(handle, bm.clone(), secret);
-    let ctx = Arc::new(Context {
-        client: Client::new(service, "default"),
-        settings: Settings {
-            image: "aifbench:test".into(),
-            results_root: ws.path().join("operator"),
-            instance: "op-0".into(),
-            requeue: Duration::from_secs(1),
-        },
-        metrics: Arc::new(Metrics::new()),
-        monitors: Arc::new(MonitorTasks::new()),
-        slurm: Arc::new(ClusterSlurm::default()),
-        clock: Arc::new(Timestamp::now),
-    });
+    let ctx = context(service, ws.path());
     let mut seen_states = Vec::new();
     let start = Instant::now();
     let mut rv = 1;
@@ -578,12 +559,7 @@ fn assert_succeeded(status: &Value, states: &[(String, String)], stopped: bool) 
         requests > 0,
         "the client jobs' summaries came back: {status:#}"
     );
-    let reach = status["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "BackendReachable")
-        .unwrap();
+    let reach = condition(status, "BackendReachable");
     assert_eq!(reach["status"], "True", "{reach}");
 }
 
@@ -632,13 +608,7 @@ async fn operator_runs_a_slurm_benchmark_through_slurmrestd_with_a_refreshed_jwt
     values.push(("token".into(), CANARY.into()));
     let (status, states, seen) = run_benchmark(&values, false).await;
     assert_succeeded(&status, &states, false);
-    let reach = status["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "BackendReachable")
-        .unwrap()
-        .clone();
+    let reach = condition(&status, "BackendReachable").clone();
     assert!(
         reach["message"]
             .as_str()
@@ -679,19 +649,7 @@ async fn deleting_a_running_slurm_benchmark_cancels_its_jobs() {
         "stringData": {"url": env["AIFB_SLURM_REST_URL"], "user": "root", "token": jwt()}});
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let api = spawn_api(handle, bm.clone(), secret);
-    let ctx = Arc::new(Context {
-        client: Client::new(service, "default"),
-        settings: Settings {
-            image: "aifbench:test".into(),
-            results_root: ws.path().join("operator"),
-            instance: "op-0".into(),
-            requeue: Duration::from_secs(1),
-        },
-        metrics: Arc::new(Metrics::new()),
-        monitors: Arc::new(MonitorTasks::new()),
-        slurm: Arc::new(ClusterSlurm::default()),
-        clock: Arc::new(Timestamp::now),
-    });
+    let ctx = context(service, ws.path());
     let start = Instant::now();
     let mut rv = 1;
     // Until the clients run.
@@ -737,4 +695,35 @@ async fn deleting_a_running_slurm_benchmark_cancels_its_jobs() {
             && l.contains("remove")),
         "the finalizer was removed:\n{seen}"
     );
+}
+
+/// The condition of type `t` in a status object.
+fn condition<'a>(status: &'a Value, t: &str) -> &'a Value {
+    status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == t)
+        .unwrap_or_else(|| panic!("no {t} condition in {status:#}"))
+}
+
+/// An operator context on the mocked API server, with the real Slurm
+/// connector and results under `workspace`.
+fn context(
+    service: tower_test::mock::Mock<Request<Body>, Response<Body>>,
+    workspace: &std::path::Path,
+) -> Arc<Context> {
+    Arc::new(Context {
+        client: Client::new(service, "default"),
+        settings: Settings {
+            image: "aifbench:test".into(),
+            results_root: workspace.join("operator"),
+            instance: "op-0".into(),
+            requeue: Duration::from_secs(1),
+        },
+        metrics: Arc::new(Metrics::new()),
+        monitors: Arc::new(MonitorTasks::new()),
+        slurm: Arc::new(ClusterSlurm::default()),
+        clock: Arc::new(Timestamp::now),
+    })
 }

@@ -460,6 +460,23 @@ impl Run<'_> {
         PatchParams::apply(FIELD_MANAGER).force()
     }
 
+    /// Server-side applies a child object in the Benchmark's namespace:
+    /// Ok(Err(msg)) when the cluster refused it (see [`refused`]).
+    async fn apply_child<K>(&self, obj: &K) -> Result<Result<(), String>, Error>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + std::fmt::Debug
+            + serde::Serialize
+            + serde::de::DeserializeOwned,
+    {
+        let api: Api<K> = Api::namespaced(self.ctx.client.clone(), &self.ns);
+        let r = api
+            .patch(&obj.name_any(), &Self::apply_params(), &Patch::Apply(obj))
+            .await;
+        Ok(refused(r)?.map_or(Ok(()), Err))
+    }
+
     async fn execute(&self, actions: &[engine::Action], fb: &mut Feedback) -> Result<(), Error> {
         let mut jobs_applied = BTreeSet::new();
         for a in actions {
@@ -504,7 +521,6 @@ impl Run<'_> {
         let Some(p) = self.planned.get(id) else {
             return Ok(Err(format!("unknown component {id}")));
         };
-        let client = &self.ctx.client;
         match (p.kind, p.executor) {
             (ComponentKind::Monitor, _) => Ok(self.start_monitor(p.index)),
             (_, ExecutorKind::Pod) if p.kind == ComponentKind::Service => {
@@ -514,24 +530,12 @@ impl Run<'_> {
                     Err(e) => return Ok(Err(e.to_string())),
                 };
                 if let Some(svc) = children::service_object(self.bm, self.generation, s) {
-                    let api: Api<Service> = Api::namespaced(client.clone(), &self.ns);
-                    if let Some(r) = refused(
-                        api.patch(&svc.name_any(), &Self::apply_params(), &Patch::Apply(&svc))
-                            .await,
-                    )? {
-                        return Ok(Err(r));
+                    let applied = self.apply_child(&svc).await?;
+                    if applied.is_err() {
+                        return Ok(applied);
                     }
                 }
-                let api: Api<Pod> = Api::namespaced(client.clone(), &self.ns);
-                Ok(
-                    match refused(
-                        api.patch(&pod.name_any(), &Self::apply_params(), &Patch::Apply(&pod))
-                            .await,
-                    )? {
-                        Some(r) => Err(r),
-                        None => Ok(()),
-                    },
-                )
+                self.apply_child(&pod).await
             }
             (_, ExecutorKind::Pod) => {
                 if !jobs_applied.insert(p.index) {
@@ -550,16 +554,7 @@ impl Run<'_> {
                     Ok(j) => j,
                     Err(e) => return Ok(Err(e.to_string())),
                 };
-                let api: Api<Job> = Api::namespaced(client.clone(), &self.ns);
-                Ok(
-                    match refused(
-                        api.patch(&job.name_any(), &Self::apply_params(), &Patch::Apply(&job))
-                            .await,
-                    )? {
-                        Some(r) => Err(r),
-                        None => Ok(()),
-                    },
-                )
+                self.apply_child(&job).await
             }
             (kind, ExecutorKind::Slurm) => Ok(self.launch_slurm(p, kind).await),
             (_, other) => Ok(Err(format!(

@@ -133,15 +133,17 @@ pub struct Cleanup(pub PathBuf);
 impl Drop for Cleanup {
     fn drop(&mut self) {
         for dir in run_dirs(&self.0) {
-            let ids: Vec<String> = active_jobs(&job_prefix(&dir))
-                .into_iter()
-                .map(|j| j.id)
-                .collect();
-            if !ids.is_empty() {
-                eprintln!("cleanup: scancel {ids:?}");
-                let _ = Command::new("scancel").args(&ids).status();
-            }
+            cancel_active(&job_prefix(&dir));
         }
+    }
+}
+
+/// Cancels every queued or running job whose name starts with `prefix`.
+pub fn cancel_active(prefix: &str) {
+    let ids: Vec<String> = active_jobs(prefix).into_iter().map(|j| j.id).collect();
+    if !ids.is_empty() {
+        eprintln!("cleanup: scancel {ids:?}");
+        let _ = Command::new("scancel").args(&ids).status();
     }
 }
 
