@@ -657,18 +657,7 @@ impl Driver {
     async fn launch_client(&mut self, c: &ClientSpec, id: &str) -> Result<(), String> {
         self.check_executor(c.executor)?;
         let base_url = self.client_base_url(c)?;
-        let mut load = c.load.clone();
-        if load.duration.is_none() && load.max_requests.is_none() {
-            load.duration = self.b.spec.execution.duration;
-        }
-        let config = LoadgenConfig {
-            id: id.to_string(),
-            base_url: base_url.clone(),
-            workload: c.workload.clone(),
-            load,
-            errors: c.errors.clone(),
-            upload: None,
-        };
+        let config = LoadgenConfig::for_client(&self.b.spec, c, id, base_url.clone());
         let config_path = self.dir.client_config(id);
         self.dir
             .write_json(&config_path, &config)

@@ -439,18 +439,7 @@ pub fn client_job(
 ) -> Result<Job, ChildError> {
     let name = b.name_any();
     let base_url = client_base_url(b, generation, c)?;
-    let mut load = c.load.clone();
-    if load.duration.is_none() && load.max_requests.is_none() {
-        load.duration = b.spec.execution.duration;
-    }
-    let config = LoadgenConfig {
-        id: c.id.clone(),
-        base_url,
-        workload: c.workload.clone(),
-        load,
-        errors: c.errors.clone(),
-        upload: None,
-    };
+    let config = LoadgenConfig::for_client(&b.spec, c, &c.id, base_url);
     let config_json = serde_json::to_string(&config).map_err(|e| ChildError::Template {
         id: c.id.clone(),
         message: e.to_string(),

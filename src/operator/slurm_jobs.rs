@@ -278,20 +278,9 @@ pub fn client_job(
             return Err(format!("client {} has neither target nor endpoint", c.id));
         }
     };
-    let mut load = c.load.clone();
-    if load.duration.is_none() && load.max_requests.is_none() {
-        load.duration = b.spec.execution.duration;
-    }
-    let config = LoadgenConfig {
-        id: instance.to_string(),
-        base_url,
-        workload: c.workload.clone(),
-        load,
-        errors: c.errors.clone(),
-        // Slurm clients post their summary in the job's comment; their full
-        // results stay in the workspace (no S3 credentials go into jobs).
-        upload: None,
-    };
+    // Slurm clients post their summary in the job's comment; their full
+    // results stay in the workspace (no S3 credentials go into jobs).
+    let config = LoadgenConfig::for_client(&b.spec, c, instance, base_url);
     let config_json = serde_json::to_string(&config).map_err(|e| e.to_string())?;
     let clients = dir.join("clients");
     let config_path = clients.join(format!("{instance}.config.json"));

@@ -63,6 +63,31 @@ impl Default for LoadgenConfig {
     }
 }
 
+impl LoadgenConfig {
+    /// The configuration of instance `id` of client `c`, sending to
+    /// `base_url`. Without its own duration or request cap the client runs
+    /// for `execution.duration` (and is stopped then in any case).
+    pub fn for_client(
+        spec: &crate::api::spec::BenchmarkSpec,
+        c: &crate::api::spec::ClientSpec,
+        id: &str,
+        base_url: String,
+    ) -> Self {
+        let mut load = c.load.clone();
+        if load.duration.is_none() && load.max_requests.is_none() {
+            load.duration = spec.execution.duration;
+        }
+        Self {
+            id: id.to_string(),
+            base_url,
+            workload: c.workload.clone(),
+            load,
+            errors: c.errors.clone(),
+            upload: None,
+        }
+    }
+}
+
 /// Where `aifbench loadgen` uploads its full result. The credentials are
 /// read from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, never from the
 /// configuration or a flag.
