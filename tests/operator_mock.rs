@@ -3,10 +3,13 @@
 //! path, query and the parts of the body that matter — and answers them.
 //! A changed, missing or extra request fails the scenario.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::condition;
 use futures::future::BoxFuture;
 use http::{Request, Response};
 use jiff::Timestamp;
@@ -1404,14 +1407,4 @@ async fn results_s3_secret_by_reference_fetch_at_report_and_no_leak() {
         );
     }
     f.server.done().await;
-}
-
-/// The condition of type `t` in a status object.
-fn condition<'a>(status: &'a Value, t: &str) -> &'a Value {
-    status["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == t)
-        .unwrap_or_else(|| panic!("no {t} condition in {status:#}"))
 }

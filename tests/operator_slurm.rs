@@ -6,6 +6,7 @@
 //! operator's own reconcile against a fake API server. These tests FAIL
 //! when Slurm is not up.
 
+mod common;
 mod slurm_support;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::condition;
 use http::{Request, Response};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
@@ -695,16 +697,6 @@ async fn deleting_a_running_slurm_benchmark_cancels_its_jobs() {
             && l.contains("remove")),
         "the finalizer was removed:\n{seen}"
     );
-}
-
-/// The condition of type `t` in a status object.
-fn condition<'a>(status: &'a Value, t: &str) -> &'a Value {
-    status["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == t)
-        .unwrap_or_else(|| panic!("no {t} condition in {status:#}"))
 }
 
 /// An operator context on the mocked API server, with the real Slurm

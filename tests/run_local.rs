@@ -1,5 +1,8 @@
 //! `aifbench run` end to end: real processes, real HTTP, real scrapes.
 
+mod common;
+
+use common::condition;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -27,15 +30,6 @@ fn results_dir(workspace: &Path) -> PathBuf {
 
 fn status(dir: &Path) -> serde_json::Value {
     serde_norway::from_str(&std::fs::read_to_string(dir.join("status.yaml")).unwrap()).unwrap()
-}
-
-fn condition<'a>(status: &'a serde_json::Value, t: &str) -> &'a serde_json::Value {
-    status["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == t)
-        .unwrap_or_else(|| panic!("no {t} condition in {status:#}"))
 }
 
 /// Live (non-zombie) processes whose process group is `pgid`. Orphans may
