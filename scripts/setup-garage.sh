@@ -100,19 +100,31 @@ if ! running; then
   log "started garage (pid $(cat "$PIDFILE")), log $LOG"
 fi
 g() { "$GARAGE" -c "$CFG" "$@"; }
+# Right after start-up the node can answer before its layout and key tables
+# accept writes; retry a step for up to 30 s, then show why it failed.
+retry() {
+  local i
+  for i in $(seq 150); do
+    "$@" 2>"$DIR/last-step.err" && return 0
+    running || break
+    sleep 0.2
+  done
+  log "'$*' kept failing:"; cat "$DIR/last-step.err" >&2; tail -n 20 "$LOG" >&2
+  exit 1
+}
 for _ in $(seq 100); do
   curl -s -o /dev/null --max-time 1 http://127.0.0.1:3903/health && break
   running || { log "garage exited; see $LOG"; tail -n 20 "$LOG" >&2; exit 1; }
   sleep 0.2
 done
 
-node_id=$(g node id -q 2>/dev/null | cut -d@ -f1)
+node_id=$(retry g node id -q | cut -d@ -f1)
 [[ -n $node_id ]] || { log "cannot get the node id; see $LOG"; exit 1; }
 if [[ $(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:3903/health) != 200 ]]; then
   log "assigning and applying the layout"
-  g layout assign -z dc1 -c 1G "$node_id" >/dev/null
+  retry g layout assign -z dc1 -c 1G "$node_id" >/dev/null
   version=$(g layout show 2>/dev/null | sed -n 's/.*apply --version \([0-9]*\).*/\1/p' | head -n1)
-  g layout apply --version "${version:-1}" >/dev/null
+  retry g layout apply --version "${version:-1}" >/dev/null
 fi
 for _ in $(seq 100); do
   [[ $(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:3903/health) == 200 ]] && break
@@ -120,14 +132,14 @@ for _ in $(seq 100); do
 done
 
 if ! g key info "$KEY_NAME" >/dev/null 2>&1; then
-  g key create "$KEY_NAME" >/dev/null
+  retry g key create "$KEY_NAME" >/dev/null
   log "created key $KEY_NAME"
 fi
 if ! g bucket info "$BUCKET" >/dev/null 2>&1; then
-  g bucket create "$BUCKET" >/dev/null
+  retry g bucket create "$BUCKET" >/dev/null
   log "created bucket $BUCKET"
 fi
-g bucket allow --read --write --owner "$BUCKET" --key "$KEY_NAME" >/dev/null
+retry g bucket allow --read --write --owner "$BUCKET" --key "$KEY_NAME" >/dev/null
 
 info=$(g key info --show-secret "$KEY_NAME")
 key_id=$(sed -n 's/^Key ID:[[:space:]]*//p' <<<"$info" | head -n1)

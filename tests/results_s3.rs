@@ -64,7 +64,25 @@ impl Drop for Garage {
 }
 
 impl Garage {
+    /// Starts a private Garage. A start is retried on fresh ports when the
+    /// server dies or a set-up step keeps failing (another process may take a
+    /// port between `free_port` and Garage's bind); the last failure's
+    /// command, stderr and server log are in the panic message.
     fn start() -> Self {
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            match Self::try_start() {
+                Ok(g) => return g,
+                Err(e) => failures.push(e),
+            }
+        }
+        panic!(
+            "garage did not start in 3 tries:\n{}",
+            failures.join("\n---\n")
+        );
+    }
+
+    fn try_start() -> Result<Self, String> {
         let bin = garage_bin();
         let dir = tempfile::tempdir().unwrap();
         let (s3, rpc, admin) = (free_port(), free_port(), free_port());
@@ -83,7 +101,8 @@ impl Garage {
             ),
         )
         .unwrap();
-        let log = std::fs::File::create(dir.path().join("garage.log")).unwrap();
+        let log_path = dir.path().join("garage.log");
+        let log = std::fs::File::create(&log_path).unwrap();
         let child = Command::new(&bin)
             .arg("-c")
             .arg(&cfg)
@@ -99,47 +118,51 @@ impl Garage {
             key_id: String::new(),
             secret: String::new(),
         };
-        let cli = |args: &[&str]| -> Option<String> {
-            let out = Command::new(&bin)
-                .arg("-c")
-                .arg(&cfg)
-                .args(args)
-                .output()
-                .ok()?;
-            out.status
-                .success()
-                .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-        };
+        // Each step is retried until it succeeds: right after start-up the
+        // CLI can reach the node before its layout and key tables accept
+        // writes (seen under CI load, with three Garages starting at once).
         let deadline = Instant::now() + Duration::from_secs(30);
-        let node = loop {
-            if let Some(id) = cli(&["node", "id", "-q"]) {
-                break id.trim().split('@').next().unwrap().to_string();
+        let mut step = |args: &[&str]| -> Result<String, String> {
+            loop {
+                let out = Command::new(&bin)
+                    .arg("-c")
+                    .arg(&cfg)
+                    .args(args)
+                    .output()
+                    .map_err(|e| format!("garage {args:?}: {e}"))?;
+                if out.status.success() {
+                    return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+                }
+                let exited = g.child.try_wait().ok().flatten();
+                if exited.is_some() || Instant::now() > deadline {
+                    return Err(format!(
+                        "garage {args:?} failed (server exit: {exited:?}): {}\nserver log:\n{}",
+                        String::from_utf8_lossy(&out.stderr).trim(),
+                        std::fs::read_to_string(&log_path).unwrap_or_default()
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(200));
             }
-            assert!(Instant::now() < deadline, "garage did not come up");
-            std::thread::sleep(Duration::from_millis(200));
         };
-        cli(&["layout", "assign", "-z", "dc1", "-c", "1G", &node]).expect("layout assign");
-        cli(&["layout", "apply", "--version", "1"]).expect("layout apply");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while cli(&["key", "create", "aifb"]).is_none() {
-            assert!(Instant::now() < deadline, "garage key create failed");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        cli(&["bucket", "create", BUCKET]).expect("bucket create");
-        cli(&[
+        let id = step(&["node", "id", "-q"])?;
+        let node = id.trim().split('@').next().unwrap_or_default().to_string();
+        step(&["layout", "assign", "-z", "dc1", "-c", "1G", &node])?;
+        step(&["layout", "apply", "--version", "1"])?;
+        step(&["key", "create", "aifb"])?;
+        step(&["bucket", "create", BUCKET])?;
+        step(&[
             "bucket", "allow", "--read", "--write", "--owner", BUCKET, "--key", "aifb",
-        ])
-        .expect("bucket allow");
-        let info = cli(&["key", "info", "--show-secret", "aifb"]).expect("key info");
+        ])?;
+        let info = step(&["key", "info", "--show-secret", "aifb"])?;
         let field = |name: &str| {
             info.lines()
                 .find_map(|l| l.trim().strip_prefix(name))
                 .map(|v| v.trim().to_string())
-                .unwrap_or_else(|| panic!("no {name} in garage key info"))
+                .ok_or_else(|| format!("no {name} in garage key info:\n{info}"))
         };
-        g.key_id = field("Key ID:");
-        g.secret = field("Secret key:");
-        g
+        g.key_id = field("Key ID:")?;
+        g.secret = field("Secret key:")?;
+        Ok(g)
     }
 
     fn creds(&self) -> S3Credentials {
