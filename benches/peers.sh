@@ -8,6 +8,12 @@
 #
 #   benches/peers.sh                 # ~2 minutes after the install
 #   REQUESTS=5000 benches/peers.sh
+#   ITL=1ms CONCURRENCIES=1 REQUESTS=600 benches/peers.sh   # slower token pacing
+#   ONLY=aifbench,inference-perf benches/peers.sh           # a subset of the rows
+#
+# At concurrency 1 it also runs examples/stream_floor.rs: one blocking read
+# per arrival and nothing else, the kernel's share of any client that
+# timestamps every token.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS="${AIFB_TOOLS:-/var/tmp/aifbench-tools}"
@@ -18,7 +24,8 @@ if ! "$TOOLS/peers-venv/bin/python" -c 'import inference_perf' 2>/dev/null; then
   "$TOOLS/peers-venv/bin/pip" install -q inference-perf
 fi
 if ! "$TOOLS/guidellm-venv/bin/python" -c 'import guidellm' 2>/dev/null; then
-  "$PY312" -m venv "$TOOLS/guidellm-venv"
+  "$PY312" -m venv "$TOOLS/guidellm-venv" \
+  "$TARGET/release/examples/stream_floor"
   "$TOOLS/guidellm-venv/bin/pip" install -q --upgrade pip
   "$TOOLS/guidellm-venv/bin/pip" install -q guidellm==0.8.1
 fi
@@ -35,6 +42,7 @@ PreTrainedTokenizerFast(tokenizer_object=t, unk_token="<unk>", bos_token="<s>",
                         eos_token="</s>").save_pretrained(sys.argv[1])
 PY
 fi
-cargo build --release -q
+cargo build --release -q --bin aifbench --example stream_floor
 TARGET="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-exec python3 benches/peers_bench.py "$TARGET/release/aifbench" "$TOOLS/peers-venv" "$TOOLS/word-tokenizer" "$TOOLS/guidellm-venv"
+exec python3 benches/peers_bench.py "$TARGET/release/aifbench" "$TOOLS/peers-venv" "$TOOLS/word-tokenizer" "$TOOLS/guidellm-venv" \
+  "$TARGET/release/examples/stream_floor"

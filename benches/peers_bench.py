@@ -21,9 +21,11 @@ import tempfile
 import time
 import urllib.request
 
-BIN, PEERS_VENV, TOKENIZER, GUIDELLM_VENV = sys.argv[1:5]
+BIN, PEERS_VENV, TOKENIZER, GUIDELLM_VENV, FLOOR = sys.argv[1:6]
 PORT = 18805
 N = int(os.environ.get("REQUESTS", "2000"))
+ITL = os.environ.get("ITL", "100us")
+CONCURRENCIES = [int(c) for c in os.environ.get("CONCURRENCIES", "1,64").split(",")]
 
 
 def pin(cpu, argv):
@@ -44,6 +46,13 @@ def aifbench(c, n, api="completions"):
                           "--concurrency", str(c), "--max-requests", str(n), "--max-tokens", "32",
                           "--ignore-eos", "--input-tokens", "16", "--progress-interval", "0",
                           "--model", "sim-model"]))
+
+
+def floor(n, api="completions"):
+    """The kernel's share: a blocking reader with one read per arrival and no
+    HTTP, SSE or JSON work (examples/stream_floor.rs); concurrency 1 only."""
+    argv = [FLOOR, f"127.0.0.1:{PORT}", str(n)] + (["chat"] if api == "chat" else [])
+    return cpu_of(pin(0, argv))
 
 
 def inference_perf(c, n, work):
@@ -78,7 +87,7 @@ def guidellm(c, n, work):
                           "--output", f"kind=json,path={work}/gl-{c}-{n}.json"]), env)
 
 
-sim = subprocess.Popen(pin(1, [BIN, "sim", "--port", str(PORT), "--ttft", "1ms", "--itl", "100us",
+sim = subprocess.Popen(pin(1, [BIN, "sim", "--port", str(PORT), "--ttft", "1ms", "--itl", ITL,
                                "--output-tokens", "32"]),
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 for _ in range(100):
@@ -89,11 +98,17 @@ for _ in range(100):
         time.sleep(0.1)
 rows = []
 with tempfile.TemporaryDirectory() as work:
-    for c in (1, 64):
-        for name, run in (("aifbench loadgen, completions", lambda c, n: aifbench(c, n)),
-                          ("inference-perf 0.7.0, completions", lambda c, n: inference_perf(c, n, work)),
-                          ("aifbench loadgen, chat", lambda c, n: aifbench(c, n, "chat")),
-                          ("guidellm 0.8.1, chat", lambda c, n: guidellm(c, n, work))):
+    for c in CONCURRENCIES:
+        tools = [("aifbench loadgen, completions", lambda c, n: aifbench(c, n)),
+                 ("inference-perf 0.7.0, completions", lambda c, n: inference_perf(c, n, work)),
+                 ("aifbench loadgen, chat", lambda c, n: aifbench(c, n, "chat")),
+                 ("guidellm 0.8.1, chat", lambda c, n: guidellm(c, n, work))]
+        if c == 1:
+            tools[1:1] = [("floor: read per arrival, no parsing, completions", lambda c, n: floor(n))]
+            tools.append(("floor: read per arrival, no parsing, chat", lambda c, n: floor(n, "chat")))
+        if os.environ.get("ONLY"):
+            tools = [t for t in tools if any(o in t[0] for o in os.environ["ONLY"].split(","))]
+        for name, run in tools:
             big, wall = run(c, N)
             small, _ = run(c, N // 10)
             per = (big - small) / (N - N // 10)
@@ -101,7 +116,7 @@ with tempfile.TemporaryDirectory() as work:
 sim.kill()
 sim.wait()
 print(f"{N} streamed requests (16 prompt words, 32 output tokens, ignore_eos) per run against "
-      f"`aifbench sim --ttft 1ms --itl 100us`, client on CPU 0, simulator on CPU 1.\n")
+      f"`aifbench sim --ttft 1ms --itl {ITL}`, client on CPU 0, simulator on CPU 1.\n")
 print("| concurrency | client | CPU s for all requests | wall s | marginal client CPU ms/request |")
 print("|---:|---|---:|---:|---:|")
 for c, name, big, wall, per in rows:

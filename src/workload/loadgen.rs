@@ -1241,6 +1241,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn redirects_are_counted_as_failures_not_followed() {
+        let server = TestServer::start(Behavior {
+            status: 307,
+            ..Behavior::default()
+        })
+        .await;
+        let mut c = config(&server.url, 4, 1);
+        c.workload.openai = Some(OpenAiWorkload {
+            model: Some("m".into()),
+            ..Default::default()
+        });
+        c.errors.max_consecutive = 0;
+        let (r, _) = run_collect(c, None, CancellationToken::new()).await;
+        let r = r.unwrap();
+        assert_eq!((r.requests, r.errors), (0, 4));
+        assert_eq!(r.error_classes.get("http_307"), Some(&4));
+        // One hit per request: neither a redirect nor a retry was followed.
+        assert_eq!(server.hits(), 4);
+    }
+
+    #[tokio::test]
     async fn truncated_streams_are_stream_errors() {
         let server = TestServer::start(Behavior {
             truncate: true,

@@ -17,6 +17,7 @@ pub mod dataset;
 pub mod load;
 pub mod loadgen;
 pub mod openai;
+mod openai_payload;
 pub mod record;
 pub mod result;
 pub mod s3;

@@ -25,12 +25,10 @@ use tokio::time::Instant;
 use super::WorkloadError;
 use super::dataset::{self, Entry, Prompt};
 use super::load::{Executor, RequestContext};
+use super::openai_payload::{Payload, excerpt};
 use super::record::{ErrorClass, Failure, Outcome, Success, TokenSource};
 use super::sse::SseParser;
 use crate::api::workload::{OpenAiApi, OpenAiWorkload};
-
-/// Longest error-body excerpt kept in a failure message.
-const ERROR_BODY_EXCERPT: usize = 200;
 
 /// Loads the API key named by `apiKeyEnv` or `apiKeyFile`, if any. Error
 /// messages name the variable or file, never the key.
@@ -135,106 +133,6 @@ fn describe(err: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-#[derive(Deserialize, Debug, Default)]
-struct Usage {
-    #[serde(default)]
-    prompt_tokens: Option<u64>,
-    #[serde(default)]
-    completion_tokens: Option<u64>,
-}
-
-#[derive(Deserialize, Debug, Default)]
-struct Delta {
-    #[serde(default)]
-    content: Option<String>,
-    #[serde(default)]
-    reasoning_content: Option<String>,
-    #[serde(default)]
-    reasoning: Option<String>,
-}
-
-#[derive(Deserialize, Debug, Default)]
-struct Choice {
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
-    delta: Option<Delta>,
-    #[serde(default)]
-    message: Option<Delta>,
-}
-
-impl Choice {
-    fn has_text(&self) -> bool {
-        let nonempty = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
-        let delta = |d: &Option<Delta>| {
-            d.as_ref().is_some_and(|d| {
-                nonempty(&d.content) || nonempty(&d.reasoning_content) || nonempty(&d.reasoning)
-            })
-        };
-        nonempty(&self.text) || delta(&self.delta) || delta(&self.message)
-    }
-}
-
-/// One JSON payload: a stream chunk or a whole non-streamed response.
-#[derive(Deserialize, Debug, Default)]
-struct Payload {
-    #[serde(default)]
-    choices: Option<Vec<Choice>>,
-    #[serde(default)]
-    usage: Option<Usage>,
-    #[serde(default)]
-    error: Option<Value>,
-    #[serde(default)]
-    object: Option<String>,
-    #[serde(default)]
-    message: Option<String>,
-}
-
-impl Payload {
-    fn parse(data: &str) -> Result<Self, Failure> {
-        let payload: Self = serde_json::from_str(data).map_err(|e| {
-            Failure::new(
-                ErrorClass::InvalidPayload,
-                format!("unparseable JSON: {e}: {}", excerpt(data)),
-            )
-        })?;
-        if let Some(err) = &payload.error
-            && !err.is_null()
-        {
-            return Err(Failure::new(
-                ErrorClass::Stream,
-                format!("server reported an error: {}", excerpt(&err.to_string())),
-            ));
-        }
-        if payload.object.as_deref() == Some("error") {
-            return Err(Failure::new(
-                ErrorClass::Stream,
-                format!(
-                    "server reported an error: {}",
-                    excerpt(payload.message.as_deref().unwrap_or(""))
-                ),
-            ));
-        }
-        Ok(payload)
-    }
-
-    fn choices(&self) -> &[Choice] {
-        self.choices.as_deref().unwrap_or_default()
-    }
-}
-
-fn excerpt(text: &str) -> String {
-    let mut end = text.len().min(ERROR_BODY_EXCERPT);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut s = text[..end].to_string();
-    if end < text.len() {
-        s.push('…');
-    }
-    s
-}
-
 /// Follows the events of one streamed response. Pure: the caller supplies
 /// each event's arrival instant.
 #[derive(Debug, Default)]
@@ -270,9 +168,9 @@ impl StreamAccumulator {
         }
         let payload = Payload::parse(data)?;
         let choices = payload.choices();
-        if !choices.is_empty() {
+        if choices.count > 0 {
             self.token_times.push(at);
-            if choices.iter().any(Choice::has_text) {
+            if choices.any_text {
                 self.text_events += 1;
                 self.first_content.get_or_insert(at);
             }
@@ -324,7 +222,7 @@ impl StreamAccumulator {
 pub fn parse_response(body: &[u8], end: Instant) -> Outcome {
     let text = String::from_utf8_lossy(body);
     let payload = Payload::parse(&text)?;
-    if payload.choices().is_empty() {
+    if payload.choices().count == 0 {
         return Err(Failure::new(
             ErrorClass::InvalidPayload,
             format!("response has no choices: {}", excerpt(&text)),
@@ -405,8 +303,13 @@ impl OpenAiClient {
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
         }
+        // No proxy, redirect or retry: a benchmark measures the service
+        // itself, and every refused or redirected request counts as a
+        // failure instead of being hidden behind a second attempt.
         let http = reqwest::Client::builder()
             .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .retry(reqwest::retry::never())
             .default_headers(headers)
             .user_agent(concat!("aifbench/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(cfg.request_timeout.get().min(Duration::from_secs(10)))
@@ -467,9 +370,14 @@ impl OpenAiClient {
             .iter()
             .map(|e| serde_json::to_vec(&entry_body(&self.cfg, model, e)).map(Bytes::from))
             .collect::<Result<Vec<_>, _>>()?;
+        let url = format!("{}{path}", self.root);
+        // Parsed once here rather than on every request.
+        let url = reqwest::Url::parse(&url).map_err(|e| {
+            WorkloadError::InvalidConfig(format!("baseUrl gives an invalid URL {url:?}: {e}"))
+        })?;
         Ok(OpenAiExecutor {
             http: self.http.clone(),
-            url: format!("{}{path}", self.root),
+            url,
             bodies: Arc::new(bodies),
             stream: self.cfg.stream,
             timeout: self.cfg.request_timeout.get(),
@@ -481,7 +389,7 @@ impl OpenAiClient {
 #[derive(Clone, Debug)]
 pub struct OpenAiExecutor {
     http: reqwest::Client,
-    url: String,
+    url: reqwest::Url,
     bodies: Arc<Vec<Bytes>>,
     stream: bool,
     timeout: Duration,
@@ -495,7 +403,7 @@ impl OpenAiExecutor {
         };
         let resp = self
             .http
-            .post(&self.url)
+            .post(self.url.clone())
             .header(CONTENT_TYPE, "application/json")
             .body(body)
             .send()
@@ -526,9 +434,7 @@ impl OpenAiExecutor {
             let chunk =
                 chunk.map_err(|e| Failure::new(classify_transport(&e, true), describe(&e)))?;
             let at = Instant::now();
-            for event in parser.feed(&chunk) {
-                acc.on_event(&event.data, at)?;
-            }
+            parser.feed_with(&chunk, |_, data| acc.on_event(data, at))?;
         }
         let ended = Instant::now();
         if let Some(event) = parser.finish() {

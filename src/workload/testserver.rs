@@ -143,6 +143,11 @@ async fn complete(
     let b = state.behavior.clone();
     if b.status != 200 {
         let status = StatusCode::from_u16(b.status).unwrap();
+        // A redirect points back here: a client that follows it would loop.
+        let location = [(header::LOCATION, "/v1/completions")];
+        if status.is_redirection() {
+            return (status, location, "").into_response();
+        }
         return (status, "{\"error\":\"boom\"}").into_response();
     }
     let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
