@@ -14,10 +14,15 @@ use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let addr = args.next().ok_or("usage: stream_floor HOST:PORT REQUESTS [chat]")?;
+    let addr = args
+        .next()
+        .ok_or("usage: stream_floor HOST:PORT REQUESTS [chat]")?;
     let requests: u64 = args.next().ok_or("missing REQUESTS")?.parse()?;
     let chat = args.next().as_deref() == Some("chat");
-    let prompt = (0..16).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
+    let prompt = (0..16)
+        .map(|i| format!("w{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
     let (path, body) = if chat {
         (
             "/v1/chat/completions",
