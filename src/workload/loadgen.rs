@@ -1212,21 +1212,28 @@ mod tests {
         assert!((64.0..300.0).contains(&e2el), "{e2el}");
     }
 
-    #[tokio::test]
-    async fn server_errors_are_never_successes() {
+    /// Runs `requests` requests, one at a time and never aborting, against
+    /// a server that answers each with `status`; returns the result and the
+    /// server's hit count.
+    async fn run_against_status(status: u16, requests: u64) -> (ClientResult, u64) {
         let server = TestServer::start(Behavior {
-            status: 500,
+            status,
             ..Behavior::default()
         })
         .await;
-        let mut c = config(&server.url, 5, 1);
+        let mut c = config(&server.url, requests, 1);
         c.workload.openai = Some(OpenAiWorkload {
             model: Some("m".into()),
             ..Default::default()
         });
         c.errors.max_consecutive = 0;
         let (r, _) = run_collect(c, None, CancellationToken::new()).await;
-        let r = r.unwrap();
+        (r.unwrap(), server.hits())
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_never_successes() {
+        let (r, _) = run_against_status(500, 5).await;
         assert_eq!(r.requests, 0);
         assert_eq!(r.errors, 5);
         assert_eq!(r.error_classes.get("http_500"), Some(&5));
@@ -1242,23 +1249,11 @@ mod tests {
 
     #[tokio::test]
     async fn redirects_are_counted_as_failures_not_followed() {
-        let server = TestServer::start(Behavior {
-            status: 307,
-            ..Behavior::default()
-        })
-        .await;
-        let mut c = config(&server.url, 4, 1);
-        c.workload.openai = Some(OpenAiWorkload {
-            model: Some("m".into()),
-            ..Default::default()
-        });
-        c.errors.max_consecutive = 0;
-        let (r, _) = run_collect(c, None, CancellationToken::new()).await;
-        let r = r.unwrap();
+        let (r, hits) = run_against_status(307, 4).await;
         assert_eq!((r.requests, r.errors), (0, 4));
         assert_eq!(r.error_classes.get("http_307"), Some(&4));
         // One hit per request: neither a redirect nor a retry was followed.
-        assert_eq!(server.hits(), 4);
+        assert_eq!(hits, 4);
     }
 
     #[tokio::test]
