@@ -3,15 +3,15 @@
 //! termination message (small enough for Kubernetes' 4 KiB limit), against
 //! the real simulator.
 
-use std::time::Duration;
-
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
 use aifbench::api::status::ResultsSummary;
 use aifbench::operator::observe::merge_summaries;
-use aifbench::sim::{SimConfig, serve};
 use aifbench::workload::loadgen::{LoadgenArgs, LoadgenExit, run_cli};
+
+mod common;
+use common::start_sim;
 
 #[derive(Parser)]
 struct Cli {
@@ -21,21 +21,10 @@ struct Cli {
 
 #[tokio::test]
 async fn summary_file_is_a_termination_message() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let s = stop.clone();
-    let config = SimConfig {
-        ttft: Duration::from_millis(2),
-        itl: Duration::from_millis(1),
-        output_tokens: 4,
-        ..Default::default()
-    };
-    let server = tokio::spawn(serve(listener, config, async move { s.cancelled().await }));
+    let (url, stop, server) = start_sim().await;
     let dir = tempfile::tempdir().unwrap();
     let summary = dir.path().join("termination-log");
     let output = dir.path().join("clients/c-index-0.json");
-    let url = format!("http://{addr}");
     let cli = Cli::try_parse_from([
         "loadgen",
         "--url",

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::condition;
+use common::{Logs, component, condition};
 use futures::future::BoxFuture;
 use http::{Request, Response};
 use jiff::Timestamp;
@@ -150,6 +150,12 @@ impl ApiServer {
         assert_eq!(body["type"], json!(type_), "{body}");
         assert_eq!(body["regarding"]["name"], json!("bm"));
         body
+    }
+
+    /// The operator reads the Secret `name` (in the Benchmark's namespace).
+    async fn secret(&mut self, name: &str, secret: Value) {
+        let path = format!("/api/v1/namespaces/team/secrets/{name}");
+        self.expect("GET", &path, "", 200, Some(secret)).await;
     }
 
     async fn delete(&mut self, path: &str) -> Value {
@@ -848,29 +854,9 @@ fn canary_secret() -> Value {
            "data": {"url": b64("http://slurmrestd:6820"), "user": b64("bench"), "token": b64(CANARY)}})
 }
 
-/// Captures every log line of the current thread.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn slurm_credentials_never_leak_and_deletion_runs_the_finalizer() {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = Logs::capture();
 
     let mut f = fixture();
     // A Benchmark whose service runs on Slurm: the Secret is read, the
@@ -878,14 +864,7 @@ async fn slurm_credentials_never_leak_and_deletion_runs_the_finalizer() {
     let bm = slurm_benchmark();
     let r = reconcile_with!(f, bm, |s| {
         s.lists(vec![], vec![], vec![]).await;
-        s.expect(
-            "GET",
-            "/api/v1/namespaces/team/secrets/slurm-creds",
-            "",
-            200,
-            Some(canary_secret()),
-        )
-        .await;
+        s.secret("slurm-creds", canary_secret()).await;
         let st = s.status(&bm, 200).await;
         let reach = condition(&st["status"], "BackendReachable").clone();
         assert_eq!(reach["status"], json!("False"));
@@ -913,14 +892,7 @@ async fn slurm_credentials_never_leak_and_deletion_runs_the_finalizer() {
     let svc = json!({"apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "bm-g1-sim", "namespace": "team", "labels": labels("service", "sim", 1, None)}});
     let r = reconcile_with!(f, bm, |s| {
-        s.expect(
-            "GET",
-            "/api/v1/namespaces/team/secrets/slurm-creds",
-            "",
-            200,
-            Some(canary_secret()),
-        )
-        .await;
+        s.secret("slurm-creds", canary_secret()).await;
         s.lists(
             vec![sim_pod(running_ready()), client_pod(0, running())],
             vec![job],
@@ -951,7 +923,7 @@ async fn slurm_credentials_never_leak_and_deletion_runs_the_finalizer() {
     assert_eq!(f.slurm.cancelled.lock().unwrap().as_slice(), ["7"]);
 
     let seen = f.server.seen.lock().unwrap().join("\n");
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     assert!(!logs.is_empty(), "logs were captured");
     for (what, text) in [("requests", &seen), ("logs", &logs)] {
         // The Secret's own response is the only place the canary may be;
@@ -980,25 +952,12 @@ async fn slurm_service_is_submitted_and_jobs_of_earlier_runs_cancelled() {
     bm.spec.workspace = Some("/shared/bench".into());
     let r = reconcile_with!(f, bm, |s| {
         s.lists(vec![], vec![], vec![]).await;
-        s.expect(
-            "GET",
-            "/api/v1/namespaces/team/secrets/slurm-creds",
-            "",
-            200,
-            Some(canary_secret()),
-        )
-        .await;
+        s.secret("slurm-creds", canary_secret()).await;
         let st = s.status(&bm, 200).await;
         let reach = condition(&st["status"], "BackendReachable").clone();
         assert_eq!(reach["status"], json!("True"), "{reach}");
         assert_eq!(reach["message"], json!("fake"), "{reach}");
-        let sim = st["status"]["components"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == "sim")
-            .unwrap()
-            .clone();
+        let sim = component(&st["status"], "sim").clone();
         assert_eq!(sim["state"], json!("Launching"), "{sim}");
         s.event("Launching", "Normal").await;
     })
@@ -1027,14 +986,7 @@ async fn slurm_service_is_submitted_and_jobs_of_earlier_runs_cancelled() {
     *f.slurm.jobs.lock().unwrap() = Some(vec![fake_job("100", "aifb-1234abcd-g1-sim")]);
     let r = reconcile_with!(f, bm, |s| {
         s.lists(vec![], vec![], vec![]).await;
-        s.expect(
-            "GET",
-            "/api/v1/namespaces/team/secrets/slurm-creds",
-            "",
-            200,
-            Some(canary_secret()),
-        )
-        .await;
+        s.secret("slurm-creds", canary_secret()).await;
         s.status(&bm, 200).await;
         s.event("Launching", "Normal").await;
     })
@@ -1107,13 +1059,7 @@ async fn monitors_are_scraped_by_the_operator() {
             .await;
         s.apply(&format!("{JOBS}/bm-g1-load")).await;
         status = s.status(&bm, 200).await;
-        let m = status["status"]["components"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == "m")
-            .unwrap()
-            .clone();
+        let m = component(&status["status"], "m").clone();
         assert_eq!(m["state"], json!("Launching"), "{m}");
         s.event("Running", "Normal").await;
     })
@@ -1167,13 +1113,7 @@ async fn monitors_are_scraped_by_the_operator() {
         .await;
         s.delete(&format!("{SERVICES}/bm-g1-sim")).await;
         status = s.status(&bm, 200).await;
-        let m = status["status"]["components"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == "m")
-            .unwrap()
-            .clone();
+        let m = component(&status["status"], "m").clone();
         assert_eq!(m["state"], json!("Stopped"), "{m}");
     })
     .unwrap();
@@ -1273,13 +1213,7 @@ fn s3_canary_secret() -> Value {
 /// Secret's value appears in no request, status, event or log line.
 #[tokio::test(flavor = "current_thread")]
 async fn results_s3_secret_by_reference_fetch_at_report_and_no_leak() {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = Logs::capture();
     // A "bucket" that only notes the request line and hangs up: the report
     // asks for the objects the pods were told to write, and gets nothing.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -1366,14 +1300,7 @@ async fn results_s3_secret_by_reference_fetch_at_report_and_no_leak() {
     pods.extend(clients);
     let r = reconcile_with!(f, bm, |s| {
         s.lists(pods, vec![], vec![]).await;
-        s.expect(
-            "GET",
-            "/api/v1/namespaces/team/secrets/s3-creds",
-            "",
-            200,
-            Some(s3_canary_secret()),
-        )
-        .await;
+        s.secret("s3-creds", s3_canary_secret()).await;
         status = s.status(&bm, 200).await;
         let st = &status["status"];
         assert_eq!(st["phase"], json!("Succeeded"));
@@ -1398,7 +1325,7 @@ async fn results_s3_secret_by_reference_fetch_at_report_and_no_leak() {
     );
 
     let seen = f.server.seen.lock().unwrap().join("\n");
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     assert!(logs.contains("approximate summary"), "{logs}");
     for (what, text) in [("requests", &seen), ("logs", &logs)] {
         assert!(

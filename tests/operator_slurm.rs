@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::condition;
+use common::{Logs, component, condition};
 use http::{Request, Response};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
@@ -308,6 +308,31 @@ struct FakeApi {
     seen: Arc<Mutex<Vec<String>>>,
 }
 
+impl FakeApi {
+    /// Gives `bm` the last status written (if any) and the next
+    /// resourceVersion, as a watch would deliver it; returns that status.
+    fn adopt_status(&self, bm: &mut Benchmark) -> Option<Value> {
+        let st = self.status.lock().unwrap().clone()?;
+        bm.status = Some(serde_json::from_value(st.clone()).unwrap());
+        let rv: u64 = bm
+            .metadata
+            .resource_version
+            .as_deref()
+            .unwrap()
+            .parse()
+            .unwrap();
+        bm.metadata.resource_version = Some((rv + 1).to_string());
+        Some(st)
+    }
+}
+
+/// One reconcile of `bm`; panics on its error.
+async fn reconcile_ok(bm: &Benchmark, ctx: &Arc<Context>) {
+    reconcile(Arc::new(bm.clone()), ctx.clone())
+        .await
+        .unwrap_or_else(|e| panic!("reconcile: {e}"));
+}
+
 fn spawn_api(
     mut handle: tower_test::mock::Handle<Request<Body>, Response<Body>>,
     bm: Benchmark,
@@ -447,20 +472,17 @@ async fn run_benchmark(
     let ctx = context(service, ws.path());
     let mut seen_states = Vec::new();
     let start = Instant::now();
-    let mut rv = 1;
+    let mut first = true;
     loop {
-        reconcile(Arc::new(bm.clone()), ctx.clone())
-            .await
-            .unwrap_or_else(|e| panic!("reconcile: {e}"));
-        if rv == 1 {
+        reconcile_ok(&bm, &ctx).await;
+        if first {
             // The first status write "lost" (a restarted operator, or a
             // 409): the same Benchmark again launches again, and the
             // submitted job is adopted by its name, not submitted twice.
-            reconcile(Arc::new(bm.clone()), ctx.clone())
-                .await
-                .unwrap_or_else(|e| panic!("reconcile: {e}"));
+            reconcile_ok(&bm, &ctx).await;
+            first = false;
         }
-        if let Some(st) = api.status.lock().unwrap().clone() {
+        if let Some(st) = api.adopt_status(&mut bm) {
             for c in st["components"].as_array().into_iter().flatten() {
                 let pair = (
                     c["id"].as_str().unwrap_or_default().to_string(),
@@ -476,9 +498,6 @@ async fn run_benchmark(
                     seen_states.push(pair);
                 }
             }
-            bm.status = Some(serde_json::from_value(st).unwrap());
-            rv += 1;
-            bm.metadata.resource_version = Some(rv.to_string());
         }
         let phase = bm.status.as_ref().map(|s| s.phase.to_string());
         eprintln!("{:>5.1}s phase {phase:?}", start.elapsed().as_secs_f64());
@@ -543,12 +562,7 @@ fn assert_succeeded(status: &Value, states: &[(String, String)], stopped: bool) 
         );
     }
     assert!(end("chat-1") && end("chat-2"), "{states:?}");
-    let sim = status["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "sim")
-        .unwrap();
+    let sim = component(status, "sim");
     assert!(sim["jobId"].as_str().is_some(), "{sim:#}");
     assert!(
         sim["endpoint"]
@@ -580,30 +594,10 @@ async fn operator_runs_a_slurm_benchmark_over_ssh() {
     assert_eq!(private_dirs(), Vec::<String>::new(), "key folder removed");
 }
 
-/// Captures every log line of the current thread.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn operator_runs_a_slurm_benchmark_through_slurmrestd_with_a_refreshed_jwt() {
     let _serial = SERIAL.lock().await;
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = Logs::capture();
     let env = slurm_support::slurm_env();
     let mut values = ssh_values(&env);
     values.push(("url".into(), env["AIFB_SLURM_REST_URL"].clone()));
@@ -627,7 +621,7 @@ async fn operator_runs_a_slurm_benchmark_through_slurmrestd_with_a_refreshed_jwt
     assert!(!requests.join("\n").contains(CANARY));
     // Neither the canary nor any JWT (the minted one included: they all
     // start with the header "eyJ") reaches the log or the API server.
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     assert!(logs.contains("minted over SSH"), "logs were captured");
     for (what, text) in [("logs", &logs), ("requests", &requests.join("\n"))] {
         assert!(!text.contains(CANARY), "canary in {what}");
@@ -653,17 +647,10 @@ async fn deleting_a_running_slurm_benchmark_cancels_its_jobs() {
     let api = spawn_api(handle, bm.clone(), secret);
     let ctx = context(service, ws.path());
     let start = Instant::now();
-    let mut rv = 1;
     // Until the clients run.
     loop {
-        reconcile(Arc::new(bm.clone()), ctx.clone())
-            .await
-            .unwrap_or_else(|e| panic!("reconcile: {e}"));
-        if let Some(st) = api.status.lock().unwrap().clone() {
-            bm.status = Some(serde_json::from_value(st).unwrap());
-            rv += 1;
-            bm.metadata.resource_version = Some(rv.to_string());
-        }
+        reconcile_ok(&bm, &ctx).await;
+        api.adopt_status(&mut bm);
         let running = bm.status.as_ref().is_some_and(|s| {
             s.components
                 .iter()
@@ -685,9 +672,7 @@ async fn deleting_a_running_slurm_benchmark_cancels_its_jobs() {
     bm.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
         Timestamp::now(),
     ));
-    reconcile(Arc::new(bm.clone()), ctx.clone())
-        .await
-        .unwrap_or_else(|e| panic!("reconcile: {e}"));
+    reconcile_ok(&bm, &ctx).await;
     let left = slurm_support::wait_no_active(&prefix, Duration::from_secs(20));
     assert!(left.is_empty(), "jobs left after deletion: {left:?}");
     let seen = api.seen.lock().unwrap().join("\n");

@@ -12,17 +12,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tokio_util::sync::CancellationToken;
-
 use aifbench::api::status::ResultsSummary;
 use aifbench::operator::observe::merge_summaries;
 use aifbench::operator::results::collect_results;
 use aifbench::results::report::headline;
 use aifbench::results::s3::{ResultsStore, StoreConfig, client_result_key};
-use aifbench::sim::{SimConfig, serve};
 use aifbench::workload::result::{ClientResult, merge_with};
 use aifbench::workload::s3::S3Credentials;
 use aifbench::workload::stats::{decode_histogram, encode_histogram, new_histogram};
+
+mod common;
+use common::start_sim;
 
 const BUCKET: &str = "results";
 
@@ -195,21 +195,6 @@ impl Garage {
     }
 }
 
-async fn start_sim() -> (String, CancellationToken) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let s = stop.clone();
-    let config = SimConfig {
-        ttft: Duration::from_millis(2),
-        itl: Duration::from_millis(1),
-        output_tokens: 4,
-        ..Default::default()
-    };
-    tokio::spawn(serve(listener, config, async move { s.cancelled().await }));
-    (format!("http://{addr}"), stop)
-}
-
 fn loadgen(
     g: &Garage,
     url: &str,
@@ -268,7 +253,7 @@ fn same_histogram_counts(a: &ClientResult, b: &ClientResult) {
 async fn loadgen_uploads_its_full_result_to_garage() {
     let g = Garage::start();
     g.wait_ready().await;
-    let (url, stop) = start_sim().await;
+    let (url, stop, _) = start_sim().await;
     let dir = tempfile::tempdir().unwrap();
     let store = g.store();
 

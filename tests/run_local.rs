@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::condition;
+use common::{component, condition};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -178,12 +178,7 @@ fn a_service_that_never_gets_healthy_fails_with_healthcheck_timeout() {
     assert_eq!(condition(&s, "ServicesReady")["status"], "False");
     assert_nothing_left(&s);
     // The client was never started.
-    let client = s["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "load-1")
-        .unwrap();
+    let client = component(&s, "load-1");
     assert_eq!(client["state"], "Stopped");
     assert!(client["pid"].is_null());
 }

@@ -4,11 +4,13 @@
 //! partition, Ctrl-C, and the driver killed and restarted mid-run. These
 //! tests FAIL when Slurm is not up.
 
+mod common;
 mod slurm_support;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::component;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use slurm_support::*;

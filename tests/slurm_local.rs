@@ -3,10 +3,12 @@
 //! the loopback sshd, and slurmrestd (JWT over TCP; local auth on the unix
 //! socket). These tests FAIL when Slurm is not up.
 
+mod common;
 mod slurm_support;
 
 use std::time::{Duration, Instant};
 
+use common::component;
 use slurm_support::*;
 
 /// The runs share one 8-slot node; one at a time keeps timings honest.

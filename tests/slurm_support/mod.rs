@@ -155,26 +155,11 @@ pub fn status(dir: &Path) -> serde_json::Value {
 
 /// The `Succeeded` condition's reason and message.
 pub fn verdict(status: &serde_json::Value) -> (String, String) {
-    let c = status["conditions"]
-        .as_array()
-        .expect("conditions")
-        .iter()
-        .find(|c| c["type"] == "Succeeded")
-        .unwrap_or_else(|| panic!("no Succeeded condition in {status:#}"));
+    let c = crate::common::condition(status, "Succeeded");
     (
         c["reason"].as_str().unwrap_or_default().to_string(),
         c["message"].as_str().unwrap_or_default().to_string(),
     )
-}
-
-/// A component's status entry.
-pub fn component<'a>(status: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    status["components"]
-        .as_array()
-        .expect("components")
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no component {id} in {status:#}"))
 }
 
 pub fn output_text(o: &Output) -> String {
