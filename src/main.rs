@@ -150,6 +150,15 @@ struct OperatorArgs {
     /// Requeue interval of active Benchmarks.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     requeue: Duration,
+    /// Lifespan of the JWTs the operator mints over SSH (`scontrol token
+    /// lifespan=...`) when slurmrestd refuses a Secret's token; at least 60s.
+    #[arg(
+        long,
+        env = "AIFB_SLURM_TOKEN_LIFESPAN",
+        default_value = "1h",
+        value_parser = parse_token_lifespan
+    )]
+    slurm_token_lifespan: Duration,
     /// Console logs as JSON lines.
     #[arg(long, env = "AIFB_LOG_JSON")]
     log_json: bool,
@@ -159,6 +168,16 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     s.parse::<aifbench::api::duration::Duration>()
         .map(|d| d.get())
         .map_err(|e| e.to_string())
+}
+
+fn parse_token_lifespan(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(60) {
+        return Err(format!(
+            "{s} is shorter than scontrol's minimum token lifespan; use 60s or more, e.g. 1h"
+        ));
+    }
+    Ok(d)
 }
 
 async fn operator(args: OperatorArgs) -> anyhow::Result<ExitCode> {
@@ -181,6 +200,7 @@ async fn operator(args: OperatorArgs) -> anyhow::Result<ExitCode> {
             results_root: args.results_root,
             instance: args.identity,
             requeue: args.requeue,
+            slurm_token_lifespan: args.slurm_token_lifespan,
         },
         listen: args.listen,
         lease,

@@ -171,3 +171,29 @@ fn help_teaches() {
         assert!(text.contains(word), "--help lacks {word}");
     }
 }
+
+#[test]
+fn operator_refuses_a_token_lifespan_under_a_minute_naming_the_flag() {
+    let out = aifbench(&["operator", "--slurm-token-lifespan", "30s"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("--slurm-token-lifespan"), "{err}");
+    assert!(err.contains("60s or more"), "{err}");
+    // A valid lifespan passes parsing: the operator then stops at the
+    // missing cluster, not at the flag.
+    let out = Command::new(env!("CARGO_BIN_EXE_aifbench"))
+        .args([
+            "operator",
+            "--slurm-token-lifespan",
+            "2h",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("--slurm-token-lifespan"), "{err}");
+    assert!(err.contains("Kubernetes client"), "{err}");
+}

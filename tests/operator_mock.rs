@@ -293,6 +293,7 @@ fn fixture() -> Fixture {
             results_root: std::env::temp_dir().join("aifbench-operator-mock"),
             instance: "op-0".into(),
             requeue: Duration::from_secs(5),
+            ..Settings::default()
         },
         metrics: metrics.clone(),
         monitors: Arc::new(MonitorTasks::new()),

@@ -697,6 +697,7 @@ fn context(
             results_root: workspace.join("operator"),
             instance: "op-0".into(),
             requeue: Duration::from_secs(1),
+            ..Settings::default()
         },
         metrics: Arc::new(Metrics::new()),
         monitors: Arc::new(MonitorTasks::new()),

@@ -89,6 +89,8 @@ pub struct Settings {
     pub instance: String,
     /// Requeue interval while a run is active.
     pub requeue: Duration,
+    /// Lifespan of JWTs minted over SSH for Slurm backends.
+    pub slurm_token_lifespan: Duration,
 }
 
 impl Default for Settings {
@@ -98,6 +100,7 @@ impl Default for Settings {
             results_root: PathBuf::from("/var/lib/aifbench/results"),
             instance: "aifbench-operator".to_string(),
             requeue: Duration::from_secs(5),
+            slurm_token_lifespan: Duration::from_secs(3600),
         }
     }
 }
@@ -124,10 +127,12 @@ impl Context {
     pub fn new(client: Client, settings: Settings) -> Self {
         Self {
             client,
+            slurm: Arc::new(super::slurm::ClusterSlurm::new(
+                settings.slurm_token_lifespan,
+            )),
             settings,
             metrics: Arc::new(Metrics::new()),
             monitors: Arc::new(MonitorTasks::new()),
-            slurm: Arc::new(super::slurm::ClusterSlurm::default()),
             clock: Arc::new(Timestamp::now),
         }
     }
