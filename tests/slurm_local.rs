@@ -147,7 +147,7 @@ async fn slurmrestd_unix_socket_submits_observes_and_cancels() {
         poll_interval: Duration::from_millis(200),
         ..Default::default()
     };
-    let backend = SlurmBackend::new(config, &run).unwrap();
+    let backend = SlurmBackend::new(config, &run, dir.path().to_path_buf()).unwrap();
     let req = JobRequest {
         name: backend.job_name("sleeper"),
         component: "sleeper".into(),

@@ -18,7 +18,10 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::{Notify, mpsc};
 
-use super::{Backend, BackendError, LaunchRequest, LineHook};
+use futures::future::BoxFuture;
+
+use super::apptainer::wrapped_argv;
+use super::{Backend, BackendError, LaunchRequest, LineHook, Seen};
 use crate::api::status::ClientProgress;
 use crate::engine::{Placement, RunState};
 
@@ -38,12 +41,23 @@ struct Child {
 #[derive(Default)]
 pub struct ProcessBackend {
     children: Mutex<HashMap<String, Child>>,
+    /// Wrap every command in `apptainer exec` (`executor: apptainer`).
+    apptainer: bool,
 }
 
 impl ProcessBackend {
     /// A backend with no children.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A backend that runs each command inside `apptainer exec` with the
+    /// component's `apptainer` settings.
+    pub fn apptainer() -> Self {
+        Self {
+            apptainer: true,
+            ..Self::default()
+        }
     }
 
     /// Process ids of every child still running (for tests and last-resort
@@ -197,17 +211,28 @@ async fn write_log(path: &Path, mut rx: mpsc::UnboundedReceiver<String>) {
     let _ = file.flush().await;
 }
 
-impl Backend for ProcessBackend {
-    fn name(&self) -> &'static str {
-        "process"
-    }
-
-    fn reaches_endpoints(&self) -> bool {
-        true
-    }
-
-    async fn launch(&self, req: LaunchRequest) -> Result<Placement, BackendError> {
-        let (program, args) = req.argv.split_first().ok_or(BackendError::EmptyCommand)?;
+impl ProcessBackend {
+    /// Starts a child in its own process group, its output streamed into
+    /// `req.log_path`.
+    pub async fn launch(&self, req: LaunchRequest) -> Result<Placement, BackendError> {
+        let argv = if self.apptainer {
+            wrapped_argv(&req.argv, req.apptainer.as_ref())
+        } else {
+            req.argv.clone()
+        };
+        let (program, args) = argv.split_first().ok_or(BackendError::EmptyCommand)?;
+        for (path, content) in &req.files {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|source| BackendError::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+            }
+            std::fs::write(path, content).map_err(|source| BackendError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
         if let Some(dir) = req.log_path.parent() {
             std::fs::create_dir_all(dir).map_err(|source| BackendError::Io {
                 path: dir.to_path_buf(),
@@ -305,7 +330,8 @@ impl Backend for ProcessBackend {
         })
     }
 
-    async fn observe(&self, id: &str) -> (RunState, Option<ClientProgress>) {
+    /// A child's state and its last progress.
+    pub fn observe(&self, id: &str) -> (RunState, Option<ClientProgress>) {
         let children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
         match children.get(id) {
             Some(c) => {
@@ -316,10 +342,59 @@ impl Backend for ProcessBackend {
         }
     }
 
-    async fn stop(&self, id: &str, grace: Duration) {
+    /// SIGTERM to the child's group, SIGKILL after `grace`; returns at once.
+    pub fn stop(&self, id: &str, grace: Duration) {
         if let Some((pid, shared, exited)) = self.lookup(id) {
             tokio::spawn(terminate(pid, shared, exited, grace));
         }
+    }
+
+    /// Ids of the children still running.
+    fn running_ids(&self) -> Vec<String> {
+        let children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
+        children
+            .iter()
+            .filter(|(_, c)| is_running(&c.shared))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+}
+
+impl Backend for ProcessBackend {
+    fn name(&self) -> &'static str {
+        "process"
+    }
+
+    fn reaches_endpoints(&self) -> bool {
+        true
+    }
+
+    fn launch(&self, req: LaunchRequest) -> BoxFuture<'_, Result<Placement, BackendError>> {
+        Box::pin(ProcessBackend::launch(self, req))
+    }
+
+    fn observe<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Seen> {
+        let (run, progress) = ProcessBackend::observe(self, id);
+        Box::pin(async move {
+            Seen {
+                run,
+                progress,
+                ..Seen::default()
+            }
+        })
+    }
+
+    fn stop<'a>(&'a self, id: &'a str, grace: Duration) -> BoxFuture<'a, ()> {
+        ProcessBackend::stop(self, id, grace);
+        Box::pin(async {})
+    }
+
+    fn cleanup(&self) -> BoxFuture<'_, Result<Vec<String>, BackendError>> {
+        Box::pin(async move {
+            let left = self.running_ids();
+            self.stop_all(Duration::ZERO).await;
+            Ok(left)
+        })
     }
 }
 
@@ -341,14 +416,13 @@ mod tests {
             env: BTreeMap::from([("GREETING".to_string(), "hello".to_string())]),
             working_dir: dir.to_path_buf(),
             log_path: dir.join("logs").join(format!("{id}.jsonl")),
-            endpoint: None,
-            progress_hook: None,
+            ..Default::default()
         }
     }
 
     async fn wait_exit(b: &ProcessBackend, id: &str) -> RunState {
         for _ in 0..200 {
-            let (run, _) = b.observe(id).await;
+            let (run, _) = b.observe(id);
             if matches!(run, RunState::Exited { .. }) {
                 return run;
             }
@@ -422,7 +496,7 @@ mod tests {
         let line: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
         let grandchild: u32 = line["line"].as_str().unwrap().parse().unwrap();
         assert!(alive(grandchild));
-        b.stop("s", Duration::from_secs(5)).await;
+        b.stop("s", Duration::from_secs(5));
         let run = wait_exit(&b, "s").await;
         assert!(
             matches!(
@@ -497,7 +571,7 @@ mod tests {
         }));
         b.launch(r).await.unwrap();
         wait_exit(&b, "c").await;
-        let (_, progress) = b.observe("c").await;
+        let (_, progress) = b.observe("c");
         assert_eq!(progress.unwrap().requests, 5);
     }
 }

@@ -20,18 +20,19 @@ pub mod ssh;
 pub mod state;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use tokio::sync::Mutex as AsyncMutex;
 
 use self::cli::{CliTransport, Runner};
-use self::render::{JobRequest, RenderError, render_script};
+use self::render::{JobRequest, ReadyProbe, RenderError, render_script};
 use self::rest::{RestConfig, RestTransport};
 use self::ssh::SshConfig;
-use self::state::{JobInfo, run_state};
-use super::{Backend, BackendError, LaunchRequest};
-use crate::api::status::ClientProgress;
+use self::state::{JobInfo, JobReport, run_state};
+use super::{Backend, BackendError, LaunchRequest, Seen};
 use crate::engine::{Placement, RunState};
 
 /// Why a Slurm operation failed.
@@ -199,6 +200,9 @@ pub fn job_name(run: &str, component: &str) -> String {
 struct Tracked {
     job_id: String,
     submitted: Instant,
+    /// A client: stopped with SIGTERM while running, so it still reports
+    /// its results (a cancelled job cannot update its comment).
+    client: bool,
 }
 
 /// Components as Slurm jobs.
@@ -208,13 +212,17 @@ pub struct SlurmBackend {
     /// `aifb-<run>-`: every job of this run starts with it.
     prefix: String,
     run: String,
+    /// Where sbatch writes the jobs' `.out`/`.err` (and the services'
+    /// port and ready files): must exist on the cluster.
+    log_dir: PathBuf,
     jobs: Mutex<HashMap<String, Tracked>>,
     cache: AsyncMutex<Option<(Instant, Vec<JobInfo>)>>,
 }
 
 impl SlurmBackend {
-    /// A backend for the run named `run` (the results folder name).
-    pub fn new(config: SlurmConfig, run: &str) -> Result<Self, SlurmError> {
+    /// A backend for the run `run` (the results folder name under `aifbench
+    /// run`), writing job output into `log_dir`.
+    pub fn new(config: SlurmConfig, run: &str, log_dir: PathBuf) -> Result<Self, SlurmError> {
         let transport = Transport::new(&config.transport)?;
         let prefix = format!("{}-", job_name(run, "").trim_end_matches('-'));
         Ok(Self {
@@ -222,6 +230,7 @@ impl SlurmBackend {
             config,
             prefix,
             run: run.to_string(),
+            log_dir,
             jobs: Mutex::new(HashMap::new()),
             cache: AsyncMutex::new(None),
         })
@@ -301,6 +310,7 @@ impl SlurmBackend {
                 Tracked {
                     job_id: job_id.clone(),
                     submitted: Instant::now(),
+                    client: req.summary_file.is_some(),
                 },
             );
         Ok(Placement {
@@ -395,6 +405,89 @@ impl SlurmBackend {
     }
 }
 
+impl SlurmBackend {
+    /// The batch job of a component (pure): the one job shape of both
+    /// drivers, reporting its port, readiness and summary through its
+    /// comment.
+    pub fn job_request(&self, req: &LaunchRequest) -> JobRequest {
+        let port_file = req
+            .port
+            .map(|p| (self.log_dir.join(format!("{}.port", req.id)), p));
+        let ready_probe = req
+            .ready_check
+            .as_ref()
+            .filter(|_| self.config.in_allocation && port_file.is_some())
+            .map(|h| ReadyProbe {
+                path: h.path.clone(),
+                ready_file: self.log_dir.join(format!("{}.ready", req.id)),
+                interval_s: h.interval.as_secs().max(1),
+            });
+        JobRequest {
+            name: self.job_name(&req.id),
+            component: req.id.clone(),
+            slurm: req.slurm.clone().unwrap_or_default(),
+            apptainer: req.apptainer.clone(),
+            argv: req.argv.clone(),
+            env: req.env.clone(),
+            working_dir: req.working_dir.clone(),
+            log_dir: self.log_dir.clone(),
+            port_file,
+            ready_probe,
+            make_dirs: Vec::new(),
+            files: req.files.clone(),
+            report_comment: true,
+            summary_file: req.summary_file.clone(),
+            stop_grace_s: req.stop_grace.as_secs().max(1),
+        }
+    }
+
+    /// What Slurm and the job's own report say of a component.
+    pub async fn seen(&self, id: &str) -> Seen {
+        let run = self.run_state(id).await;
+        let info = match &run {
+            RunState::Running | RunState::Exited { .. } => self.info(id).await,
+            _ => None,
+        };
+        let report = info
+            .as_ref()
+            .and_then(|j| j.comment.as_deref())
+            .and_then(JobReport::parse)
+            .unwrap_or_default();
+        let node = info
+            .as_ref()
+            .filter(|_| run == RunState::Running)
+            .and_then(|j| j.node.as_deref())
+            .map(|n| n.split(',').next().unwrap_or(n).to_string());
+        Seen {
+            run,
+            progress: None,
+            node,
+            port: report.port,
+            ready: (!self.reaches_endpoints()).then_some(report.ready),
+            summary: report.summary,
+        }
+    }
+
+    /// Stops a component's job: a running client gets SIGTERM (it still
+    /// writes and reports its results; the job kills it after its grace
+    /// period), anything else is cancelled (scancel: SIGTERM, then SIGKILL
+    /// after the cluster's KillWait).
+    pub async fn stop_job(&self, id: &str) {
+        let Some(t) = self.tracked(id) else { return };
+        let running = matches!(self.run_state(id).await, RunState::Running);
+        let ids = std::slice::from_ref(&t.job_id);
+        let result = if t.client && running {
+            self.transport.terminate(ids).await
+        } else {
+            self.transport.cancel(ids).await
+        };
+        if let Err(e) = result {
+            tracing::warn!(component = %id, job_id = %t.job_id, error = %e, "cannot stop the Slurm job");
+        }
+        self.invalidate();
+    }
+}
+
 impl Backend for SlurmBackend {
     fn name(&self) -> &'static str {
         "slurm"
@@ -404,33 +497,42 @@ impl Backend for SlurmBackend {
         !self.config.in_allocation
     }
 
-    async fn launch(&self, req: LaunchRequest) -> Result<Placement, BackendError> {
-        let log_dir = req
-            .log_path
-            .parent()
-            .map(|p| p.join("..").join("slurm_logs"))
-            .unwrap_or_else(|| req.working_dir.join("slurm_logs"));
-        let job = JobRequest {
-            name: self.job_name(&req.id),
-            component: req.id.clone(),
-            argv: req.argv,
-            env: req.env,
-            working_dir: req.working_dir,
-            log_dir,
-            ..Default::default()
-        };
-        self.submit(&job)
-            .await
-            .map_err(|e| BackendError::Unknown(format!("{}: {e}", req.id)))
+    fn launch(&self, req: LaunchRequest) -> BoxFuture<'_, Result<Placement, BackendError>> {
+        Box::pin(async move {
+            std::fs::create_dir_all(&self.log_dir).map_err(|source| BackendError::Io {
+                path: self.log_dir.clone(),
+                source,
+            })?;
+            let job = self.job_request(&req);
+            self.submit(&job)
+                .await
+                .map_err(|e| BackendError::Refused(e.to_string()))
+        })
     }
 
-    async fn observe(&self, id: &str) -> (RunState, Option<ClientProgress>) {
-        (self.run_state(id).await, None)
+    fn observe<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Seen> {
+        Box::pin(self.seen(id))
     }
 
-    async fn stop(&self, id: &str, _grace: Duration) {
-        // scancel: SIGTERM, then SIGKILL after the cluster's KillWait.
-        self.cancel(id).await;
+    fn stop<'a>(&'a self, id: &'a str, _grace: Duration) -> BoxFuture<'a, ()> {
+        Box::pin(self.stop_job(id))
+    }
+
+    fn cleanup(&self) -> BoxFuture<'_, Result<Vec<String>, BackendError>> {
+        Box::pin(async move {
+            let r = self
+                .cancel_all()
+                .await
+                .map_err(|e| BackendError::Refused(e.to_string()));
+            self.close().await;
+            r
+        })
+    }
+
+    fn preview(&self, req: &LaunchRequest) -> Option<Result<String, BackendError>> {
+        Some(
+            render_script(&self.job_request(req)).map_err(|e| BackendError::Refused(e.to_string())),
+        )
     }
 }
 

@@ -1,0 +1,126 @@
+//! The backends of one run, keyed by executor kind: the only place outside
+//! the API types and validation that looks at `ExecutorKind`.
+//!
+//! A driver builds its registry once per run ([`Backends::for_local_run`]
+//! for `aifbench run`; the operator registers its pod and Slurm backends)
+//! and then only asks [`Backends::get`] for a component's executor. Adding
+//! a backend is its own file plus one `.with(kind, backend)` line here.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::api::spec::ExecutorKind;
+
+use super::process::ProcessBackend;
+use super::slurm::{SlurmBackend, SlurmConfig, SlurmError};
+use super::{Backend, BackendError};
+
+/// The backends a driver has, by executor kind.
+#[derive(Clone)]
+pub struct Backends {
+    driver: &'static str,
+    entries: Vec<(ExecutorKind, Arc<dyn Backend>)>,
+}
+
+impl Backends {
+    /// An empty registry for `driver` (named in "not available" errors).
+    pub fn new(driver: &'static str) -> Self {
+        Self {
+            driver,
+            entries: Vec::new(),
+        }
+    }
+
+    /// Registers `backend` for `kind` (replacing an earlier one).
+    pub fn with(mut self, kind: ExecutorKind, backend: Arc<dyn Backend>) -> Self {
+        self.entries.retain(|(k, _)| *k != kind);
+        self.entries.push((kind, backend));
+        self
+    }
+
+    /// The registry of `aifbench run`: child processes (plain and wrapped in
+    /// Apptainer) and, when one of `executors` is Slurm, Slurm jobs named
+    /// after `run`, their output in `slurm_logs`.
+    pub fn for_local_run(
+        executors: impl IntoIterator<Item = ExecutorKind>,
+        slurm: &SlurmConfig,
+        run: &str,
+        slurm_logs: PathBuf,
+    ) -> Result<Self, SlurmError> {
+        let mut b = Self::new("`aifbench run`")
+            .with(ExecutorKind::Process, Arc::new(ProcessBackend::new()))
+            .with(
+                ExecutorKind::Apptainer,
+                Arc::new(ProcessBackend::apptainer()),
+            );
+        if executors.into_iter().any(|e| e == ExecutorKind::Slurm) {
+            b = b.with(
+                ExecutorKind::Slurm,
+                Arc::new(SlurmBackend::new(slurm.clone(), run, slurm_logs)?),
+            );
+        }
+        Ok(b)
+    }
+
+    /// The backend of `kind`, or why this driver cannot run it.
+    pub fn get(&self, kind: ExecutorKind) -> Result<&Arc<dyn Backend>, BackendError> {
+        self.entries
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, b)| b)
+            .ok_or_else(|| BackendError::Unsupported {
+                executor: kind.as_str(),
+                driver: self.driver,
+                available: self
+                    .entries
+                    .iter()
+                    .map(|(k, _)| format!("executor: {}", k.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+            })
+    }
+
+    /// Every registered backend once.
+    pub fn all(&self) -> impl Iterator<Item = &Arc<dyn Backend>> {
+        self.entries.iter().map(|(_, b)| b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unregistered_executor_names_the_driver_and_the_alternatives() {
+        let b = Backends::new("`aifbench run`")
+            .with(ExecutorKind::Process, Arc::new(ProcessBackend::new()));
+        assert_eq!(
+            b.get(ExecutorKind::Process).map(|b| b.name()).ok(),
+            Some("process")
+        );
+        let e = b.get(ExecutorKind::Pod).err().map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("executor pod is not available in `aifbench run`; use executor: process")
+        );
+    }
+
+    #[test]
+    fn local_runs_get_slurm_only_when_used() {
+        let cfg = SlurmConfig::default();
+        let plain =
+            Backends::for_local_run([ExecutorKind::Process], &cfg, "r", PathBuf::from("/tmp"))
+                .unwrap();
+        assert!(plain.get(ExecutorKind::Slurm).is_err());
+        assert_eq!(
+            plain.get(ExecutorKind::Apptainer).map(|b| b.name()).ok(),
+            Some("process")
+        );
+        let with = Backends::for_local_run([ExecutorKind::Slurm], &cfg, "r", PathBuf::from("/tmp"))
+            .unwrap();
+        assert_eq!(
+            with.get(ExecutorKind::Slurm).map(|b| b.name()).ok(),
+            Some("slurm")
+        );
+    }
+}
