@@ -121,15 +121,29 @@ struct Driver {
     grace: Duration,
 }
 
-/// Runs a benchmark to a terminal phase, writing everything into `dir`.
+/// Runs a benchmark to a terminal phase, writing everything into `dir`,
+/// with the backends of `aifbench run` (processes, Apptainer, Slurm).
 pub async fn run(
     b: Benchmark,
     dir: ResultsDir,
     opts: RunOptions,
     signals: Signals,
 ) -> Result<Outcome, LocalError> {
+    let backends = local_backends(&b, &dir, &opts)?;
+    run_with(backends, b, dir, opts, signals).await
+}
+
+/// [`run`] over a given registry of backends (tests drive the loop with an
+/// in-memory backend this way).
+pub async fn run_with(
+    backends: Backends,
+    b: Benchmark,
+    dir: ResultsDir,
+    opts: RunOptions,
+    signals: Signals,
+) -> Result<Outcome, LocalError> {
     dir.write_yaml(&dir.benchmark_yaml(), &b)?;
-    let mut driver = Driver::new(b, dir, opts)?;
+    let mut driver = Driver::new(b, dir, opts, backends)?;
     let status = driver.run(&signals).await;
     driver.cleanup().await;
     driver.finish(&status)?;
@@ -141,8 +155,29 @@ pub async fn run(
     })
 }
 
+/// The backends `aifbench run` has for `b`.
+fn local_backends(
+    b: &Benchmark,
+    dir: &ResultsDir,
+    opts: &RunOptions,
+) -> Result<Backends, LocalError> {
+    Ok(Backends::for_local_run(
+        engine::plan_components(&b.spec)
+            .into_iter()
+            .map(|p| p.executor),
+        &opts.slurm,
+        &run_name(dir),
+        dir.root.join("slurm_logs"),
+    )?)
+}
+
 impl Driver {
-    fn new(b: Benchmark, dir: ResultsDir, opts: RunOptions) -> Result<Self, LocalError> {
+    fn new(
+        b: Benchmark,
+        dir: ResultsDir,
+        opts: RunOptions,
+        backends: Backends,
+    ) -> Result<Self, LocalError> {
         let planned: BTreeMap<String, PlannedComponent> = engine::plan_components(&b.spec)
             .into_iter()
             .map(|p| (p.id.clone(), p))
@@ -164,12 +199,6 @@ impl Driver {
             endpoints.ports.insert(s.id.clone(), list);
         }
         let grace = b.spec.execution.stop_grace_period.get();
-        let backends = Backends::for_local_run(
-            planned.values().map(|p| p.executor),
-            &opts.slurm,
-            &run_name(&dir),
-            dir.root.join("slurm_logs"),
-        )?;
         Ok(Self {
             b,
             dir,
@@ -592,7 +621,8 @@ pub fn dry_run_scripts(
         exe: exe.to_path_buf(),
         slurm: SlurmConfig::default(),
     };
-    let d = Driver::new(b.clone(), dir.clone(), opts).map_err(|e| e.to_string())?;
+    let backends = local_backends(b, dir, &opts).map_err(|e| e.to_string())?;
+    let d = Driver::new(b.clone(), dir.clone(), opts, backends).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for p in engine::plan_components(&b.spec) {
         let req = match p.kind {
