@@ -1,5 +1,7 @@
 //! What `aifbench run` shows while it works: a live status line on a
-//! terminal, or plain log lines (CI, pipes).
+//! terminal, or plain log lines (CI, pipes). Writes to a terminal that is
+//! gone (EIO after a hang-up, EPIPE on a closed pipe) are dropped, never a
+//! panic: after the first failure the display stops drawing.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -22,6 +24,8 @@ pub(super) struct Display {
     started: Instant,
     last: Option<Instant>,
     drawn: bool,
+    /// A write to stderr failed: the terminal is gone, draw nothing more.
+    gone: bool,
 }
 
 impl Display {
@@ -31,7 +35,26 @@ impl Display {
             started: Instant::now(),
             last: None,
             drawn: false,
+            gone: false,
         }
+    }
+
+    /// Writes `text` to stderr unless it is known to be gone; a failed
+    /// write marks it gone. True if written.
+    fn draw(&mut self, text: std::fmt::Arguments) -> bool {
+        self.draw_on(&mut std::io::stderr().lock(), text)
+    }
+
+    fn draw_on(&mut self, w: &mut impl Write, text: std::fmt::Arguments) -> bool {
+        if self.gone {
+            return false;
+        }
+        if w.write_fmt(text).and_then(|()| w.flush()).is_ok() {
+            return true;
+        }
+        self.gone = true;
+        self.drawn = false;
+        false
     }
 
     pub(super) fn phase_changed(&mut self, s: &BenchmarkStatus) {
@@ -39,11 +62,11 @@ impl Display {
         let msg = s.message.clone().unwrap_or_default();
         tracing::info!(phase = %s.phase, message = %msg, "phase");
         if self.mode == ProgressMode::Live {
-            eprintln!(
-                "{:>7.1}s  {:<12} {msg}",
-                self.started.elapsed().as_secs_f64(),
+            let elapsed = self.started.elapsed().as_secs_f64();
+            self.draw(format_args!(
+                "{elapsed:>7.1}s  {:<12} {msg}\n",
                 s.phase.as_str()
-            );
+            ));
         }
     }
 
@@ -51,7 +74,7 @@ impl Display {
         self.clear();
         tracing::warn!("{text}");
         if self.mode == ProgressMode::Live {
-            eprintln!("{text}");
+            self.draw(format_args!("{text}\n"));
         }
     }
 
@@ -68,14 +91,10 @@ impl Display {
         let line = progress_line(s);
         match self.mode {
             ProgressMode::Live => {
-                let mut err = std::io::stderr().lock();
-                let _ = write!(
-                    err,
-                    "\r\x1b[2K{:>7.1}s  {line}",
-                    self.started.elapsed().as_secs_f64()
-                );
-                let _ = err.flush();
-                self.drawn = true;
+                let elapsed = self.started.elapsed().as_secs_f64();
+                if self.draw(format_args!("\r\x1b[2K{elapsed:>7.1}s  {line}")) {
+                    self.drawn = true;
+                }
             }
             _ => tracing::info!(progress = %line, "progress"),
         }
@@ -83,9 +102,7 @@ impl Display {
 
     pub(super) fn clear(&mut self) {
         if self.drawn {
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[2K");
-            let _ = err.flush();
+            self.draw(format_args!("\r\x1b[2K"));
             self.drawn = false;
         }
     }
@@ -145,5 +162,30 @@ mod tests {
             line,
             "Running | c-1 100 ok 1 err | c-2 50 ok 1 err | 15.0 req/s, 2 errors"
         );
+    }
+
+    /// A terminal that hung up.
+    struct Gone;
+
+    impl Write for Gone {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from_raw_os_error(5)) // EIO
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::Error::from_raw_os_error(5))
+        }
+    }
+
+    #[test]
+    fn a_gone_terminal_stops_the_display_without_a_panic() {
+        let mut d = Display::new(ProgressMode::Live);
+        let mut ok = Vec::new();
+        assert!(d.draw_on(&mut ok, format_args!("Running\n")));
+        assert_eq!(ok, b"Running\n");
+        assert!(!d.draw_on(&mut Gone, format_args!("Running\n")));
+        assert!(d.gone);
+        // Nothing more is attempted, even where writing would work again.
+        assert!(!d.draw_on(&mut ok, format_args!("Collecting\n")));
+        assert_eq!(ok, b"Running\n");
     }
 }

@@ -1,0 +1,35 @@
+//! The `aifbench` command line behind `main.rs`: the parser (`args`), one
+//! file per command group (`run`, `operator`, `files`, `components`), the
+//! Slurm transport flags (`slurm_args`), signal handling (`signals`), the
+//! printed summary (`summary`) and console writes that survive a terminal
+//! that is gone (`console`). Part of the binary crate: anyhow is allowed
+//! here and nowhere in the library.
+
+mod args;
+mod components;
+pub mod console;
+mod files;
+mod operator;
+mod run;
+mod signals;
+mod slurm_args;
+mod summary;
+
+use std::process::ExitCode;
+
+pub use args::{Cli, Command};
+
+/// Runs one parsed command to its exit code.
+pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run(args) => run::run(args).await,
+        Command::Validate { files } => Ok(files::validate_files(&files)),
+        Command::Import { file } => files::import(&file),
+        Command::Crd => files::crd(),
+        Command::Sim(args) => components::sim(args).await,
+        Command::Loadgen(args) => components::loadgen(*args).await,
+        Command::Scrape(args) => components::scrape(args).await,
+        Command::Operator(args) => operator::operator(args).await,
+        Command::Report { dir } => files::report(&dir),
+    }
+}
