@@ -177,9 +177,31 @@ impl Transport {
     }
 }
 
-/// The job name of a component: `aifb-<run>-<component>`, where `<run>` is
-/// the results folder name (`<benchmark>-<UTC timestamp>`), lowercased and
-/// limited to `[a-z0-9-.]`.
+/// The newest job of a name (a name is a component of one run: the
+/// adoption key of both drivers).
+pub fn find_job<'a>(jobs: &'a [JobInfo], name: &str) -> Option<&'a JobInfo> {
+    jobs.iter()
+        .filter(|j| j.name == name)
+        .max_by_key(|j| j.job_id.parse::<u64>().unwrap_or(0))
+}
+
+/// The run id of a Benchmark under the operator: the first 8 characters of
+/// its uid and the generation of the run (`3f2a9c1b-g2`). Under `aifbench
+/// run` the run id is the results folder name.
+pub fn operator_run_id(uid: &str, generation: i64) -> String {
+    let short: String = uid.chars().filter(|c| *c != '-').take(8).collect();
+    format!("{short}-g{generation}")
+}
+
+/// The prefix of every job name of a run: `aifb-<run>-`.
+pub fn run_prefix(run: &str) -> String {
+    format!("{}-", job_name(run, "").trim_end_matches('-'))
+}
+
+/// The job name of a component — one scheme for both drivers:
+/// `aifb-<run>-<component>`, lowercased and limited to `[a-z0-9-.]`, where
+/// `<run>` is the results folder name (`<benchmark>-<UTC timestamp>`) under
+/// `aifbench run` and [`operator_run_id`] under the operator.
 pub fn job_name(run: &str, component: &str) -> String {
     let clean = |s: &str| -> String {
         s.chars()
@@ -224,7 +246,7 @@ impl SlurmBackend {
     /// run`), writing job output into `log_dir`.
     pub fn new(config: SlurmConfig, run: &str, log_dir: PathBuf) -> Result<Self, SlurmError> {
         let transport = Transport::new(&config.transport)?;
-        let prefix = format!("{}-", job_name(run, "").trim_end_matches('-'));
+        let prefix = run_prefix(run);
         Ok(Self {
             transport,
             config,
@@ -284,12 +306,8 @@ impl SlurmBackend {
     /// previous driver of this run submitted (the newest one), so nothing
     /// runs twice.
     pub async fn submit(&self, req: &JobRequest) -> Result<Placement, SlurmError> {
-        let existing = self
-            .job_list(Duration::ZERO)
-            .await?
-            .into_iter()
-            .filter(|j| j.name == req.name)
-            .max_by_key(|j| j.job_id.parse::<u64>().unwrap_or(0));
+        let jobs = self.job_list(Duration::ZERO).await?;
+        let existing = find_job(&jobs, &req.name).cloned();
         let job_id = match existing {
             Some(j) => {
                 tracing::info!(component = %req.component, job_id = %j.job_id, state = j.state.as_str(), "adopting the job a previous driver submitted");
@@ -327,11 +345,11 @@ impl SlurmBackend {
             .cloned()
     }
 
-    /// What Slurm says of a component's job.
+    /// What Slurm says of a component's job: the newest job of its name
+    /// (so a restarted driver sees the jobs it adopted).
     pub async fn info(&self, id: &str) -> Option<JobInfo> {
-        let t = self.tracked(id)?;
         match self.job_list(self.config.poll_interval).await {
-            Ok(jobs) => jobs.into_iter().find(|j| j.job_id == t.job_id),
+            Ok(jobs) => find_job(&jobs, &self.job_name(id)).cloned(),
             Err(e) => {
                 tracing::warn!(component = %id, error = %e, "cannot list Slurm jobs");
                 None
@@ -345,7 +363,7 @@ impl SlurmBackend {
             return RunState::Unknown;
         };
         match self.job_list(self.config.poll_interval).await {
-            Ok(jobs) => match jobs.iter().find(|j| j.job_id == t.job_id) {
+            Ok(jobs) => match find_job(&jobs, &self.job_name(id)) {
                 Some(j) => run_state(j),
                 None if t.submitted.elapsed() < Duration::from_secs(15) => {
                     RunState::Queued(format!("slurm job {} submitted", t.job_id))
@@ -547,5 +565,9 @@ mod tests {
             "aifb-slurm-local-20261129t030000z-clients-1"
         );
         assert_eq!(job_name("A b", "x_y"), "aifb-a-b-x-y");
+        let run = operator_run_id("3f2a9c1b-77aa-4e0e-9d51-000000000000", 2);
+        assert_eq!(run, "3f2a9c1b-g2");
+        assert_eq!(job_name(&run, "chat-1"), "aifb-3f2a9c1b-g2-chat-1");
+        assert_eq!(run_prefix(&run), "aifb-3f2a9c1b-g2-");
     }
 }
