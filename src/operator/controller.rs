@@ -178,7 +178,13 @@ async fn apply(bm: Arc<Benchmark>, ctx: Arc<Context>) -> Result<Action, Error> {
         &status,
     );
     run.set_folder(&status, now);
-    let decision = decide::decide(&bm, &status, &mut obs, &mut run, &mut notes, now).await?;
+    // Boxed, as the whole reconcile is: the chain of steps below (decide,
+    // act, the API and Slurm calls) would otherwise nest too deep for the
+    // compiler's layout queries in crates that await the reconcile.
+    let decision = Box::pin(decide::decide(
+        &bm, &status, &mut obs, &mut run, &mut notes, now,
+    ))
+    .await?;
     let mut new_status = decision.status;
     if new_status.phase.is_terminal() {
         run.cancel_leftover_jobs().await;
