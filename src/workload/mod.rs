@@ -18,6 +18,7 @@ pub mod load;
 pub mod loadgen;
 pub mod openai;
 mod openai_payload;
+pub mod openai_run;
 pub mod record;
 pub mod result;
 pub mod s3;

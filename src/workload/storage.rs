@@ -13,9 +13,9 @@ use tokio_util::sync::CancellationToken;
 use super::WorkloadError;
 use super::chroma::{ChromaExecutor, ChromaHandle};
 use super::load::{Executor, LiveCounters, LoadOutcome, LoadPlan};
-use super::loadgen::{
-    LoadgenConfig, ProgressEvent, ProgressTicks, drive_with_progress, empty_outcome, write_atomic,
-};
+use super::loadgen::atomic_write::write_atomic;
+use super::loadgen::config::LoadgenConfig;
+use super::loadgen::progress::{ProgressEvent, ProgressTicks, drive_with_progress, empty_outcome};
 use super::result::ClientResult;
 use super::s3::{S3Executor, S3Handle, load_credentials};
 use crate::api::workload::WorkloadType;
