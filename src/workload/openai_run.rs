@@ -2,49 +2,46 @@
 //! drives each load stage with the OpenAI-compatible executor ([`super::openai`]),
 //! and combines the stages into one result.
 
-use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
+use futures::future::BoxFuture;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use super::WorkloadError;
 use super::load::{LiveCounters, LoadPlan, RecordSink};
-use super::loadgen::atomic_write::write_atomic;
-use super::loadgen::config::LoadgenConfig;
-use super::loadgen::progress::{ProgressEvent, ProgressTicks, drive_with_progress, empty_outcome};
+use super::loadgen::progress::{ProgressTicks, drive_with_progress, empty_outcome};
 use super::loadgen::request_log::RequestLog;
 use super::openai::OpenAiClient;
 use super::result::ClientResult;
+use super::runner::{Instance, Workload};
 use super::stats::Goodput;
 use crate::api::workload::WorkloadType;
 
-/// Runs one `openai` instance; see [`super::loadgen::run`].
-pub async fn run(
-    config: LoadgenConfig,
-    output: Option<&Path>,
-    requests_log: Option<&Path>,
-    progress_interval: Duration,
-    cancel: CancellationToken,
-    mut progress: impl FnMut(&ProgressEvent),
-) -> Result<ClientResult, WorkloadError> {
-    let openai = match config.workload.kind {
-        WorkloadType::OpenAi => config.workload.openai.clone().unwrap_or_default(),
-        other => {
-            return Err(WorkloadError::NotImplemented {
-                kind: other.to_string(),
-            });
-        }
-    };
-    if config.id.is_empty() {
-        return Err(WorkloadError::InvalidConfig("id must not be empty".into()));
+/// The `openai` workload (OpenAI-compatible inference servers).
+pub struct OpenAiRun;
+
+impl Workload for OpenAiRun {
+    fn kind(&self) -> WorkloadType {
+        WorkloadType::OpenAi
     }
-    if config.base_url.is_empty() {
-        return Err(WorkloadError::InvalidConfig(
-            "baseUrl is required (--url or baseUrl in the configuration file)".into(),
-        ));
+
+    fn run<'a>(
+        &'a self,
+        instance: Instance<'a>,
+    ) -> BoxFuture<'a, Result<ClientResult, WorkloadError>> {
+        Box::pin(run(instance))
     }
+}
+
+async fn run(i: Instance<'_>) -> Result<ClientResult, WorkloadError> {
+    let Instance {
+        config,
+        requests_log,
+        progress_interval,
+        cancel,
+        progress,
+    } = i;
+    let openai = config.workload.openai.clone().unwrap_or_default();
     let mut plans = LoadPlan::stages(&config.load, &config.errors)?;
     let goodput = openai.goodput.as_ref().map(|g| Goodput {
         ttft: g.ttft.map(|d| d.get()),
@@ -88,9 +85,9 @@ pub async fn run(
                     executor.clone(),
                     live.clone(),
                     sink.clone(),
-                    &cancel,
+                    cancel,
                     &ticks,
-                    &mut progress,
+                    progress,
                 )
                 .await;
                 let aborted = outcome.aborted.is_some();
@@ -127,27 +124,19 @@ pub async fn run(
             .next()
             .ok_or_else(|| WorkloadError::InvalidConfig("no stage ran".to_string()))?
     };
-    if let Some(path) = output {
-        let json = serde_json::to_vec_pretty(&result)?;
-        write_atomic(path, &json)?;
-        tracing::info!(path = %path.display(), "result written");
-    }
-    progress(&ProgressEvent::Done {
-        id: result.id.clone(),
-        requests: result.requests,
-        errors: result.errors,
-        aborted: result.aborted.clone(),
-    });
     Ok(result)
 }
 
 #[cfg(test)]
 mod tests {
-    use tokio::time::Instant;
+    use std::time::Duration;
+
+    use tokio_util::sync::CancellationToken;
 
     use super::*;
     use crate::api::duration::Duration as SpecDuration;
     use crate::api::workload::{Arrival, LoadSpec, OpenAiApi, OpenAiWorkload};
+    use crate::workload::loadgen::ProgressEvent;
     use crate::workload::loadgen::testing::{config, run_collect};
     use crate::workload::result::merge;
     use crate::workload::stats::{E2EL, ITL, QUEUE_TIME, TPOT, TTFT};

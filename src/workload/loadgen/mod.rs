@@ -31,8 +31,9 @@ use self::progress::print_line;
 pub use self::request_log::RequestLog;
 pub use self::upload::{UploadTarget, upload_result};
 use super::WorkloadError;
+use super::registry::find;
 use super::result::{ClientResult, merge};
-use crate::api::workload::WorkloadType;
+use super::runner::Instance;
 
 /// Exit status of `aifbench loadgen` when the run completed (or was stopped
 /// by a signal and wrote its result).
@@ -66,34 +67,52 @@ impl LoadgenExit {
     }
 }
 
-/// Runs one instance: validates `config`, resolves the model, drives the
-/// load, calls `progress` every `progress_interval` (0: never) and once with
-/// [`ProgressEvent::Done`], writes the result to `output` (atomically) and
-/// returns it. Cancelling `cancel` stops the run gracefully; the result is
-/// still written.
+/// Runs one instance of any workload: checks `config`, looks its workload
+/// type up in the [registry](crate::workload::registry), runs it (progress
+/// every `progress_interval`, 0: never), writes the result to `output`
+/// (atomically), reports [`ProgressEvent::Done`] and returns the result.
+/// Cancelling `cancel` stops the run gracefully; the result is still written.
 pub async fn run(
     config: LoadgenConfig,
     output: Option<&Path>,
     requests_log: Option<&Path>,
     progress_interval: Duration,
     cancel: CancellationToken,
-    progress: impl FnMut(&ProgressEvent),
+    mut progress: impl FnMut(&ProgressEvent) + Send,
 ) -> Result<ClientResult, WorkloadError> {
-    if matches!(
-        config.workload.kind,
-        WorkloadType::S3 | WorkloadType::Chroma
-    ) {
-        return super::storage::run(config, output, progress_interval, cancel, progress).await;
+    let kind = config.workload.kind;
+    let workload = find(kind).ok_or_else(|| WorkloadError::NotImplemented {
+        kind: kind.to_string(),
+    })?;
+    if config.id.is_empty() {
+        return Err(WorkloadError::InvalidConfig("id must not be empty".into()));
     }
-    super::openai_run::run(
-        config,
-        output,
-        requests_log,
-        progress_interval,
-        cancel,
-        progress,
-    )
-    .await
+    if config.base_url.is_empty() {
+        return Err(WorkloadError::InvalidConfig(
+            "baseUrl is required (--url or baseUrl in the configuration file)".into(),
+        ));
+    }
+    let result = workload
+        .run(Instance {
+            config: &config,
+            requests_log,
+            progress_interval,
+            cancel: &cancel,
+            progress: &mut progress,
+        })
+        .await?;
+    if let Some(path) = output {
+        let json = serde_json::to_vec_pretty(&result)?;
+        write_atomic(path, &json)?;
+        tracing::info!(path = %path.display(), "result written");
+    }
+    progress(&ProgressEvent::Done {
+        id: result.id.clone(),
+        requests: result.requests,
+        errors: result.errors,
+        aborted: result.aborted.clone(),
+    });
+    Ok(result)
 }
 
 /// `aifbench loadgen`: builds the configuration from `args`, runs it printing
@@ -151,7 +170,7 @@ pub async fn run_cli(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::workload::OpenAiWorkload;
+    use crate::api::workload::{OpenAiWorkload, WorkloadType};
     use crate::workload::loadgen::testing::{config, parse, run_collect};
     use crate::workload::testserver::{Behavior, TestServer};
 

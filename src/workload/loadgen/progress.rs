@@ -67,7 +67,7 @@ pub(crate) async fn drive_with_progress<E: Executor>(
     sink: Option<Arc<dyn RecordSink>>,
     cancel: &CancellationToken,
     ticks: &ProgressTicks<'_>,
-    progress: &mut impl FnMut(&ProgressEvent),
+    progress: &mut (dyn FnMut(&ProgressEvent) + Send),
 ) -> LoadOutcome {
     let driver = drive(plan, executor, live.clone(), cancel, sink);
     tokio::pin!(driver);
@@ -89,6 +89,19 @@ pub(crate) async fn drive_with_progress<E: Executor>(
             }),
         }
     }
+}
+
+/// Drives `executor` through `plan` with fresh live counters and no
+/// per-request file (the storage workloads).
+pub(crate) async fn drive_instance<E: Executor>(
+    plan: &LoadPlan,
+    executor: E,
+    ticks: &ProgressTicks<'_>,
+    cancel: &CancellationToken,
+    progress: &mut (dyn FnMut(&ProgressEvent) + Send),
+) -> LoadOutcome {
+    let live = Arc::new(LiveCounters::default());
+    drive_with_progress(plan, executor, live, None, cancel, ticks, progress).await
 }
 
 /// The outcome of a run cancelled before it sent anything.
