@@ -25,8 +25,10 @@
 pub mod chroma;
 pub mod chroma_run;
 pub mod dataset;
+pub mod headline;
 pub mod load;
 pub mod loadgen;
+pub mod object_store;
 pub mod openai;
 mod openai_payload;
 pub mod openai_run;
@@ -35,6 +37,7 @@ pub mod registry;
 pub mod result;
 pub mod runner;
 pub mod s3;
+pub mod s3_credentials;
 pub mod s3_run;
 pub mod sse;
 pub mod stats;

@@ -343,7 +343,7 @@ impl LoadgenArgs {
                 if let Some(p) = self.upload_path_style {
                     u.path_style = Some(p);
                 }
-                crate::results::s3::parse_s3_url(&u.url)
+                crate::workload::object_store::parse_s3_url(&u.url)
                     .map_err(|e| WorkloadError::InvalidConfig(format!("upload: {e}")))?;
             }
             None if upload_flags => {

@@ -137,7 +137,7 @@ pub async fn run_cli(
         print_line(&merge(std::slice::from_ref(&result))?);
     }
     if let Some(path) = &args.summary_file {
-        let headline = crate::results::report::headline(&merge(std::slice::from_ref(&result))?);
+        let headline = crate::workload::headline::headline(&merge(std::slice::from_ref(&result))?);
         let bytes = serde_json::to_vec(&headline).map_err(|e| WorkloadError::ConfigFile {
             path: path.clone(),
             reason: e.to_string(),

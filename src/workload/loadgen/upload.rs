@@ -30,13 +30,13 @@ pub async fn upload_result(
     target: &UploadTarget,
     result: &ClientResult,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, crate::results::s3::StoreError> {
-    use crate::results::s3::{ResultsStore, StoreConfig, StoreError, parse_s3_url};
+) -> Result<String, crate::workload::object_store::StoreError> {
+    use crate::workload::object_store::{ResultsStore, StoreConfig, StoreError, parse_s3_url};
     let (bucket, key) = parse_s3_url(&target.url)?;
     if key.is_empty() || key.ends_with('/') {
         return Err(StoreError::BadUrl(target.url.clone()));
     }
-    let creds = crate::results::s3::credentials_from_source(
+    let creds = crate::workload::object_store::credentials_from_source(
         &crate::api::spec::S3CredentialsSource::default(),
         env,
     )?;
