@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::{ResultsDir, ResultsError};
-use crate::api::status::{Percentiles, ResultsSummary};
+use crate::api::status::ResultsSummary;
+pub use crate::workload::headline::headline;
 use crate::workload::result::{ClientResult, Summary, merge_with};
 use crate::workload::stats::LatencyStats;
 
@@ -93,45 +94,6 @@ pub fn write_report(
         total,
         missing,
     })
-}
-
-/// The status's headline numbers from a merged summary.
-pub fn headline(s: &Summary) -> ResultsSummary {
-    let stat = |name: &str, f: fn(&LatencyStats) -> f64| s.latency.get(name).map(f);
-    ResultsSummary {
-        requests: s.requests,
-        errors: s.errors,
-        duration_seconds: round3(s.duration_s),
-        request_throughput: round3(s.request_throughput),
-        output_token_throughput: (s.output_tokens > 0).then(|| round3(s.output_token_throughput)),
-        bytes_per_second: s.bytes_throughput.map(round3),
-        ttft_p50_ms: stat("ttft", |l| round3(l.p50_ms)),
-        ttft_p99_ms: stat("ttft", |l| round3(l.p99_ms)),
-        itl_p50_ms: stat("itl", |l| round3(l.p50_ms)),
-        latency_p50_ms: stat("e2el", |l| round3(l.p50_ms)),
-        latency_p99_ms: stat("e2el", |l| round3(l.p99_ms)),
-        latency_ms: s
-            .latency
-            .iter()
-            .map(|(k, l)| {
-                (
-                    k.clone(),
-                    Percentiles {
-                        mean: round3(l.mean_ms),
-                        p50: round3(l.p50_ms),
-                        p90: round3(l.p90_ms),
-                        p95: round3(l.p95_ms),
-                        p99: round3(l.p99_ms),
-                    },
-                )
-            })
-            .collect(),
-        approximate: false,
-    }
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 const METRICS: [&str; 4] = ["ttft", "itl", "tpot", "e2el"];

@@ -4,26 +4,43 @@
 //! - [`load`]: the protocol-independent load model (closed and open loop,
 //!   warm-up, stop conditions, error policy) driving any [`load::Executor`];
 //! - [`record`]: the per-request record every executor produces;
-//! - [`openai`] (with [`sse`] and [`dataset`]): the OpenAI-compatible
-//!   inference executor and its request data;
-//! - [`s3`] and [`chroma`]: the object-store and vector-database executors,
-//!   run by [`storage`] (pre-population, per-operation stats, recall);
+//! - [`openai`] (with [`sse`] and [`dataset`]), [`s3`] and [`chroma`]: the
+//!   protocol executors (inference, object store, vector database);
+//! - [`openai_run`], [`s3_run`], [`chroma_run`]: one instance of each
+//!   workload (setup, stages, pre-population, recall), each a
+//!   [`runner::Workload`] listed in [`registry`];
 //! - [`stats`]: mergeable HDR histograms fed by the records;
-//! - [`result`]: the per-instance result file and the merged summary;
+//! - [`result`]: the per-instance result file, the merged summary and its
+//!   headline numbers;
+//! - [`s3_credentials`] and [`object_store`]: S3 credentials and the bucket
+//!   client for results, shared with [`crate::results`] (which sits above);
 //! - [`loadgen`]: the `aifbench loadgen` entry point tying them together.
+//!
+//! Adding a workload (say Redis), with its settings type in `crate::api::workload`:
+//! 1. write `src/workload/redis.rs`: an [`load::Executor`] for the protocol, and
+//!    a unit struct implementing [`runner::Workload`] (`kind`, and `run` that
+//!    prepares, drives the plan with `loadgen::progress`, returns the result);
+//! 2. declare it here (`pub mod redis;`) and add it to `registry::WORKLOADS`.
 
 pub mod chroma;
+pub mod chroma_run;
 pub mod dataset;
+pub mod headline;
 pub mod load;
 pub mod loadgen;
+pub mod object_store;
 pub mod openai;
 mod openai_payload;
+pub mod openai_run;
 pub mod record;
+pub mod registry;
 pub mod result;
+pub mod runner;
 pub mod s3;
+pub mod s3_credentials;
+pub mod s3_run;
 pub mod sse;
 pub mod stats;
-pub mod storage;
 #[cfg(test)]
 mod testserver;
 

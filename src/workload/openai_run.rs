@@ -1,0 +1,379 @@
+//! Runs one `openai` instance for `aifbench loadgen`: resolves the model,
+//! drives each load stage with the OpenAI-compatible executor ([`super::openai`]),
+//! and combines the stages into one result.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use tokio::time::Instant;
+
+use super::WorkloadError;
+use super::load::{LiveCounters, LoadPlan, RecordSink};
+use super::loadgen::progress::{ProgressTicks, drive_with_progress, empty_outcome};
+use super::loadgen::request_log::RequestLog;
+use super::openai::OpenAiClient;
+use super::result::ClientResult;
+use super::runner::{Instance, Workload};
+use super::stats::Goodput;
+use crate::api::workload::WorkloadType;
+
+/// The `openai` workload (OpenAI-compatible inference servers).
+pub struct OpenAiRun;
+
+impl Workload for OpenAiRun {
+    fn kind(&self) -> WorkloadType {
+        WorkloadType::OpenAi
+    }
+
+    fn run<'a>(
+        &'a self,
+        instance: Instance<'a>,
+    ) -> BoxFuture<'a, Result<ClientResult, WorkloadError>> {
+        Box::pin(run(instance))
+    }
+}
+
+async fn run(i: Instance<'_>) -> Result<ClientResult, WorkloadError> {
+    let Instance {
+        config,
+        requests_log,
+        progress_interval,
+        cancel,
+        progress,
+    } = i;
+    let openai = config.workload.openai.clone().unwrap_or_default();
+    let mut plans = LoadPlan::stages(&config.load, &config.errors)?;
+    let goodput = openai.goodput.as_ref().map(|g| Goodput {
+        ttft: g.ttft.map(|d| d.get()),
+        tpot: g.tpot.map(|d| d.get()),
+        e2el: g.e2el.map(|d| d.get()),
+    });
+    for p in &mut plans {
+        p.goodput.clone_from(&goodput);
+    }
+    let max_concurrency = plans.iter().map(|p| p.concurrency).max().unwrap_or(1);
+    let client = OpenAiClient::new(&config.base_url, &openai, max_concurrency)?;
+    let sink: Option<Arc<dyn RecordSink>> = match requests_log {
+        Some(path) => Some(Arc::new(RequestLog::create(path)?)),
+        None => None,
+    };
+    let started_at = jiff::Timestamp::now();
+    let t0 = Instant::now();
+    tracing::info!(id = %config.id, base_url = %config.base_url, workload = %config.workload.kind, stages = plans.len(), "loadgen starting");
+
+    let model = tokio::select! {
+        model = client.resolve_model() => Some(model?),
+        _ = cancel.cancelled() => None,
+    };
+    let live = Arc::new(LiveCounters::default());
+    let mut parts = Vec::new();
+    match model {
+        None => parts.push((plans[0].clone(), empty_outcome(plans[0].seed))),
+        Some(model) => {
+            let executor = client.executor(&model, plans[0].seed)?;
+            let ticks = ProgressTicks {
+                id: &config.id,
+                t0,
+                interval: progress_interval,
+            };
+            for plan in &plans {
+                if cancel.is_cancelled() && !parts.is_empty() {
+                    break;
+                }
+                let outcome = drive_with_progress(
+                    plan,
+                    executor.clone(),
+                    live.clone(),
+                    sink.clone(),
+                    cancel,
+                    &ticks,
+                    progress,
+                )
+                .await;
+                let aborted = outcome.aborted.is_some();
+                parts.push((plan.clone(), outcome));
+                if aborted {
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(sink) = &sink {
+        sink.flush();
+    }
+
+    let results = parts
+        .iter()
+        .map(|(plan, outcome)| {
+            let mut r = ClientResult::from_outcome(
+                &config.id,
+                config.workload.kind.as_str(),
+                started_at,
+                outcome,
+            )?;
+            r.concurrency = Some(plan.concurrency);
+            r.rate = plan.rate;
+            Ok(r)
+        })
+        .collect::<Result<Vec<_>, WorkloadError>>()?;
+    let result = if plans.len() > 1 {
+        ClientResult::combine_stages(results)?
+    } else {
+        results
+            .into_iter()
+            .next()
+            .ok_or_else(|| WorkloadError::InvalidConfig("no stage ran".to_string()))?
+    };
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::api::duration::Duration as SpecDuration;
+    use crate::api::workload::{Arrival, LoadSpec, OpenAiApi, OpenAiWorkload};
+    use crate::workload::loadgen::ProgressEvent;
+    use crate::workload::loadgen::testing::{config, run_collect};
+    use crate::workload::result::merge;
+    use crate::workload::stats::{E2EL, ITL, QUEUE_TIME, TPOT, TTFT};
+    use crate::workload::testserver::{Behavior, TestServer};
+
+    #[tokio::test]
+    async fn streaming_with_usage_measures_ttft_itl_and_tokens() {
+        let server = TestServer::start(Behavior {
+            usage_completion_tokens: Some(11),
+            api_key: Some("sk-test".into()),
+            ..Behavior::default()
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        std::fs::write(&key, "sk-test\n").unwrap();
+        let out = dir.path().join("sub/result.json");
+        let mut c = config(&server.url, 6, 2);
+        c.workload.openai = Some(OpenAiWorkload {
+            api_key_file: Some(key.to_string_lossy().into_owned()),
+            ..Default::default()
+        });
+        let (r, events) = run_collect(c, Some(&out), CancellationToken::new()).await;
+        let r = r.unwrap();
+        assert_eq!(r.requests, 6, "{r:?}");
+        assert_eq!(r.errors, 0);
+        assert_eq!(r.output_tokens, 66);
+        assert_eq!(r.input_tokens, 42);
+        assert_eq!(r.token_count_source, "usage");
+        assert_eq!(r.workload, "openai");
+        let on_disk: ClientResult = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        assert_eq!(on_disk, r);
+
+        let s = merge(&[r]).unwrap();
+        let ttft = &s.latency[TTFT];
+        let itl = &s.latency[ITL];
+        assert_eq!(ttft.count, 6);
+        // Lower bounds are the server's delays; upper bounds leave room for a
+        // loaded CI machine.
+        assert!((29.0..120.0).contains(&ttft.p50_ms), "ttft {ttft:?}");
+        assert_eq!(itl.count, 6 * 7);
+        assert!((4.5..60.0).contains(&itl.p50_ms), "itl {itl:?}");
+        let e2el = &s.latency[E2EL];
+        assert!((64.0..300.0).contains(&e2el.p50_ms), "e2el {e2el:?}");
+        // tpot = (e2el - ttft) / (11 - 1) with the usage count.
+        assert!((3.0..30.0).contains(&s.latency[TPOT].p50_ms));
+        assert!(!s.latency.contains_key(QUEUE_TIME));
+
+        // The model came from /v1/models; the body asked for usage.
+        let body = server.last_body();
+        assert_eq!(body["model"], "test-model");
+        assert_eq!(body["stream_options"]["include_usage"], true);
+        assert!(body["messages"].is_array());
+        assert!(matches!(
+            events.last(),
+            Some(ProgressEvent::Done { requests: 6, .. })
+        ));
+        assert!(events.len() >= 2, "{events:?}");
+    }
+
+    #[tokio::test]
+    async fn streaming_without_usage_counts_events() {
+        let server = TestServer::start(Behavior::default()).await;
+        let mut c = config(&server.url, 3, 3);
+        c.workload.openai = Some(OpenAiWorkload {
+            api: OpenAiApi::Completions,
+            model: Some("test-model".into()),
+            ..Default::default()
+        });
+        let (r, _) = run_collect(c, None, CancellationToken::new()).await;
+        let r = r.unwrap();
+        assert_eq!(r.requests, 3);
+        assert_eq!(r.output_tokens, 24);
+        assert_eq!(r.token_count_source, "counted");
+        assert!(server.last_body()["prompt"].is_string());
+    }
+
+    #[tokio::test]
+    async fn non_streaming_measures_e2el_only() {
+        let server = TestServer::start(Behavior {
+            usage_completion_tokens: Some(8),
+            ..Behavior::default()
+        })
+        .await;
+        let mut c = config(&server.url, 2, 1);
+        c.workload.openai = Some(OpenAiWorkload {
+            stream: false,
+            ..Default::default()
+        });
+        let (r, _) = run_collect(c, None, CancellationToken::new()).await;
+        let r = r.unwrap();
+        assert_eq!(r.requests, 2);
+        assert_eq!(r.output_tokens, 16);
+        assert!(r.histograms.contains_key(E2EL));
+        assert!(!r.histograms.contains_key(TTFT));
+        let e2el = merge(&[r]).unwrap().latency[E2EL].p50_ms;
+        assert!((64.0..300.0).contains(&e2el), "{e2el}");
+    }
+
+    /// Runs `requests` requests, one at a time and never aborting, against
+    /// a server that answers each with `status`; returns the result and the
+    /// server's hit count.
+    async fn run_against_status(status: u16, requests: u64) -> (ClientResult, u64) {
+        let server = TestServer::start(Behavior {
+            status,
+            ..Behavior::default()
+        })
+        .await;
+        let mut c = config(&server.url, requests, 1);
+        c.workload.openai = Some(OpenAiWorkload {
+            model: Some("m".into()),
+            ..Default::default()
+        });
+        c.errors.max_consecutive = 0;
+        let (r, _) = run_collect(c, None, CancellationToken::new()).await;
+        (r.unwrap(), server.hits())
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_never_successes() {
+        let (r, _) = run_against_status(500, 5).await;
+        assert_eq!(r.requests, 0);
+        assert_eq!(r.errors, 5);
+        assert_eq!(r.error_classes.get("http_500"), Some(&5));
+        assert!(r.aborted.is_none());
+        // No latency of a failed request is recorded (only the client's lag).
+        assert!(
+            !r.histograms.contains_key(E2EL),
+            "{:?}",
+            r.histograms.keys()
+        );
+        assert!(!r.histograms.contains_key(TTFT));
+    }
+
+    #[tokio::test]
+    async fn redirects_are_counted_as_failures_not_followed() {
+        let (r, hits) = run_against_status(307, 4).await;
+        assert_eq!((r.requests, r.errors), (0, 4));
+        assert_eq!(r.error_classes.get("http_307"), Some(&4));
+        // One hit per request: neither a redirect nor a retry was followed.
+        assert_eq!(hits, 4);
+    }
+
+    #[tokio::test]
+    async fn truncated_streams_are_stream_errors() {
+        let server = TestServer::start(Behavior {
+            truncate: true,
+            ..Behavior::default()
+        })
+        .await;
+        let mut c = config(&server.url, 2, 1);
+        c.errors.max_consecutive = 0;
+        let (r, _) = run_collect(c, None, CancellationToken::new()).await;
+        let r = r.unwrap();
+        assert_eq!(r.requests, 0);
+        assert_eq!(r.error_classes.get("stream"), Some(&2), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn open_loop_achieves_the_rate() {
+        let server = TestServer::start(Behavior {
+            first_token: Duration::from_millis(1),
+            gap: Duration::from_millis(1),
+            tokens: 2,
+            usage_completion_tokens: Some(2),
+            ..Behavior::default()
+        })
+        .await;
+        let mut c = config(&server.url, 1_000, 1);
+        c.load = LoadSpec {
+            rate: Some(80.0),
+            arrival: Arrival::Constant,
+            duration: Some(SpecDuration::from_secs(1)),
+            ..Default::default()
+        };
+        let (r, _) = run_collect(c, None, CancellationToken::new()).await;
+        let r = r.unwrap();
+        assert_eq!(r.requests, 80, "{r:?}");
+        let s = merge(&[r]).unwrap();
+        let achieved = s.request_throughput;
+        assert!(
+            (achieved - 80.0).abs() / 80.0 < 0.04,
+            "achieved {achieved}/s"
+        );
+        // Sends follow the schedule: the achieved send rate is within 1 %.
+        let sent = s.send_rate.unwrap();
+        assert!((sent - 80.0).abs() / 80.0 < 0.01, "sent {sent}/s");
+        assert_eq!(s.latency[QUEUE_TIME].count, 80);
+        // A fast server leaves no backlog: sends go out about on time (the
+        // bound leaves room for a busy CI machine).
+        assert!(
+            s.latency[QUEUE_TIME].p50_ms < 10.0,
+            "{:?}",
+            s.latency[QUEUE_TIME]
+        );
+    }
+
+    #[tokio::test]
+    async fn cancel_mid_run_still_writes_the_result() {
+        let server = TestServer::start(Behavior::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("r.json");
+        let mut c = config(&server.url, 1, 2);
+        c.load.max_requests = None;
+        let cancel = CancellationToken::new();
+        let trigger = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            trigger.cancel();
+        });
+        let started = Instant::now();
+        let (r, events) = run_collect(c, Some(&out), cancel).await;
+        let r = r.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // ~65 ms per request, 2 workers, 250 ms: about 6 completed.
+        assert!((4..=10).contains(&r.requests), "{r:?}");
+        assert_eq!(r.errors, 0);
+        assert!(r.aborted.is_none());
+        assert!((0.15..0.5).contains(&r.duration_s), "{}", r.duration_s);
+        let on_disk: ClientResult = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        assert_eq!(on_disk, r);
+        assert!(matches!(events.last(), Some(ProgressEvent::Done { .. })));
+    }
+
+    #[tokio::test]
+    async fn wrong_api_key_is_http_401() {
+        let server = TestServer::start(Behavior {
+            api_key: Some("right".into()),
+            ..Behavior::default()
+        })
+        .await;
+        let mut c = config(&server.url, 1, 1);
+        c.workload.openai = Some(OpenAiWorkload {
+            model: Some("m".into()),
+            ..Default::default()
+        });
+        let (r, _) = run_collect(c, None, CancellationToken::new()).await;
+        assert_eq!(r.unwrap().error_classes.get("http_401"), Some(&1));
+    }
+}

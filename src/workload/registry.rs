@@ -1,0 +1,30 @@
+//! The workload registry: [`WORKLOADS`] lists one [`Workload`] per workload
+//! type (one line each) and [`find`] looks one up for the loadgen entry
+//! point; nothing else in `crate::workload` matches on the type.
+
+use super::chroma_run::ChromaRun;
+use super::openai_run::OpenAiRun;
+use super::runner::Workload;
+use super::s3_run::S3Run;
+use crate::api::workload::WorkloadType;
+
+/// Every workload this build can run, one line each.
+pub static WORKLOADS: &[&dyn Workload] = &[&OpenAiRun, &S3Run, &ChromaRun];
+
+/// The workload that runs `kind`, if there is one.
+pub fn find(kind: WorkloadType) -> Option<&'static dyn Workload> {
+    WORKLOADS.iter().copied().find(|w| w.kind() == kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_workload_type_has_one_workload() {
+        for kind in [WorkloadType::OpenAi, WorkloadType::S3, WorkloadType::Chroma] {
+            assert_eq!(find(kind).map(Workload::kind), Some(kind));
+            assert_eq!(WORKLOADS.iter().filter(|w| w.kind() == kind).count(), 1);
+        }
+    }
+}
