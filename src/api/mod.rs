@@ -3,7 +3,9 @@
 
 pub mod bytesize;
 pub mod duration;
+pub mod error;
 pub mod load;
+pub mod post_action;
 pub mod seed;
 pub mod spec;
 pub mod status;

@@ -33,7 +33,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::load::FieldError;
+use super::error::FieldError;
 
 const SEED_TOP_KEYS: [&str; 7] = [
     "meta",
