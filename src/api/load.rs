@@ -10,10 +10,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
+use serde_path_to_error::Segment;
 
 pub use super::error::{FieldError, LoadError};
+pub use super::expand::expand_vars;
+use super::schema_check;
 use super::seed;
 use super::spec::Benchmark;
+use super::validate::validate;
 
 /// Which format a file was written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,9 +82,9 @@ pub fn load_str(
         )]));
     }
 
-    let mut warnings = Vec::new();
+    let warnings = Vec::new();
     let (mut doc, format) = if seed::looks_like_seed(&raw) {
-        let doc = seed::convert(&raw, &mut warnings).map_err(fail)?;
+        let doc = seed::convert_checked(&raw).map_err(fail)?;
         (doc, SourceFormat::SeedRecipe)
     } else {
         (raw, SourceFormat::Benchmark)
@@ -89,23 +93,90 @@ pub fn load_str(
     let mut errors = Vec::new();
     check_header(&doc, &mut errors);
     expand_value(&mut doc, "", env, &mut errors);
-    if !errors.is_empty() {
-        return Err(fail(errors));
+    errors.extend(schema_check::check_document(
+        &mut doc,
+        &schema_check::spec_schema(),
+    ));
+    let benchmark = deserialize_repairing(&mut doc, &mut errors);
+    match benchmark {
+        Some(benchmark) if errors.is_empty() => Ok(Loaded {
+            benchmark,
+            format,
+            warnings,
+        }),
+        Some(benchmark) => {
+            // Validate what parsed, so semantic problems come out with the
+            // structural ones; those at a path already reported are echoes
+            // of the repair.
+            let more: Vec<FieldError> = validate(&benchmark)
+                .into_iter()
+                .filter(|e| !errors.iter().any(|r| covers(&r.path, &e.path)))
+                .collect();
+            errors.extend(more);
+            Err(fail(errors))
+        }
+        None => Err(fail(errors)),
     }
-    let benchmark: Benchmark = serde_path_to_error::deserialize(&doc).map_err(|e| {
+}
+
+/// Types the document; each value serde refuses is reported and removed,
+/// and typing is tried again, so every type error comes out. `None` when
+/// the document cannot be repaired that way.
+fn deserialize_repairing(doc: &mut Value, errors: &mut Vec<FieldError>) -> Option<Benchmark> {
+    for _ in 0..64 {
+        let e = match serde_path_to_error::deserialize::<_, Benchmark>(&*doc) {
+            Ok(b) => return Some(b),
+            Err(e) => e,
+        };
+        let segments: Vec<Segment> = e.path().iter().cloned().collect();
         let path = e.path().to_string();
         let path = if path == "." {
             "(file)".to_string()
         } else {
             path
         };
-        fail(vec![FieldError::new(path, e.into_inner().to_string())])
-    })?;
-    Ok(Loaded {
-        benchmark,
-        format,
-        warnings,
-    })
+        if !errors.iter().any(|r| r.path == path) {
+            errors.push(FieldError::new(path, e.into_inner().to_string()));
+        }
+        if !remove_at(doc, &segments) {
+            return None;
+        }
+    }
+    None
+}
+
+/// Removes the value at a serde path; false when there is none.
+fn remove_at(doc: &mut Value, segments: &[Segment]) -> bool {
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    let mut at = doc;
+    for s in parents {
+        let next = match (s, at) {
+            (Segment::Map { key }, Value::Object(m)) => m.get_mut(key),
+            (Segment::Seq { index }, Value::Array(a)) => a.get_mut(*index),
+            _ => None,
+        };
+        match next {
+            Some(v) => at = v,
+            None => return false,
+        }
+    }
+    match (last, at) {
+        (Segment::Map { key }, Value::Object(m)) => m.remove(key).is_some(),
+        (Segment::Seq { index }, Value::Array(a)) if *index < a.len() => {
+            a.remove(*index);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// True when a problem reported at `reported` already explains one found
+/// at `path` (the same field, or inside it).
+fn covers(reported: &str, path: &str) -> bool {
+    path.strip_prefix(reported)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[', ' ']))
 }
 
 fn check_header(doc: &Value, errors: &mut Vec<FieldError>) {
@@ -188,55 +259,6 @@ fn expand_value(
             }
         }
         _ => {}
-    }
-}
-
-/// Expands `${VAR}`, `${VAR:-default}` and `$$` in one string.
-pub fn expand_vars(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    let mut missing = Vec::new();
-    while let Some(pos) = rest.find('$') {
-        out.push_str(&rest[..pos]);
-        let after = &rest[pos + 1..];
-        if let Some(tail) = after.strip_prefix('$') {
-            out.push('$');
-            rest = tail;
-        } else if let Some(body) = after.strip_prefix('{') {
-            let Some(end) = body.find('}') else {
-                return Err(format!(
-                    "unterminated ${{...}} in {s:?}; write $$ for a literal $"
-                ));
-            };
-            let expr = &body[..end];
-            let (name, default) = match expr.split_once(":-") {
-                Some((n, d)) => (n, Some(d)),
-                None => (expr, None),
-            };
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!(
-                    "invalid variable name {name:?} in {s:?}; names use letters, digits and _"
-                ));
-            }
-            match (env(name), default) {
-                (Some(value), _) => out.push_str(&value),
-                (None, Some(d)) => out.push_str(d),
-                (None, None) => missing.push(name.to_string()),
-            }
-            rest = &body[end + 1..];
-        } else {
-            out.push('$');
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    if missing.is_empty() {
-        Ok(out)
-    } else {
-        Err(format!(
-            "environment variable(s) {} not set (referenced in {s:?}); set them, or give a default as ${{NAME:-default}}",
-            missing.join(", ")
-        ))
     }
 }
 

@@ -4,11 +4,15 @@
 pub mod bytesize;
 pub mod duration;
 pub mod error;
+pub mod expand;
+pub mod limits;
 pub mod load;
 pub mod post_action;
+pub mod schema_check;
 pub mod seed;
 pub mod spec;
 pub mod status;
+pub mod suggest;
 pub mod template;
 pub mod validate;
 pub mod workload;

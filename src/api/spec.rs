@@ -427,8 +427,9 @@ pub struct PodSpec {
 pub struct ClientSpec {
     /// Unique id; instances are named `<id>-1` .. `<id>-N`.
     pub id: String,
-    /// Number of independent client instances (processes, jobs or pods).
-    #[schemars(range(min = 1))]
+    /// Number of independent client instances (processes, jobs or pods):
+    /// 1 to 1000.
+    #[schemars(range(min = 1, max = crate::api::limits::MAX_INSTANCES))]
     #[serde(default = "one")]
     pub instances: u32,
     /// How each instance runs: `process` (default), `slurm`, `pod`, `apptainer`.

@@ -4,6 +4,7 @@
 
 use super::Validator;
 use super::storage;
+use crate::api::limits::{MAX_CONCURRENCY, MAX_INSTANCES, MAX_RATE, MAX_REQUESTS, MAX_STAGES};
 use crate::api::spec::ClientSpec;
 use crate::api::workload::WorkloadType;
 
@@ -47,6 +48,7 @@ impl Validator {
         if c.instances == 0 {
             self.err(format!("{at}.instances"), "must be at least 1");
         }
+        self.check_bounds(c, at);
         self.check_load_extras(&c.load, &format!("{at}.load"));
         if let Some(o) = &c.workload.openai {
             self.check_openai(o, &format!("{at}.workload.openai"));
@@ -170,6 +172,63 @@ impl Validator {
                 format!("{at}.goodput"),
                 "give at least one of ttft, tpot, e2el",
             );
+        }
+    }
+
+    /// The limits of `api::limits`, each named in its message.
+    fn check_bounds(&mut self, c: &ClientSpec, at: &str) {
+        if c.instances > MAX_INSTANCES {
+            self.err(
+                format!("{at}.instances"),
+                format!(
+                    "{} is above the limit of {MAX_INSTANCES} instances",
+                    c.instances
+                ),
+            );
+        }
+        let load = &c.load;
+        if load.stages.len() > MAX_STAGES {
+            self.err(
+                format!("{at}.load.stages"),
+                format!(
+                    "{} stages are above the limit of {MAX_STAGES}",
+                    load.stages.len()
+                ),
+            );
+        }
+        let mut sizes = vec![(
+            format!("{at}.load"),
+            load.concurrency,
+            load.rate,
+            load.max_requests,
+        )];
+        for (k, st) in load.stages.iter().enumerate() {
+            sizes.push((
+                format!("{at}.load.stages[{k}]"),
+                st.concurrency,
+                st.rate,
+                st.max_requests,
+            ));
+        }
+        for (here, concurrency, rate, max_requests) in sizes {
+            if let Some(n) = concurrency.filter(|n| *n > MAX_CONCURRENCY) {
+                self.err(
+                    format!("{here}.concurrency"),
+                    format!("{n} is above the limit of {MAX_CONCURRENCY} workers per instance"),
+                );
+            }
+            if let Some(r) = rate.filter(|r| *r > MAX_RATE) {
+                self.err(
+                    format!("{here}.rate"),
+                    format!("{r} is above the limit of {MAX_RATE} requests/s per instance"),
+                );
+            }
+            if let Some(n) = max_requests.filter(|n| *n > MAX_REQUESTS) {
+                self.err(
+                    format!("{here}.maxRequests"),
+                    format!("{n} is above the limit of {MAX_REQUESTS} requests"),
+                );
+            }
         }
     }
 }
