@@ -92,12 +92,18 @@ pub fn load_str(
 
     let mut errors = Vec::new();
     check_header(&doc, &mut errors);
+    let header_ok = errors.is_empty();
     expand_value(&mut doc, "", env, &mut errors);
     errors.extend(schema_check::check_document(
         &mut doc,
         &schema_check::spec_schema(),
     ));
-    let benchmark = deserialize_repairing(&mut doc, &mut errors);
+    // Without a header the document is no Benchmark to type.
+    let benchmark = if header_ok {
+        deserialize_repairing(&mut doc, &mut errors)
+    } else {
+        None
+    };
     match benchmark {
         Some(benchmark) if errors.is_empty() => Ok(Loaded {
             benchmark,

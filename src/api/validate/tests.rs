@@ -24,9 +24,13 @@ spec:
       targets: [sim, "localhost:9100"]
 "#;
 
+/// Every problem of a document: those `load_str` finds (it validates what
+/// parsed when the schema check fails), else those of `validate`.
 fn errors_of(text: &str) -> Vec<FieldError> {
-    let b = load_str(text, "t.yaml", &|_| None).unwrap().benchmark;
-    validate(&b)
+    match load_str(text, "t.yaml", &|_| None) {
+        Ok(l) => validate(&l.benchmark),
+        Err(e) => e.errors,
+    }
 }
 
 #[test]
