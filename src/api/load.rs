@@ -1,5 +1,9 @@
-//! Reading a Benchmark file: YAML (or JSON) in, `${VAR}` expanded, typed
-//! `Benchmark` out — or a list of errors that each name a field path.
+//! Reading a Benchmark file: YAML (or JSON) in, `${VAR}` expanded
+//! ([`super::expand`]), checked strictly against the CRD schema
+//! ([`super::schema_check`]: unknown fields, types, bounds), typed
+//! `Benchmark` out — or every problem at once, each naming a field path:
+//! when the schema check or typing fails, what parsed is still validated
+//! ([`super::validate`]) so semantic problems come out in the same pass.
 //!
 //! Two formats are accepted: a Kubernetes `Benchmark` resource
 //! (`apiVersion: aifbench.io/v1alpha1`, `kind: Benchmark`) and the seed

@@ -1,5 +1,6 @@
 //! The `Benchmark` resource: spec and status types, loading, `${VAR}`
-//! expansion, the seed recipe importer, templates and validation.
+//! expansion, strict schema checking with "did you mean" suggestions, size
+//! limits, the seed recipe importer, templates and validation.
 
 pub mod bytesize;
 pub mod duration;

@@ -162,10 +162,8 @@ fn check_value(
             did_you_mean(given, names.iter().copied())
         ));
     }
-    if let Some(n) = value.as_f64() {
-        if let Some(problem) = range_problem(n, value, s) {
-            return fail(problem);
-        }
+    if let Some(problem) = value.as_f64().and_then(|n| range_problem(n, value, s)) {
+        return fail(problem);
     }
     match value {
         Value::Object(map) => check_object(map, s, path, errors),

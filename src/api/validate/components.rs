@@ -60,7 +60,7 @@ impl Validator {
             }
         }
         self.check_client_workload(c, at);
-        self.check_env_templates(&c.env, &format!("{at}.env"), &[], &services);
+        self.check_env_templates(&c.env, &format!("{at}.env"), &[], services);
     }
 
     pub(super) fn check_monitor(
