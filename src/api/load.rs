@@ -1,5 +1,9 @@
-//! Reading a Benchmark file: YAML (or JSON) in, `${VAR}` expanded, typed
-//! `Benchmark` out — or a list of errors that each name a field path.
+//! Reading a Benchmark file: YAML (or JSON) in, `${VAR}` expanded
+//! ([`super::expand`]), checked strictly against the CRD schema
+//! ([`super::schema_check`]: unknown fields, types, bounds), typed
+//! `Benchmark` out — or every problem at once, each naming a field path:
+//! when the schema check or typing fails, what parsed is still validated
+//! ([`super::validate`]) so semantic problems come out in the same pass.
 //!
 //! Two formats are accepted: a Kubernetes `Benchmark` resource
 //! (`apiVersion: aifbench.io/v1alpha1`, `kind: Benchmark`) and the seed
@@ -7,57 +11,17 @@
 //! converted on the fly (see [`super::seed`]).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::Path;
 
 use serde_json::Value;
+use serde_path_to_error::Segment;
 
+pub use super::error::{FieldError, LoadError};
+pub use super::expand::expand_vars;
+use super::schema_check;
 use super::seed;
 use super::spec::Benchmark;
-
-/// One problem with a Benchmark file, located by field path
-/// (`spec.clients[1].target`) or by line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    /// Dotted field path, or `(file)` for whole-file problems.
-    pub path: String,
-    /// What is wrong, what was given, and what would be right.
-    pub message: String,
-}
-
-impl FieldError {
-    /// A new error at `path`.
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
-}
-
-/// All the problems found in one file.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{} problem(s) in {}:\n{}", .errors.len(), .source_name, render(.errors))]
-pub struct LoadError {
-    /// The file (or `<stdin>`).
-    pub source_name: String,
-    /// Every problem found, in file order where possible.
-    pub errors: Vec<FieldError>,
-}
-
-fn render(errors: &[FieldError]) -> String {
-    errors
-        .iter()
-        .map(|e| format!("  - {e}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+use super::validate::validate;
 
 /// Which format a file was written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,9 +86,9 @@ pub fn load_str(
         )]));
     }
 
-    let mut warnings = Vec::new();
+    let warnings = Vec::new();
     let (mut doc, format) = if seed::looks_like_seed(&raw) {
-        let doc = seed::convert(&raw, &mut warnings).map_err(fail)?;
+        let doc = seed::convert_checked(&raw).map_err(fail)?;
         (doc, SourceFormat::SeedRecipe)
     } else {
         (raw, SourceFormat::Benchmark)
@@ -132,24 +96,97 @@ pub fn load_str(
 
     let mut errors = Vec::new();
     check_header(&doc, &mut errors);
+    let header_ok = errors.is_empty();
     expand_value(&mut doc, "", env, &mut errors);
-    if !errors.is_empty() {
-        return Err(fail(errors));
+    errors.extend(schema_check::check_document(
+        &mut doc,
+        &schema_check::spec_schema(),
+    ));
+    // Without a header the document is no Benchmark to type.
+    let benchmark = if header_ok {
+        deserialize_repairing(&mut doc, &mut errors)
+    } else {
+        None
+    };
+    match benchmark {
+        Some(benchmark) if errors.is_empty() => Ok(Loaded {
+            benchmark,
+            format,
+            warnings,
+        }),
+        Some(benchmark) => {
+            // Validate what parsed, so semantic problems come out with the
+            // structural ones; those at a path already reported are echoes
+            // of the repair.
+            let more: Vec<FieldError> = validate(&benchmark)
+                .into_iter()
+                .filter(|e| !errors.iter().any(|r| covers(&r.path, &e.path)))
+                .collect();
+            errors.extend(more);
+            Err(fail(errors))
+        }
+        None => Err(fail(errors)),
     }
-    let benchmark: Benchmark = serde_path_to_error::deserialize(&doc).map_err(|e| {
+}
+
+/// Types the document; each value serde refuses is reported and removed,
+/// and typing is tried again, so every type error comes out. `None` when
+/// the document cannot be repaired that way.
+fn deserialize_repairing(doc: &mut Value, errors: &mut Vec<FieldError>) -> Option<Benchmark> {
+    for _ in 0..64 {
+        let e = match serde_path_to_error::deserialize::<_, Benchmark>(&*doc) {
+            Ok(b) => return Some(b),
+            Err(e) => e,
+        };
+        let segments: Vec<Segment> = e.path().iter().cloned().collect();
         let path = e.path().to_string();
         let path = if path == "." {
             "(file)".to_string()
         } else {
             path
         };
-        fail(vec![FieldError::new(path, e.into_inner().to_string())])
-    })?;
-    Ok(Loaded {
-        benchmark,
-        format,
-        warnings,
-    })
+        if !errors.iter().any(|r| r.path == path) {
+            errors.push(FieldError::new(path, e.into_inner().to_string()));
+        }
+        if !remove_at(doc, &segments) {
+            return None;
+        }
+    }
+    None
+}
+
+/// Removes the value at a serde path; false when there is none.
+fn remove_at(doc: &mut Value, segments: &[Segment]) -> bool {
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    let mut at = doc;
+    for s in parents {
+        let next = match (s, at) {
+            (Segment::Map { key }, Value::Object(m)) => m.get_mut(key),
+            (Segment::Seq { index }, Value::Array(a)) => a.get_mut(*index),
+            _ => None,
+        };
+        match next {
+            Some(v) => at = v,
+            None => return false,
+        }
+    }
+    match (last, at) {
+        (Segment::Map { key }, Value::Object(m)) => m.remove(key).is_some(),
+        (Segment::Seq { index }, Value::Array(a)) if *index < a.len() => {
+            a.remove(*index);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// True when a problem reported at `reported` already explains one found
+/// at `path` (the same field, or inside it).
+fn covers(reported: &str, path: &str) -> bool {
+    path.strip_prefix(reported)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[', ' ']))
 }
 
 fn check_header(doc: &Value, errors: &mut Vec<FieldError>) {
@@ -232,55 +269,6 @@ fn expand_value(
             }
         }
         _ => {}
-    }
-}
-
-/// Expands `${VAR}`, `${VAR:-default}` and `$$` in one string.
-pub fn expand_vars(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    let mut missing = Vec::new();
-    while let Some(pos) = rest.find('$') {
-        out.push_str(&rest[..pos]);
-        let after = &rest[pos + 1..];
-        if let Some(tail) = after.strip_prefix('$') {
-            out.push('$');
-            rest = tail;
-        } else if let Some(body) = after.strip_prefix('{') {
-            let Some(end) = body.find('}') else {
-                return Err(format!(
-                    "unterminated ${{...}} in {s:?}; write $$ for a literal $"
-                ));
-            };
-            let expr = &body[..end];
-            let (name, default) = match expr.split_once(":-") {
-                Some((n, d)) => (n, Some(d)),
-                None => (expr, None),
-            };
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!(
-                    "invalid variable name {name:?} in {s:?}; names use letters, digits and _"
-                ));
-            }
-            match (env(name), default) {
-                (Some(value), _) => out.push_str(&value),
-                (None, Some(d)) => out.push_str(d),
-                (None, None) => missing.push(name.to_string()),
-            }
-            rest = &body[end + 1..];
-        } else {
-            out.push('$');
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    if missing.is_empty() {
-        Ok(out)
-    } else {
-        Err(format!(
-            "environment variable(s) {} not set (referenced in {s:?}); set them, or give a default as ${{NAME:-default}}",
-            missing.join(", ")
-        ))
     }
 }
 

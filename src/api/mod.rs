@@ -1,12 +1,19 @@
 //! The `Benchmark` resource: spec and status types, loading, `${VAR}`
-//! expansion, the seed recipe importer, templates and validation.
+//! expansion, strict schema checking with "did you mean" suggestions, size
+//! limits, the seed recipe importer, templates and validation.
 
 pub mod bytesize;
 pub mod duration;
+pub mod error;
+pub mod expand;
+pub mod limits;
 pub mod load;
+pub mod post_action;
+pub mod schema_check;
 pub mod seed;
 pub mod spec;
 pub mod status;
+pub mod suggest;
 pub mod template;
 pub mod validate;
 pub mod workload;

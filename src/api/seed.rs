@@ -29,11 +29,13 @@
 //! Conversion is syntactic: the result is then expanded, typed and validated
 //! exactly like a hand-written Benchmark, so every error still names a
 //! field — of the converted resource. Keys the converter does not know are
-//! reported as warnings, never silently dropped.
+//! errors at their seed path, with the nearest known key ([`convert_checked`],
+//! what `api::load` uses), never silently dropped.
 
 use serde_json::{Map, Value, json};
 
-use super::load::FieldError;
+use super::error::FieldError;
+use super::suggest::did_you_mean;
 
 const SEED_TOP_KEYS: [&str; 7] = [
     "meta",
@@ -54,11 +56,50 @@ pub fn looks_like_seed(doc: &Value) -> bool {
 
 /// Converts a seed recipe into a Benchmark document (still untyped).
 pub fn convert(doc: &Value, warnings: &mut Vec<String>) -> Result<Value, Vec<FieldError>> {
+    let mut notes = Notes::default();
+    let out = convert_with(doc, &mut notes);
+    warnings.extend(notes.unknown.iter().map(ToString::to_string));
+    out
+}
+
+/// A seed recipe converted, with the keys it did not know.
+#[derive(Debug, Clone, Default)]
+pub struct Notes {
+    /// Keys with no home in a Benchmark, each at its seed path with the
+    /// nearest known key: errors to `api::load`.
+    pub unknown: Vec<FieldError>,
+}
+
+impl Notes {
+    fn unknown(&mut self, path: String, what: &str, known: &[&str]) {
+        let last = path.rsplit('.').next().unwrap_or(&path).to_string();
+        self.unknown.push(FieldError::new(
+            path,
+            format!("{what}{}", did_you_mean(&last, known.iter().copied())),
+        ));
+    }
+}
+
+/// Converts a seed recipe, every key it does not know an error (with the
+/// nearest known key), together with any other conversion errors.
+pub fn convert_checked(doc: &Value) -> Result<Value, Vec<FieldError>> {
+    let mut notes = Notes::default();
+    match convert_with(doc, &mut notes) {
+        Ok(v) if notes.unknown.is_empty() => Ok(v),
+        Ok(_) => Err(notes.unknown),
+        Err(mut e) => {
+            e.extend(notes.unknown);
+            Err(e)
+        }
+    }
+}
+
+fn convert_with(doc: &Value, notes: &mut Notes) -> Result<Value, Vec<FieldError>> {
     let mut errors = Vec::new();
     let top = doc.as_object().cloned().unwrap_or_default();
     for k in top.keys() {
         if !SEED_TOP_KEYS.contains(&k.as_str()) {
-            warnings.push(format!("{k}: not a seed recipe section; ignored"));
+            notes.unknown(k.clone(), "not a seed recipe section", &SEED_TOP_KEYS);
         }
     }
     let name = doc
@@ -78,28 +119,32 @@ pub fn convert(doc: &Value, warnings: &mut Vec<String>) -> Result<Value, Vec<Fie
     }
     if let Some(g) = doc.get("global").and_then(Value::as_object) {
         for k in g.keys().filter(|k| *k != "workspace") {
-            warnings.push(format!("global.{k}: no equivalent in a Benchmark; ignored"));
+            notes.unknown(
+                format!("global.{k}"),
+                "no equivalent in a Benchmark",
+                &["workspace"],
+            );
         }
     }
     let services = list(doc, "services", &mut errors)
         .iter()
         .enumerate()
-        .map(|(i, s)| convert_service(s, &format!("services[{i}]"), warnings))
+        .map(|(i, s)| convert_service(s, &format!("services[{i}]"), notes))
         .collect::<Vec<_>>();
     let clients = list(doc, "clients", &mut errors)
         .iter()
         .enumerate()
-        .map(|(i, c)| convert_client(c, &format!("clients[{i}]"), warnings))
+        .map(|(i, c)| convert_client(c, &format!("clients[{i}]"), notes))
         .collect::<Vec<_>>();
     let monitors = list(doc, "monitors", &mut errors)
         .iter()
         .enumerate()
-        .map(|(i, m)| convert_monitor(m, i, warnings))
+        .map(|(i, m)| convert_monitor(m, i, notes))
         .collect::<Vec<_>>();
     let loggers = list(doc, "loggers", &mut errors)
         .iter()
         .enumerate()
-        .map(|(i, l)| convert_logger(l, i, warnings))
+        .map(|(i, l)| convert_logger(l, i, notes))
         .collect::<Vec<_>>();
     spec.insert("services".into(), Value::Array(services));
     spec.insert("clients".into(), Value::Array(clients));
@@ -110,7 +155,7 @@ pub fn convert(doc: &Value, warnings: &mut Vec<String>) -> Result<Value, Vec<Fie
         spec.insert("loggers".into(), Value::Array(loggers));
     }
     if let Some(ex) = doc.get("execution").and_then(Value::as_object) {
-        spec.insert("execution".into(), convert_execution(ex, warnings));
+        spec.insert("execution".into(), convert_execution(ex, notes));
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -198,15 +243,51 @@ const SLURM_KEYS: [&str; 15] = [
     "extra_directives",
 ];
 const APPTAINER_KEYS: [&str; 5] = ["image", "nv", "binds", "args", "apptainer_env"];
+const SERVICE_KEYS: [&str; 8] = [
+    "id",
+    "name",
+    "executor",
+    "command",
+    "env",
+    "ports",
+    "port",
+    "healthcheck",
+];
+const CLIENT_KEYS: [&str; 6] = ["id", "name", "instances", "executor", "target", "workload"];
+const WORKLOAD_KEYS: [&str; 28] = [
+    "type",
+    "concurrency",
+    "threads",
+    "workers",
+    "duration",
+    "warmup",
+    "rate",
+    "seed",
+    "max_requests",
+    "requests",
+    "num_requests",
+    "backoff",
+    "error_backoff",
+    "max_consecutive_errors",
+    "max_errors",
+    "url",
+    "endpoint",
+    "base_url",
+    "model",
+    "stream",
+    "max_tokens",
+    "prompt",
+    "temperature",
+    "ignore_eos",
+    "api",
+    "api_key_env",
+    "api_key_file",
+    "request_timeout",
+];
 
 /// Splits the seed's executor object into `executor` plus `slurm` /
 /// `apptainer` sections.
-fn convert_executor(
-    v: Option<&Value>,
-    out: &mut Map<String, Value>,
-    at: &str,
-    warnings: &mut Vec<String>,
-) {
+fn convert_executor(v: Option<&Value>, out: &mut Map<String, Value>, at: &str, notes: &mut Notes) {
     let Some(v) = v else { return };
     let (kind, fields) = match v {
         Value::String(s) => (s.clone(), Map::new()),
@@ -218,8 +299,9 @@ fn convert_executor(
             o.clone(),
         ),
         _ => {
-            warnings.push(format!(
-                "{at}.executor: expected a string or mapping; ignored"
+            notes.unknown.push(FieldError::new(
+                format!("{at}.executor"),
+                "expected a string or mapping",
             ));
             return;
         }
@@ -251,9 +333,12 @@ fn convert_executor(
             };
             apptainer.insert(key, val.clone());
         } else {
-            warnings.push(format!(
-                "{at}.executor.{k}: unknown executor setting; ignored"
-            ));
+            let known = ["type"].iter().chain(&SLURM_KEYS).chain(&APPTAINER_KEYS);
+            notes.unknown(
+                format!("{at}.executor.{k}"),
+                "unknown executor setting",
+                &known.copied().collect::<Vec<_>>(),
+            );
         }
     }
     if !slurm.is_empty() {
@@ -264,13 +349,13 @@ fn convert_executor(
     }
 }
 
-fn convert_service(s: &Value, at: &str, warnings: &mut Vec<String>) -> Value {
+fn convert_service(s: &Value, at: &str, notes: &mut Notes) -> Value {
     let Some(obj) = s.as_object() else {
         return s.clone();
     };
     let mut out = Map::new();
     out.insert("id".into(), take_id(obj));
-    convert_executor(obj.get("executor"), &mut out, at, warnings);
+    convert_executor(obj.get("executor"), &mut out, at, notes);
     match obj.get("command") {
         Some(Value::String(cmd)) => {
             out.insert("shell".into(), Value::String(cmd.clone()));
@@ -332,19 +417,12 @@ fn convert_service(s: &Value, at: &str, warnings: &mut Vec<String>) -> Value {
         out.insert("healthcheck".into(), Value::Object(hc));
     }
     for k in obj.keys() {
-        if ![
-            "id",
-            "name",
-            "executor",
-            "command",
-            "env",
-            "ports",
-            "port",
-            "healthcheck",
-        ]
-        .contains(&k.as_str())
-        {
-            warnings.push(format!("{at}.{k}: unknown service setting; ignored"));
+        if !SERVICE_KEYS.contains(&k.as_str()) {
+            notes.unknown(
+                format!("{at}.{k}"),
+                "unknown service setting",
+                &SERVICE_KEYS,
+            );
         }
     }
     Value::Object(out)
@@ -357,7 +435,7 @@ fn scalar_to_string(v: &Value) -> String {
     }
 }
 
-fn convert_client(c: &Value, at: &str, warnings: &mut Vec<String>) -> Value {
+fn convert_client(c: &Value, at: &str, notes: &mut Notes) -> Value {
     let Some(obj) = c.as_object() else {
         return c.clone();
     };
@@ -366,7 +444,7 @@ fn convert_client(c: &Value, at: &str, warnings: &mut Vec<String>) -> Value {
     if let Some(n) = obj.get("instances") {
         out.insert("instances".into(), n.clone());
     }
-    convert_executor(obj.get("executor"), &mut out, at, warnings);
+    convert_executor(obj.get("executor"), &mut out, at, notes);
     if let Some(t) = obj.get("target") {
         out.insert("target".into(), t.clone());
     }
@@ -402,9 +480,11 @@ fn convert_client(c: &Value, at: &str, warnings: &mut Vec<String>) -> Value {
                 | "api" | "api_key_env" | "api_key_file" | "request_timeout" => {
                     openai.insert(camel(k), v.clone());
                 }
-                _ => warnings.push(format!(
-                    "{at}.workload.{k}: unknown workload setting; ignored"
-                )),
+                _ => notes.unknown(
+                    format!("{at}.workload.{k}"),
+                    "unknown workload setting",
+                    &WORKLOAD_KEYS,
+                ),
             }
         }
     }
@@ -421,8 +501,8 @@ fn convert_client(c: &Value, at: &str, warnings: &mut Vec<String>) -> Value {
         out.insert("errors".into(), Value::Object(errors));
     }
     for k in obj.keys() {
-        if !["id", "name", "instances", "executor", "target", "workload"].contains(&k.as_str()) {
-            warnings.push(format!("{at}.{k}: unknown client setting; ignored"));
+        if !CLIENT_KEYS.contains(&k.as_str()) {
+            notes.unknown(format!("{at}.{k}"), "unknown client setting", &CLIENT_KEYS);
         }
     }
     Value::Object(out)
@@ -435,7 +515,7 @@ fn base_url(url: &str) -> String {
     format!("{scheme}://{authority}")
 }
 
-fn convert_monitor(m: &Value, i: usize, warnings: &mut Vec<String>) -> Value {
+fn convert_monitor(m: &Value, i: usize, notes: &mut Notes) -> Value {
     let Some(obj) = m.as_object() else {
         return m.clone();
     };
@@ -447,15 +527,19 @@ fn convert_monitor(m: &Value, i: usize, warnings: &mut Vec<String>) -> Value {
             "targets" | "interval" | "timeout" | "path" => {
                 out.insert(k.clone(), v.clone());
             }
-            _ => warnings.push(format!(
-                "monitors[{i}].{k}: unknown monitor setting; ignored"
-            )),
+            _ => notes.unknown(
+                format!("monitors[{i}].{k}"),
+                "unknown monitor setting",
+                &[
+                    "id", "name", "type", "targets", "interval", "timeout", "path",
+                ],
+            ),
         }
     }
     Value::Object(out)
 }
 
-fn convert_logger(l: &Value, i: usize, warnings: &mut Vec<String>) -> Value {
+fn convert_logger(l: &Value, i: usize, notes: &mut Notes) -> Value {
     let Some(obj) = l.as_object() else {
         return l.clone();
     };
@@ -471,13 +555,17 @@ fn convert_logger(l: &Value, i: usize, warnings: &mut Vec<String>) -> Value {
                     .unwrap_or_else(|| v.clone());
                 out.insert(k.clone(), lowered);
             }
-            _ => warnings.push(format!("loggers[{i}].{k}: unknown logger setting; ignored")),
+            _ => notes.unknown(
+                format!("loggers[{i}].{k}"),
+                "unknown logger setting",
+                &["id", "name", "type", "file", "path", "format", "level"],
+            ),
         }
     }
     Value::Object(out)
 }
 
-fn convert_execution(ex: &Map<String, Value>, warnings: &mut Vec<String>) -> Value {
+fn convert_execution(ex: &Map<String, Value>, notes: &mut Notes) -> Value {
     let mut out = Map::new();
     for (k, v) in ex {
         match k.as_str() {
@@ -487,7 +575,17 @@ fn convert_execution(ex: &Map<String, Value>, warnings: &mut Vec<String>) -> Val
             "post_actions" => {
                 out.insert("postActions".into(), v.clone());
             }
-            _ => warnings.push(format!("execution.{k}: unknown execution setting; ignored")),
+            _ => notes.unknown(
+                format!("execution.{k}"),
+                "unknown execution setting",
+                &[
+                    "duration",
+                    "queue_deadline",
+                    "run_deadline",
+                    "stop_grace_period",
+                    "post_actions",
+                ],
+            ),
         }
     }
     Value::Object(out)
@@ -548,7 +646,12 @@ execution: {duration: 120, post_actions: [collect_metrics, stop_services]}
 
     #[test]
     fn seed_recipe_loads_as_a_typed_benchmark() {
-        let loaded = super::super::load::load_str(RECIPE, "seed.yaml", &|_| None).unwrap();
+        // A key the converter does not know is an error, with its seed path.
+        let e = super::super::load::load_str(RECIPE, "seed.yaml", &|_| None).unwrap_err();
+        assert_eq!(e.errors.len(), 1, "{e}");
+        assert_eq!(e.errors[0].path, "clients[0].workload.colour");
+        let recipe = RECIPE.replace(", colour: blue", "");
+        let loaded = super::super::load::load_str(&recipe, "seed.yaml", &|_| None).unwrap();
         let spec = &loaded.benchmark.spec;
         assert_eq!(
             spec.services[0]
@@ -562,6 +665,23 @@ execution: {duration: 120, post_actions: [collect_metrics, stop_services]}
         );
         assert_eq!(spec.clients[0].instances, 2);
         assert_eq!(spec.execution.post_actions.len(), 2);
+    }
+
+    #[test]
+    fn unknown_seed_keys_suggest_the_nearest() {
+        let doc: Value = serde_norway::from_str(
+            "meta: {name: x}\nclients:\n  - id: c\n    workload: {max_tokns: 3}\n    instnces: 2\n",
+        )
+        .unwrap();
+        let e = convert_checked(&doc).unwrap_err();
+        let text: Vec<String> = e.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "clients[0].workload.max_tokns: unknown workload setting; did you mean `max_tokens`?",
+                "clients[0].instnces: unknown client setting; did you mean `instances`?",
+            ]
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::duration::Duration;
+pub use super::post_action::PostAction;
 use super::status::BenchmarkStatus;
 use super::workload::{ErrorPolicy, LoadSpec, WorkloadSpec};
 
@@ -426,8 +427,9 @@ pub struct PodSpec {
 pub struct ClientSpec {
     /// Unique id; instances are named `<id>-1` .. `<id>-N`.
     pub id: String,
-    /// Number of independent client instances (processes, jobs or pods).
-    #[schemars(range(min = 1))]
+    /// Number of independent client instances (processes, jobs or pods):
+    /// 1 to 1000.
+    #[schemars(range(min = 1, max = crate::api::limits::MAX_INSTANCES))]
     #[serde(default = "one")]
     pub instances: u32,
     /// How each instance runs: `process` (default), `slurm`, `pod`, `apptainer`.
@@ -566,40 +568,6 @@ pub struct LoggerSpec {
     /// Minimum level: trace, debug, info (default), warn, error.
     #[serde(default)]
     pub level: LogLevel,
-}
-
-/// A step after the clients finish, in the order listed.
-#[derive(
-    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
-)]
-#[serde(rename_all = "camelCase")]
-pub enum PostAction {
-    /// Final scrape of every monitor, then stop them.
-    #[serde(alias = "collect_metrics")]
-    CollectMetrics,
-    /// Stop every service (always done before completion; listing it
-    /// chooses when).
-    #[serde(alias = "stop_services")]
-    StopServices,
-    /// Merge client results into summary.json / summary.csv / report.md.
-    Report,
-    /// Upload the results to `results.s3`: the whole results folder
-    /// (`aifbench run`) or the merged summary (operator; the clients upload
-    /// their own results). Always runs after `report`.
-    #[serde(alias = "upload_results")]
-    UploadResults,
-}
-
-impl PostAction {
-    /// The name as written in the spec.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::CollectMetrics => "collectMetrics",
-            Self::StopServices => "stopServices",
-            Self::Report => "report",
-            Self::UploadResults => "uploadResults",
-        }
-    }
 }
 
 /// Run length, deadlines and post-actions.

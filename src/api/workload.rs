@@ -549,12 +549,15 @@ pub struct LoadSpec {
     /// Closed loop: number of concurrent workers per instance, each sending its
     /// next request when the previous one finished. Open loop (`rate` set): the
     /// cap on requests in flight. Default 1 in closed loop, 1024 in open loop.
+    /// At most 100000.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = crate::api::limits::MAX_CONCURRENCY))]
     pub concurrency: Option<u32>,
     /// Open loop: requests per second per instance, sent on schedule whether or
     /// not earlier requests finished; latencies count from the scheduled time.
+    /// Above 0, at most 1000000.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = crate::api::limits::MAX_RATE))]
     pub rate: Option<f64>,
     /// Open loop only: spacing of requests, `constant` (every 1/rate seconds)
     /// or `poisson` (exponential gaps, default).
@@ -566,9 +569,10 @@ pub struct LoadSpec {
     /// stopped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration: Option<Duration>,
-    /// Stop after this many measured requests (after the warm-up).
+    /// Stop after this many measured requests (after the warm-up); at most
+    /// 1000000000.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = crate::api::limits::MAX_REQUESTS))]
     pub max_requests: Option<u64>,
     /// Seed of the random arrival times and of synthetic request data;
     /// random when absent (the seed used is written into the result).
@@ -586,8 +590,10 @@ pub struct LoadSpec {
     pub ramp_up: Option<Duration>,
     /// Stages run one after another, each overriding `concurrency`, `rate`,
     /// `duration` and `maxRequests` (a sweep). Each stage has its own warm-up
-    /// and its own result; the summary keeps one entry per stage.
+    /// and its own result; the summary keeps one entry per stage. At most 100
+    /// stages.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = crate::api::limits::MAX_STAGES))]
     pub stages: Vec<StageSpec>,
 }
 
@@ -595,19 +601,22 @@ pub struct LoadSpec {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase", default)]
 pub struct StageSpec {
-    /// Closed loop workers (or open-loop in-flight cap) in this stage.
+    /// Closed loop workers (or open-loop in-flight cap) in this stage; at
+    /// most 100000.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = crate::api::limits::MAX_CONCURRENCY))]
     pub concurrency: Option<u32>,
-    /// Open-loop request rate in this stage (requests per second).
+    /// Open-loop request rate in this stage (requests per second); above 0,
+    /// at most 1000000.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = crate::api::limits::MAX_RATE))]
     pub rate: Option<f64>,
     /// Measurement time of this stage (after its warm-up).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration: Option<Duration>,
-    /// Measured requests of this stage at most.
+    /// Measured requests of this stage at most (1 to 1000000000).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = crate::api::limits::MAX_REQUESTS))]
     pub max_requests: Option<u64>,
 }
 

@@ -1,0 +1,234 @@
+//! What clients do and how hard they push: load settings and their bounds,
+//! stages, the OpenAI workload's dataset and goodput, and the storage
+//! workloads' settings.
+
+use super::Validator;
+use super::storage;
+use crate::api::limits::{MAX_CONCURRENCY, MAX_INSTANCES, MAX_RATE, MAX_REQUESTS, MAX_STAGES};
+use crate::api::spec::ClientSpec;
+use crate::api::workload::WorkloadType;
+
+impl Validator {
+    pub(super) fn check_client_workload(&mut self, c: &ClientSpec, at: &str) {
+        match c.workload.kind {
+            WorkloadType::OpenAi => {}
+            WorkloadType::S3 => {
+                let s3 = c.workload.s3.clone().unwrap_or_default();
+                for (field, message) in storage::s3(&s3) {
+                    self.err(format!("{at}.workload.s3.{field}"), message);
+                }
+            }
+            WorkloadType::Chroma => {
+                let chroma = c.workload.chroma.clone().unwrap_or_default();
+                for (field, message) in storage::chroma(&chroma) {
+                    self.err(format!("{at}.workload.chroma.{field}"), message);
+                }
+            }
+        }
+        if c.load.concurrency == Some(0) {
+            self.err(format!("{at}.load.concurrency"), "must be at least 1");
+        }
+        if let Some(r) = c.load.rate
+            && !(r.is_finite() && r > 0.0)
+        {
+            self.err(
+                format!("{at}.load.rate"),
+                format!("{r} is not a positive request rate (requests/s)"),
+            );
+        }
+        if c.load.duration.is_some_and(|d| d.get().is_zero()) {
+            self.err(format!("{at}.load.duration"), "must be longer than 0s");
+        }
+        if c.load.max_requests == Some(0) {
+            self.err(
+                format!("{at}.load.maxRequests"),
+                "must be at least 1 (or omitted)",
+            );
+        }
+        if c.instances == 0 {
+            self.err(format!("{at}.instances"), "must be at least 1");
+        }
+        self.check_bounds(c, at);
+        self.check_load_extras(&c.load, &format!("{at}.load"));
+        if let Some(o) = &c.workload.openai {
+            self.check_openai(o, &format!("{at}.workload.openai"));
+        }
+    }
+
+    fn check_load_extras(&mut self, load: &crate::api::workload::LoadSpec, at: &str) {
+        use crate::api::workload::Arrival;
+        if let Some(b) = load.burstiness {
+            if !(b.is_finite() && b > 0.0) {
+                self.err(
+                    format!("{at}.burstiness"),
+                    format!("{b} is not positive (1 = Poisson)"),
+                );
+            } else if load.arrival != Arrival::Gamma {
+                self.err(
+                    format!("{at}.burstiness"),
+                    "only applies to arrival: gamma; set arrival: gamma or remove it",
+                );
+            }
+        }
+        if load.arrival != Arrival::Poisson
+            && load.rate.is_none()
+            && load.stages.iter().all(|s| s.rate.is_none())
+        {
+            self.err(
+                format!("{at}.arrival"),
+                "arrivals shape an open loop: also set rate (requests/s)",
+            );
+        }
+        for (k, st) in load.stages.iter().enumerate() {
+            let sat = format!("{at}.stages[{k}]");
+            if st.concurrency == Some(0) {
+                self.err(format!("{sat}.concurrency"), "must be at least 1");
+            }
+            if let Some(r) = st.rate
+                && !(r.is_finite() && r > 0.0)
+            {
+                self.err(
+                    format!("{sat}.rate"),
+                    format!("{r} is not a positive request rate"),
+                );
+            }
+            if st.duration.or(load.duration).is_none()
+                && st.max_requests.or(load.max_requests).is_none()
+            {
+                self.err(
+                    sat.clone(),
+                    "needs a duration or maxRequests (here or in load), else it never ends",
+                );
+            }
+        }
+    }
+
+    fn check_openai(&mut self, o: &crate::api::workload::OpenAiWorkload, at: &str) {
+        use crate::api::workload::{DatasetType, LengthDist, LengthDistType};
+        if o.max_tokens == 0 {
+            self.err(format!("{at}.maxTokens"), "must be at least 1");
+        }
+        let check_len = |v: &mut Self, d: &LengthDist, at: String| {
+            let problem = match d.kind {
+                LengthDistType::Fixed if d.value.is_none_or(|x| x == 0) => {
+                    Some("type fixed needs value >= 1".to_string())
+                }
+                LengthDistType::Uniform => match (d.min, d.max) {
+                    (Some(lo), Some(hi)) if lo <= hi && hi > 0 => None,
+                    (Some(lo), Some(hi)) => Some(format!("min {lo} must not exceed max {hi}")),
+                    _ => Some("type uniform needs min and max".to_string()),
+                },
+                LengthDistType::Normal => match (d.mean, d.std) {
+                    (Some(m), Some(sd)) if m.is_finite() && sd.is_finite() && sd >= 0.0 => None,
+                    _ => Some("type normal needs mean and std >= 0".to_string()),
+                },
+                _ => None,
+            };
+            if let Some(p) = problem {
+                v.err(at, p);
+            }
+        };
+        if let Some(d) = &o.dataset {
+            if d.num_prompts == 0 {
+                self.err(format!("{at}.dataset.numPrompts"), "must be at least 1");
+            }
+            match d.kind {
+                DatasetType::Synthetic => {
+                    if d.path.is_some() {
+                        self.err(
+                            format!("{at}.dataset.path"),
+                            "a synthetic dataset reads no file; set type: jsonl or sharegpt",
+                        );
+                    }
+                }
+                DatasetType::Jsonl | DatasetType::Sharegpt => {
+                    if d.path.as_deref().is_none_or(|p| p.trim().is_empty()) {
+                        self.err(
+                            format!("{at}.dataset.path"),
+                            "required for a jsonl or sharegpt dataset",
+                        );
+                    }
+                    if d.input_tokens.is_some() {
+                        self.err(
+                            format!("{at}.dataset.inputTokens"),
+                            "only for type synthetic; file prompts keep their length",
+                        );
+                    }
+                }
+            }
+            if let Some(l) = &d.input_tokens {
+                check_len(self, l, format!("{at}.dataset.inputTokens"));
+            }
+            if let Some(l) = &d.output_tokens {
+                check_len(self, l, format!("{at}.dataset.outputTokens"));
+            }
+        }
+        if let Some(g) = &o.goodput
+            && g.ttft.is_none()
+            && g.tpot.is_none()
+            && g.e2el.is_none()
+        {
+            self.err(
+                format!("{at}.goodput"),
+                "give at least one of ttft, tpot, e2el",
+            );
+        }
+    }
+
+    /// The limits of `api::limits`, each named in its message.
+    fn check_bounds(&mut self, c: &ClientSpec, at: &str) {
+        if c.instances > MAX_INSTANCES {
+            self.err(
+                format!("{at}.instances"),
+                format!(
+                    "{} is above the limit of {MAX_INSTANCES} instances",
+                    c.instances
+                ),
+            );
+        }
+        let load = &c.load;
+        if load.stages.len() > MAX_STAGES {
+            self.err(
+                format!("{at}.load.stages"),
+                format!(
+                    "{} stages are above the limit of {MAX_STAGES}",
+                    load.stages.len()
+                ),
+            );
+        }
+        let mut sizes = vec![(
+            format!("{at}.load"),
+            load.concurrency,
+            load.rate,
+            load.max_requests,
+        )];
+        for (k, st) in load.stages.iter().enumerate() {
+            sizes.push((
+                format!("{at}.load.stages[{k}]"),
+                st.concurrency,
+                st.rate,
+                st.max_requests,
+            ));
+        }
+        for (here, concurrency, rate, max_requests) in sizes {
+            if let Some(n) = concurrency.filter(|n| *n > MAX_CONCURRENCY) {
+                self.err(
+                    format!("{here}.concurrency"),
+                    format!("{n} is above the limit of {MAX_CONCURRENCY} workers per instance"),
+                );
+            }
+            if let Some(r) = rate.filter(|r| *r > MAX_RATE) {
+                self.err(
+                    format!("{here}.rate"),
+                    format!("{r} is above the limit of {MAX_RATE} requests/s per instance"),
+                );
+            }
+            if let Some(n) = max_requests.filter(|n| *n > MAX_REQUESTS) {
+                self.err(
+                    format!("{here}.maxRequests"),
+                    format!("{n} is above the limit of {MAX_REQUESTS} requests"),
+                );
+            }
+        }
+    }
+}
