@@ -12,6 +12,9 @@ use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(code) = cli::run_before_runtime(&cli.command) {
+        return code;
+    }
     // `aifbench loadgen --threads 1` (its default) runs on one thread: a
     // load generator is cheapest without cross-thread wake-ups.
     let mut builder = match &cli.command {

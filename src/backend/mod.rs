@@ -5,7 +5,8 @@
 //!
 //! Implementations:
 //! - [`process::ProcessBackend`]: child processes of the driver (also
-//!   wrapped in `apptainer exec`, for `executor: apptainer`);
+//!   wrapped in `apptainer exec`, for `executor: apptainer`), each under a
+//!   [`supervise`] parent that stops it when the driver dies;
 //! - [`slurm::SlurmBackend`]: batch jobs over the local CLI, SSH or
 //!   slurmrestd, reporting back through the job's own comment;
 //! - the operator's pods (`operator::pods`).
@@ -17,8 +18,10 @@
 pub mod apptainer;
 pub mod health;
 pub mod process;
+pub mod procfs;
 pub mod registry;
 pub mod slurm;
+pub mod supervise;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

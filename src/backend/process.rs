@@ -4,11 +4,19 @@
 //! process it started (shells, workers). Stop = SIGTERM to the group, then
 //! SIGKILL after the grace period. stdout and stderr are streamed, line by
 //! line, into `logs/<id>.jsonl` as `{"ts", "stream", "line"}` objects.
+//!
+//! With a supervisor (the `aifbench` binary, set once by `aifbench run`
+//! through [`supervise_by_default`]), each command runs under `aifbench
+//! supervise` (see [`super::supervise`]): the supervisor leads the group
+//! and the pid recorded is its own, so "the component's group" keeps its
+//! meaning, and the component dies with the driver. The program is looked
+//! up before the supervisor starts, so a missing one is still a launch
+//! error.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
@@ -21,6 +29,7 @@ use tokio::sync::{Notify, mpsc};
 use futures::future::BoxFuture;
 
 use super::apptainer::wrapped_argv;
+use super::supervise::supervised_argv;
 use super::{Backend, BackendError, LaunchRequest, LineHook, Seen};
 use crate::api::status::ClientProgress;
 use crate::engine::{Placement, RunState};
@@ -37,18 +46,35 @@ struct Child {
     exited: Arc<Notify>,
 }
 
+/// The supervisor new backends use (the `aifbench` binary).
+static DEFAULT_SUPERVISOR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Makes every process backend created from now on run its commands under
+/// `<exe> supervise` (the first call wins). `aifbench run` calls it with
+/// its own binary; without it (library users, unit tests) commands run
+/// directly, as children of the driver only.
+pub fn supervise_by_default(exe: PathBuf) {
+    let _ = DEFAULT_SUPERVISOR.set(exe);
+}
+
 /// Runs components as local child processes.
 #[derive(Default)]
 pub struct ProcessBackend {
     children: Mutex<HashMap<String, Child>>,
     /// Wrap every command in `apptainer exec` (`executor: apptainer`).
     apptainer: bool,
+    /// Run every command under `<exe> supervise`.
+    supervisor: Option<PathBuf>,
 }
 
 impl ProcessBackend {
-    /// A backend with no children.
+    /// A backend with no children (supervised when
+    /// [`supervise_by_default`] was called).
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            supervisor: DEFAULT_SUPERVISOR.get().cloned(),
+            ..Self::default()
+        }
     }
 
     /// A backend that runs each command inside `apptainer exec` with the
@@ -56,8 +82,15 @@ impl ProcessBackend {
     pub fn apptainer() -> Self {
         Self {
             apptainer: true,
-            ..Self::default()
+            ..Self::new()
         }
+    }
+
+    /// The same backend with commands run under `exe supervise` (Some) or
+    /// directly (None).
+    pub fn with_supervisor(mut self, exe: Option<PathBuf>) -> Self {
+        self.supervisor = exe;
+        self
     }
 
     /// Process ids of every child still running (for tests and last-resort
@@ -219,6 +252,17 @@ impl ProcessBackend {
             wrapped_argv(&req.argv, req.apptainer.as_ref())
         } else {
             req.argv.clone()
+        };
+        let program = argv.first().ok_or(BackendError::EmptyCommand)?;
+        let argv = match &self.supervisor {
+            Some(exe) => {
+                find_program(program, &req).map_err(|source| BackendError::Spawn {
+                    program: program.clone(),
+                    source,
+                })?;
+                supervised_argv(exe, req.stop_grace, &argv)
+            }
+            None => argv,
         };
         let (program, args) = argv.split_first().ok_or(BackendError::EmptyCommand)?;
         for (path, content) in &req.files {
@@ -398,6 +442,43 @@ impl Backend for ProcessBackend {
     }
 }
 
+/// Finds `program` as `execvp` would (a path, or a name on the PATH the
+/// command gets): the supervisor would only find out after the launch.
+fn find_program(program: &str, req: &LaunchRequest) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let candidates: Vec<PathBuf> = if program.contains('/') {
+        let p = PathBuf::from(program);
+        if p.is_absolute() {
+            vec![p]
+        } else {
+            vec![req.working_dir.join(&p), p]
+        }
+    } else {
+        let path = req
+            .env
+            .get("PATH")
+            .cloned()
+            .or_else(|| std::env::var("PATH").ok())
+            .unwrap_or_default();
+        path.split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| Path::new(d).join(program))
+            .collect()
+    };
+    candidates
+        .into_iter()
+        .find(|p| executable(p))
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such executable file (or not on the PATH)",
+            )
+        })
+}
+
 async fn write_log_owned(path: std::path::PathBuf, rx: mpsc::UnboundedReceiver<String>) {
     write_log(&path, rx).await;
 }
@@ -550,6 +631,20 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.to_string().contains("/nonexistent/prog"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_supervised_missing_program_is_still_a_spawn_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = ProcessBackend::new().with_supervisor(Some(PathBuf::from("/nonexistent/aifbench")));
+        for prog in ["/nonexistent/prog", "no-such-program-anywhere"] {
+            let e = b.launch(req(dir.path(), "s", &[prog])).await.unwrap_err();
+            assert!(e.to_string().contains(prog), "{e}");
+        }
+        let mut r = req(dir.path(), "s", &["sh"]);
+        r.env
+            .insert("PATH".to_string(), "/usr/bin:/bin".to_string());
+        assert!(find_program("sh", &r).is_ok());
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use super::cancel::CancelArgs;
 use super::operator::OperatorArgs;
 use super::slurm_args::SlurmArgs;
 
@@ -26,6 +27,7 @@ pub struct Cli {
 const EXAMPLES: &str = "\
 Examples:
   aifbench run recipes/quickstart.yaml          run a benchmark here, results in ./results/
+  aifbench cancel results/quickstart-2026...    end what a killed `aifbench run` left running
   aifbench validate recipes/*.yaml              check files without running them
   aifbench import seed-recipe.yaml > bm.yaml    convert a recipe of the Python framework
   aifbench crd | kubectl apply -f -             install the Benchmark CRD
@@ -101,6 +103,23 @@ pub enum Command {
         /// The results folder.
         dir: PathBuf,
     },
+    /// Cancel a run from its results folder when its driver is gone.
+    ///
+    /// Ends every process group the run's driver recorded in run.json
+    /// (SIGTERM, SIGKILL after the stop grace period; only processes that
+    /// are still the ones it started), cancels the run's Slurm jobs (found
+    /// by their name, `aifb-<folder name>-...`, through the same transport
+    /// flags as `aifbench run`), marks status.yaml `phase: Cancelled` and
+    /// prints what it ended. While the driver still runs, stop it instead
+    /// (Ctrl-C, or SIGTERM to its pid); `--force` cancels anyway.
+    ///
+    /// Exit code: 0 done, 1 something could not be ended, 2 refused (the
+    /// driver still runs, or not a results folder).
+    Cancel(CancelArgs),
+    /// Run one component under a supervisor that stops it when the driver
+    /// dies (started by `aifbench run` for every local component).
+    #[command(hide = true)]
+    Supervise(aifbench::backend::supervise::SuperviseArgs),
 }
 
 // No doc comment here: the `Run` variant's text is the subcommand's help.

@@ -1,11 +1,13 @@
 //! The `aifbench` command line behind `main.rs`: the parser (`args`), one
-//! file per command group (`run`, `operator`, `files`, `components`), the
+//! file per command group (`run`, `cancel`, `operator`, `files`,
+//! `components`), the
 //! Slurm transport flags (`slurm_args`), signal handling (`signals`), the
 //! printed summary (`summary`) and console writes that survive a terminal
 //! that is gone (`console`). Part of the binary crate: anyhow is allowed
 //! here and nowhere in the library.
 
 mod args;
+mod cancel;
 mod components;
 pub mod console;
 mod files;
@@ -31,5 +33,23 @@ pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Scrape(args) => components::scrape(args).await,
         Command::Operator(args) => operator::operator(args).await,
         Command::Report { dir } => files::report(&dir),
+        Command::Cancel(args) => cancel::cancel(args).await,
+        // Runs before the runtime starts (main.rs): its signal mask must
+        // hold in every thread.
+        Command::Supervise(_) => {
+            anyhow::bail!("`aifbench supervise` must run before the async runtime starts")
+        }
+    }
+}
+
+/// `aifbench supervise`, run on the main thread before any other thread
+/// exists; None for every other command.
+pub fn run_before_runtime(command: &Command) -> Option<ExitCode> {
+    match command {
+        Command::Supervise(args) => {
+            let code = aifbench::backend::supervise::supervise(args);
+            Some(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+        }
+        _ => None,
     }
 }

@@ -50,6 +50,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     survive_hangup();
     let ws = workspace(args.workspace, &b);
     let name = b.metadata.name.clone().unwrap_or_default();
+    let resumed = args.resume.is_some();
     let dir = match args.resume {
         Some(d) => {
             anyhow::ensure!(
@@ -76,12 +77,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(&dir.logs()),
     );
     console::err(&format!("results: {}\n", dir.root.display()));
+    if resumed && let Some(code) = reap_before_resume(&dir).await? {
+        return Ok(code);
+    }
     let signals = Signals {
         cancel: CancellationToken::new(),
         force: CancellationToken::new(),
     };
     spawn_signal_handler(signals.cancel.clone(), signals.force.clone());
     let exe = std::env::current_exe().context("cannot find the aifbench executable")?;
+    if std::env::var_os(NO_SUPERVISE).is_none_or(|v| v.is_empty() || v == "0") {
+        // Local components die with this driver, even a SIGKILLed one.
+        aifbench::backend::process::supervise_by_default(exe.clone());
+    } else {
+        tracing::warn!(
+            "{NO_SUPERVISE} is set: local components are not supervised and outlive a killed driver"
+        );
+    }
     let opts = RunOptions {
         progress: mode,
         tick: Duration::from_millis(200),
@@ -107,6 +119,34 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Phase::Cancelled => ExitCode::from(130),
         _ => ExitCode::from(1),
     })
+}
+
+/// Set (non-empty, not 0): local components run as plain children of the
+/// driver, without `aifbench supervise` (tests use it to leave something
+/// behind for `aifbench cancel`).
+const NO_SUPERVISE: &str = "AIFB_NO_SUPERVISE";
+
+/// `--resume`: ends what the dead driver left of local processes, so no
+/// component runs twice (Slurm jobs are adopted by name instead). Some(2)
+/// when the old driver still runs.
+async fn reap_before_resume(dir: &ResultsDir) -> anyhow::Result<Option<ExitCode>> {
+    match local::reap::reap(dir, false).await {
+        Ok(ended) => {
+            for e in ended {
+                let how = if e.killed { "SIGKILL" } else { "SIGTERM" };
+                console::err(&format!(
+                    "resume: ended {} left running by the previous driver (group {}, {how})\n",
+                    e.id, e.pgid
+                ));
+            }
+            Ok(None)
+        }
+        Err(e @ local::reap::ReapError::DriverAlive(_)) => {
+            console::err(&format!("error: cannot resume: {e}\n"));
+            Ok(Some(ExitCode::from(2)))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `--workspace`, else spec.workspace, else ./results.

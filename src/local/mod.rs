@@ -2,11 +2,15 @@
 //!
 //! It observes (child processes, health probes, monitor tasks), asks the
 //! engine what to do, does it, and repeats until a terminal phase. The
-//! status lives in memory and in `status.yaml` of the results folder.
+//! status lives in memory and in `status.yaml` of the results folder;
+//! what it launched is recorded in `run.json` (`run_file`), from which
+//! `reap` ends what a gone driver left running.
 
 mod launch;
 mod post;
 mod progress;
+pub mod reap;
+pub mod run_file;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -20,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 pub use progress::ProgressMode;
 
 use self::launch::{Endpoints, Requests, bearer_token, free_port};
+use self::run_file::RunFile;
 use crate::api::spec::{Benchmark, MonitorSpec, PostAction};
 use crate::api::status::{BenchmarkStatus, ComponentKind, ResultsLocation};
 use crate::backend::slurm::{SlurmConfig, SlurmError};
@@ -119,6 +124,9 @@ struct Driver {
     uploaded: Option<(ResultsStore, String)>,
     probes: CancellationToken,
     grace: Duration,
+    /// What was launched, kept in `run.json` (None: not recorded, a dry
+    /// run).
+    record: Option<RunFile>,
 }
 
 /// Runs a benchmark to a terminal phase, writing everything into `dir`,
@@ -144,6 +152,9 @@ pub async fn run_with(
 ) -> Result<Outcome, LocalError> {
     dir.write_yaml(&dir.benchmark_yaml(), &b)?;
     let mut driver = Driver::new(b, dir, opts, backends)?;
+    let record = RunFile::for_this_driver(driver.grace);
+    record.save(&driver.dir)?;
+    driver.record = Some(record);
     let status = driver.run(&signals).await;
     driver.cleanup().await;
     driver.finish(&status)?;
@@ -218,6 +229,7 @@ impl Driver {
             uploaded: None,
             probes: CancellationToken::new(),
             grace,
+            record: None,
         })
     }
 
@@ -464,6 +476,12 @@ impl Driver {
         let kind = req.kind;
         let endpoint = req.endpoint.clone();
         let placement = backend.launch(req).await.map_err(|e| e.to_string())?;
+        if let Some(record) = &mut self.record {
+            record.launched(&id, backend.name(), &placement);
+            if let Err(e) = record.save(&self.dir) {
+                tracing::error!(error = %e, "cannot record the launch in run.json");
+            }
+        }
         self.launched.insert(id.clone(), backend);
         let placement = match kind {
             // A client's endpoint is the URL it sends to.

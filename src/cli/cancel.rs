@@ -1,0 +1,170 @@
+//! `aifbench cancel DIR`: ends a run from its results folder when its
+//! driver is gone — the process groups recorded in run.json (see
+//! `local::reap`), the run's Slurm jobs (by name, through the Slurm
+//! backend of the same transport flags as `aifbench run`) — marks
+//! status.yaml Cancelled and prints what it ended.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use aifbench::api::spec::Benchmark;
+use aifbench::api::status::{BenchmarkStatus, Phase, condition, reason};
+use aifbench::backend::Backends;
+use aifbench::local::reap::{self, ReapError};
+use aifbench::results::ResultsDir;
+
+use super::console;
+use super::slurm_args::SlurmArgs;
+
+/// Flags of `aifbench cancel`.
+#[derive(clap::Args, Debug)]
+pub struct CancelArgs {
+    /// The run's results folder (printed as `results: DIR` by `aifbench
+    /// run`).
+    pub dir: PathBuf,
+    /// Cancel even though the run's driver still runs.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub slurm: SlurmArgs,
+}
+
+/// The condition message of a run cancelled this way.
+const MESSAGE: &str = "cancelled from its results folder (`aifbench cancel`)";
+
+/// Exit code: 0 done, 1 something could not be ended, 2 refused.
+pub async fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
+    let root = std::path::absolute(&args.dir)?;
+    let Some(b) = read_benchmark(&root) else {
+        console::err(&format!(
+            "error: {} is not a results folder (no readable benchmark.yaml)\n",
+            root.display()
+        ));
+        return Ok(ExitCode::from(2));
+    };
+    let dir = ResultsDir::open(&root);
+    let mut out = String::new();
+    let mut failed = false;
+    match reap::reap(&dir, args.force).await {
+        Ok(ended) => {
+            for e in &ended {
+                let how = if e.killed {
+                    "SIGKILL after the grace period"
+                } else {
+                    "SIGTERM"
+                };
+                out.push_str(&format!(
+                    "ended {} (process group {}: {} process(es), {how})\n",
+                    e.id,
+                    e.pgid,
+                    e.pids.len()
+                ));
+            }
+        }
+        Err(e @ ReapError::DriverAlive(_)) => {
+            console::err(&format!(
+                "error: {e}; `aifbench cancel --force` cancels anyway\n"
+            ));
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => {
+            out.push_str(&format!("cannot read what the run launched: {e}\n"));
+            failed = true;
+        }
+    }
+    let run = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let executors = aifbench::engine::plan_components(&b.spec)
+        .into_iter()
+        .map(|p| p.executor);
+    // A registry built for this run: its Slurm backend (when the run has
+    // Slurm components) finds the run's jobs by name; a fresh process
+    // backend has nothing to end.
+    let backends = Backends::for_local_run(
+        executors,
+        &args.slurm.config()?,
+        &run,
+        root.join("slurm_logs"),
+    )?;
+    for backend in backends.all() {
+        match backend.cleanup().await {
+            Ok(ids) => {
+                for id in ids {
+                    out.push_str(&format!("cancelled {} job {id}\n", backend.name()));
+                }
+            }
+            Err(e) => {
+                out.push_str(&format!("cannot cancel the {} jobs: {e}\n", backend.name()));
+                failed = true;
+            }
+        }
+    }
+    let status_path = dir.status_yaml();
+    let mut status: BenchmarkStatus = std::fs::read_to_string(&status_path)
+        .ok()
+        .and_then(|t| serde_norway::from_str(&t).ok())
+        .unwrap_or_default();
+    if mark_cancelled(&mut status, jiff::Timestamp::now()) {
+        dir.write_yaml(&status_path, &status)?;
+        out.push_str("status: Cancelled\n");
+    } else {
+        out.push_str(&format!(
+            "status: {} (the run had ended; left as it was)\n",
+            status.phase.as_str()
+        ));
+    }
+    if out.lines().count() == 1 {
+        out.insert_str(0, "nothing of this run was running\n");
+    }
+    console::out(&out);
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn read_benchmark(root: &Path) -> Option<Benchmark> {
+    let text = std::fs::read_to_string(root.join("benchmark.yaml")).ok()?;
+    serde_norway::from_str(&text).ok()
+}
+
+/// Marks a run that had not ended as Cancelled from its folder; false
+/// (unchanged) when it had already ended.
+fn mark_cancelled(status: &mut BenchmarkStatus, now: jiff::Timestamp) -> bool {
+    if status.phase.is_terminal() {
+        return false;
+    }
+    status.phase = Phase::Cancelled;
+    status.set_condition(condition::SUCCEEDED, false, reason::CANCELLED, MESSAGE, now);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_only_a_run_that_had_not_ended() {
+        let now = jiff::Timestamp::now();
+        let mut s = BenchmarkStatus {
+            phase: Phase::Running,
+            ..Default::default()
+        };
+        assert!(mark_cancelled(&mut s, now));
+        assert_eq!(s.phase, Phase::Cancelled);
+        let c = s.condition(condition::SUCCEEDED).unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str(), c.message.as_str()),
+            ("False", reason::CANCELLED, MESSAGE)
+        );
+        let mut done = BenchmarkStatus {
+            phase: Phase::Succeeded,
+            ..Default::default()
+        };
+        assert!(!mark_cancelled(&mut done, now));
+        assert_eq!(done.phase, Phase::Succeeded);
+    }
+}
