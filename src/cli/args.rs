@@ -4,7 +4,6 @@
 //! (`operator.rs`, `slurm_args.rs`).
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -160,11 +159,4 @@ pub enum ProgressArg {
     Live,
     Plain,
     Quiet,
-}
-
-/// `"250ms"`, `"1h30m"` or seconds, as in a Benchmark file.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    s.parse::<aifbench::api::duration::Duration>()
-        .map(|d| d.get())
-        .map_err(|e| e.to_string())
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use super::args::parse_duration;
 use super::signals::spawn_signal_handler;
 
 #[derive(clap::Args, Debug)]
@@ -135,4 +134,11 @@ mod tests {
         );
         assert!(parse_token_lifespan("59s").is_err());
     }
+}
+
+/// `"250ms"`, `"1h30m"` or seconds, as in a Benchmark file.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    s.parse::<aifbench::api::duration::Duration>()
+        .map(|d| d.get())
+        .map_err(|e| e.to_string())
 }
