@@ -1,7 +1,8 @@
 //! The seed framework's recipe format, converted into a `Benchmark`.
 //!
 //! A seed recipe looks like this (snake_case, executors as objects, numbers
-//! of seconds):
+//! of seconds — except `executor.time`, which the seed hands to `sbatch
+//! --time` and so is Slurm's: minutes, `HH:MM:SS`, `D-HH:MM:SS`...):
 //!
 //! ```yaml
 //! meta: {name: vllm-bench}
@@ -30,12 +31,23 @@
 //! exactly like a hand-written Benchmark, so every error still names a
 //! field — of the converted resource. Keys the converter does not know are
 //! errors at their seed path, with the nearest known key ([`convert_checked`],
-//! what `api::load` uses), never silently dropped.
+//! what `api::load` uses), never silently dropped; known keys whose value has
+//! no faithful equivalent (a literal S3 credential, an endpoint path the
+//! workload does not call, a non-Prometheus monitor, a logger's own file) are
+//! refused with the reason, also at their seed path. Clients and their
+//! workloads are in [`client`], Slurm time formats in [`slurm_time`].
 
 use serde_json::{Map, Value, json};
 
 use super::error::FieldError;
 use super::suggest::did_you_mean;
+
+mod client;
+mod slurm_time;
+#[cfg(test)]
+mod tests;
+
+use client::convert_client;
 
 const SEED_TOP_KEYS: [&str; 7] = [
     "meta",
@@ -68,6 +80,9 @@ pub struct Notes {
     /// Keys with no home in a Benchmark, each at its seed path with the
     /// nearest known key: errors to `api::load`.
     pub unknown: Vec<FieldError>,
+    /// Known keys whose value cannot be carried over faithfully, each at its
+    /// seed path with the reason: always errors.
+    pub refused: Vec<FieldError>,
 }
 
 impl Notes {
@@ -77,6 +92,10 @@ impl Notes {
             path,
             format!("{what}{}", did_you_mean(&last, known.iter().copied())),
         ));
+    }
+
+    fn refuse(&mut self, path: impl Into<String>, why: impl Into<String>) {
+        self.refused.push(FieldError::new(path, why));
     }
 }
 
@@ -157,6 +176,7 @@ fn convert_with(doc: &Value, notes: &mut Notes) -> Result<Value, Vec<FieldError>
     if let Some(ex) = doc.get("execution").and_then(Value::as_object) {
         spec.insert("execution".into(), convert_execution(ex, notes));
     }
+    errors.append(&mut notes.refused);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -253,38 +273,6 @@ const SERVICE_KEYS: [&str; 8] = [
     "port",
     "healthcheck",
 ];
-const CLIENT_KEYS: [&str; 6] = ["id", "name", "instances", "executor", "target", "workload"];
-const WORKLOAD_KEYS: [&str; 28] = [
-    "type",
-    "concurrency",
-    "threads",
-    "workers",
-    "duration",
-    "warmup",
-    "rate",
-    "seed",
-    "max_requests",
-    "requests",
-    "num_requests",
-    "backoff",
-    "error_backoff",
-    "max_consecutive_errors",
-    "max_errors",
-    "url",
-    "endpoint",
-    "base_url",
-    "model",
-    "stream",
-    "max_tokens",
-    "prompt",
-    "temperature",
-    "ignore_eos",
-    "api",
-    "api_key_env",
-    "api_key_file",
-    "request_timeout",
-];
-
 /// Splits the seed's executor object into `executor` plus `slurm` /
 /// `apptainer` sections.
 fn convert_executor(v: Option<&Value>, out: &mut Map<String, Value>, at: &str, notes: &mut Notes) {
@@ -322,6 +310,13 @@ fn convert_executor(v: Option<&Value>, out: &mut Map<String, Value>, at: &str, n
         if SLURM_KEYS.contains(&k.as_str()) {
             let val = match (k.as_str(), val) {
                 ("gpus", Value::Number(n)) => Value::String(n.to_string()),
+                ("time", v) => match slurm_time::convert(v) {
+                    Ok(v) => v,
+                    Err(why) => {
+                        notes.refuse(format!("{at}.executor.time"), why);
+                        continue;
+                    }
+                },
                 _ => val.clone(),
             };
             slurm.insert(camel(k), val);
@@ -435,86 +430,6 @@ fn scalar_to_string(v: &Value) -> String {
     }
 }
 
-fn convert_client(c: &Value, at: &str, notes: &mut Notes) -> Value {
-    let Some(obj) = c.as_object() else {
-        return c.clone();
-    };
-    let mut out = Map::new();
-    out.insert("id".into(), take_id(obj));
-    if let Some(n) = obj.get("instances") {
-        out.insert("instances".into(), n.clone());
-    }
-    convert_executor(obj.get("executor"), &mut out, at, notes);
-    if let Some(t) = obj.get("target") {
-        out.insert("target".into(), t.clone());
-    }
-    let mut load = Map::new();
-    let mut errors = Map::new();
-    let mut openai = Map::new();
-    let mut kind = Value::String("openai".into());
-    if let Some(Value::Object(w)) = obj.get("workload") {
-        for (k, v) in w {
-            match k.as_str() {
-                "type" => kind = v.clone(),
-                "concurrency" | "threads" | "workers" => {
-                    load.insert("concurrency".into(), v.clone());
-                }
-                "duration" | "warmup" | "rate" | "seed" => {
-                    load.insert(k.clone(), v.clone());
-                }
-                "max_requests" | "requests" | "num_requests" => {
-                    load.insert("maxRequests".into(), v.clone());
-                }
-                "backoff" | "error_backoff" => {
-                    errors.insert("backoff".into(), v.clone());
-                }
-                "max_consecutive_errors" | "max_errors" => {
-                    errors.insert("maxConsecutive".into(), v.clone());
-                }
-                "url" | "endpoint" | "base_url" => {
-                    if let Some(u) = v.as_str() {
-                        out.insert("endpoint".into(), Value::String(base_url(u)));
-                    }
-                }
-                "model" | "stream" | "max_tokens" | "prompt" | "temperature" | "ignore_eos"
-                | "api" | "api_key_env" | "api_key_file" | "request_timeout" => {
-                    openai.insert(camel(k), v.clone());
-                }
-                _ => notes.unknown(
-                    format!("{at}.workload.{k}"),
-                    "unknown workload setting",
-                    &WORKLOAD_KEYS,
-                ),
-            }
-        }
-    }
-    let mut workload = Map::new();
-    workload.insert("type".into(), kind.clone());
-    if !openai.is_empty() {
-        workload.insert("openai".into(), Value::Object(openai));
-    }
-    out.insert("workload".into(), Value::Object(workload));
-    if !load.is_empty() {
-        out.insert("load".into(), Value::Object(load));
-    }
-    if !errors.is_empty() {
-        out.insert("errors".into(), Value::Object(errors));
-    }
-    for k in obj.keys() {
-        if !CLIENT_KEYS.contains(&k.as_str()) {
-            notes.unknown(format!("{at}.{k}"), "unknown client setting", &CLIENT_KEYS);
-        }
-    }
-    Value::Object(out)
-}
-
-/// `http://host:8000/v1/completions` -> `http://host:8000`.
-fn base_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
-    let authority = rest.split('/').next().unwrap_or(rest);
-    format!("{scheme}://{authority}")
-}
-
 fn convert_monitor(m: &Value, i: usize, notes: &mut Notes) -> Value {
     let Some(obj) = m.as_object() else {
         return m.clone();
@@ -523,7 +438,15 @@ fn convert_monitor(m: &Value, i: usize, notes: &mut Notes) -> Value {
     out.insert("id".into(), take_id(obj));
     for (k, v) in obj {
         match k.as_str() {
-            "id" | "name" | "type" => {}
+            "id" | "name" => {}
+            "type" => {
+                if v.as_str().map(str::to_ascii_lowercase).as_deref() != Some("prometheus") {
+                    notes.refuse(
+                        format!("monitors[{i}].type"),
+                        format!("{v}: a Benchmark's monitors scrape Prometheus endpoints only"),
+                    );
+                }
+            }
             "targets" | "interval" | "timeout" | "path" => {
                 out.insert(k.clone(), v.clone());
             }
@@ -547,7 +470,20 @@ fn convert_logger(l: &Value, i: usize, notes: &mut Notes) -> Value {
     out.insert("id".into(), take_id(obj));
     for (k, v) in obj {
         match k.as_str() {
-            "id" | "name" | "type" | "file" | "path" => {}
+            "id" | "name" => {}
+            "type" => {
+                if v.as_str().map(str::to_ascii_lowercase).as_deref() != Some("file") {
+                    notes.refuse(
+                        format!("loggers[{i}].type"),
+                        format!("{v}: a Benchmark's loggers write files only"),
+                    );
+                }
+            }
+            "file" | "path" => notes.refuse(
+                format!("loggers[{i}].{k}"),
+                "a Benchmark names each log file after its logger id, in the run directory; \
+                 remove it (or rename the logger)",
+            ),
             "format" | "level" => {
                 let lowered = v
                     .as_str()
@@ -589,111 +525,4 @@ fn convert_execution(ex: &Map<String, Value>, notes: &mut Notes) -> Value {
         }
     }
     Value::Object(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const RECIPE: &str = r#"
-meta: {name: "vLLM Bench", description: "opt-125m on A100"}
-global: {workspace: /scratch/bench}
-services:
-  - id: vllm-server
-    executor: {type: slurm, partition: gpu, gpus: 1, time: 3600, image: vllm.sif, nv: true}
-    command: "vllm serve facebook/opt-125m --port 8000"
-    ports: [8000]
-    healthcheck: {url: "http://localhost:8000/health", timeout: 600, interval: 5}
-clients:
-  - name: loadgen
-    instances: 2
-    executor: {type: workload}
-    target: vllm-server
-    workload: {type: vllm-inference, model: facebook/opt-125m, threads: 4, max_tokens: 32, duration: 120, colour: blue}
-monitors:
-  - id: prom
-    type: prometheus
-    targets: ["localhost:8000"]
-    interval: 5
-loggers: [{id: main, format: JSON, level: INFO}]
-execution: {duration: 120, post_actions: [collect_metrics, stop_services]}
-"#;
-
-    #[test]
-    fn converts_every_section() {
-        let doc: Value = serde_norway::from_str(RECIPE).unwrap();
-        assert!(looks_like_seed(&doc));
-        let mut warnings = Vec::new();
-        let b = convert(&doc, &mut warnings).unwrap();
-        assert_eq!(b["metadata"]["name"], "vllm-bench");
-        let svc = &b["spec"]["services"][0];
-        assert_eq!(svc["executor"], "slurm");
-        assert_eq!(svc["slurm"]["partition"], "gpu");
-        assert_eq!(svc["slurm"]["gpus"], "1");
-        assert_eq!(svc["apptainer"]["image"], "vllm.sif");
-        assert_eq!(svc["shell"], "vllm serve facebook/opt-125m --port 8000");
-        assert_eq!(svc["ports"][0]["port"], 8000);
-        let cl = &b["spec"]["clients"][0];
-        assert_eq!(cl["id"], "loadgen");
-        assert_eq!(cl["executor"], "process");
-        assert_eq!(cl["load"]["concurrency"], 4);
-        assert_eq!(cl["workload"]["openai"]["maxTokens"], 32);
-        assert_eq!(b["spec"]["loggers"][0]["format"], "json");
-        assert_eq!(b["spec"]["execution"]["postActions"][0], "collect_metrics");
-        assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert!(warnings[0].contains("colour"));
-    }
-
-    #[test]
-    fn seed_recipe_loads_as_a_typed_benchmark() {
-        // A key the converter does not know is an error, with its seed path.
-        let e = super::super::load::load_str(RECIPE, "seed.yaml", &|_| None).unwrap_err();
-        assert_eq!(e.errors.len(), 1, "{e}");
-        assert_eq!(e.errors[0].path, "clients[0].workload.colour");
-        let recipe = RECIPE.replace(", colour: blue", "");
-        let loaded = super::super::load::load_str(&recipe, "seed.yaml", &|_| None).unwrap();
-        let spec = &loaded.benchmark.spec;
-        assert_eq!(
-            spec.services[0]
-                .healthcheck
-                .as_ref()
-                .unwrap()
-                .timeout
-                .get()
-                .as_secs(),
-            600
-        );
-        assert_eq!(spec.clients[0].instances, 2);
-        assert_eq!(spec.execution.post_actions.len(), 2);
-    }
-
-    #[test]
-    fn unknown_seed_keys_suggest_the_nearest() {
-        let doc: Value = serde_norway::from_str(
-            "meta: {name: x}\nclients:\n  - id: c\n    workload: {max_tokns: 3}\n    instnces: 2\n",
-        )
-        .unwrap();
-        let e = convert_checked(&doc).unwrap_err();
-        let text: Vec<String> = e.iter().map(ToString::to_string).collect();
-        assert_eq!(
-            text,
-            [
-                "clients[0].workload.max_tokns: unknown workload setting; did you mean `max_tokens`?",
-                "clients[0].instnces: unknown client setting; did you mean `instances`?",
-            ]
-        );
-    }
-
-    #[test]
-    fn missing_name_is_an_error() {
-        let doc: Value = serde_norway::from_str("meta: {}\nservices: []").unwrap();
-        let e = convert(&doc, &mut Vec::new()).unwrap_err();
-        assert_eq!(e[0].path, "meta.name");
-    }
-
-    #[test]
-    fn urls_reduce_to_base() {
-        assert_eq!(base_url("http://h:8000/v1/completions"), "http://h:8000");
-        assert_eq!(base_url("h:9000"), "http://h:9000");
-    }
 }

@@ -579,12 +579,15 @@ pub struct ExecutionSpec {
     /// Clients without their own `load.duration` run this long.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<Duration>,
-    /// Maximum time a component may wait in a queue (e.g. Slurm PENDING)
-    /// before the benchmark fails with `QueueDeadlineExceeded`.
+    /// Maximum time any service or client instance may wait in its
+    /// backend's queue (e.g. Slurm PENDING), from when it is first seen
+    /// queued, before the benchmark fails with `QueueDeadlineExceeded`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_deadline: Option<Duration>,
-    /// Maximum wall time of the whole benchmark, from start to completion;
-    /// past it the benchmark fails with `RunDeadlineExceeded`.
+    /// Maximum run time, counted from `status.runStartTime` (every service
+    /// healthy and every client instance out of the queue), so queue and
+    /// health-check waits never count; past it the benchmark fails with
+    /// `RunDeadlineExceeded`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_deadline: Option<Duration>,
     /// Ordered steps after the run (default: collectMetrics, stopServices,

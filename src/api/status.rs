@@ -191,6 +191,10 @@ pub struct ComponentStatus {
     /// Human-readable detail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// When the backend first reported it waiting in its queue (e.g. Slurm
+    /// PENDING); `execution.queueDeadline` counts from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_time: Option<Timestamp>,
     /// When it started running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<Timestamp>,
@@ -218,6 +222,7 @@ impl ComponentStatus {
             exit_code: None,
             reason: None,
             message: None,
+            queued_time: None,
             start_time: None,
             end_time: None,
             progress: None,
@@ -330,6 +335,12 @@ pub struct BenchmarkStatus {
     /// When the benchmark started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<Timestamp>,
+    /// When the run started: the first moment every service was running and
+    /// healthy and every client instance had left the backend's queue
+    /// (running or already finished). `execution.runDeadline` counts from
+    /// here; time spent queued is bounded by `execution.queueDeadline`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_start_time: Option<Timestamp>,
     /// When the current phase began.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase_start_time: Option<Timestamp>,

@@ -298,6 +298,7 @@ impl Reconciler<'_> {
                 }
                 RunState::Queued(why) => {
                     if c.state == ComponentState::Launching {
+                        c.queued_time.get_or_insert(now);
                         c.reason = Some(reason::QUEUED.to_string());
                         c.message = Some(why.clone());
                     }
@@ -366,23 +367,49 @@ impl Reconciler<'_> {
         if self.service_failure() {
             return;
         }
+        if self.queue_check() {
+            return;
+        }
         let services = self.components(ComponentKind::Service);
-        let queued: Vec<String> = services
+        if services
+            .iter()
+            .all(|c| matches!(c.state, ComponentState::Starting | ComponentState::Ready))
+        {
+            self.set_phase(Phase::WaitingReady);
+        }
+    }
+
+    /// Keeps the `Queued` condition up to date for every component waiting
+    /// in a backend's queue (services and client instances) and fails the
+    /// benchmark once one has waited longer than `queueDeadline`; true if so.
+    fn queue_check(&mut self) -> bool {
+        let queued: Vec<ComponentStatus> = self
+            .status
+            .components
             .iter()
             .filter(|c| {
                 c.state == ComponentState::Launching && c.reason.as_deref() == Some(reason::QUEUED)
             })
-            .map(|c| format!("{}: {}", c.id, c.message.clone().unwrap_or_default()))
+            .cloned()
             .collect();
-        if let Some(deadline) = self.b.spec.execution.queue_deadline
-            && !queued.is_empty()
-            && self.phase_elapsed() > deadline.get()
-        {
-            self.fail(
-                reason::QUEUE_DEADLINE,
-                format!("still queued after {deadline} ({})", queued.join("; ")),
-            );
-            return;
+        let describe = |cs: &[&ComponentStatus]| {
+            cs.iter()
+                .map(|c| format!("{}: {}", c.id, c.message.clone().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        if let Some(deadline) = self.b.spec.execution.queue_deadline {
+            let late: Vec<&ComponentStatus> = queued
+                .iter()
+                .filter(|c| elapsed(c.queued_time.unwrap_or(self.now), self.now) > deadline.get())
+                .collect();
+            if !late.is_empty() {
+                self.fail(
+                    reason::QUEUE_DEADLINE,
+                    format!("still queued after {deadline} ({})", describe(&late)),
+                );
+                return true;
+            }
         }
         if queued.is_empty() {
             if self.status.condition(condition::QUEUED).is_some() {
@@ -390,20 +417,16 @@ impl Reconciler<'_> {
                     .set_condition(condition::QUEUED, false, reason::RUNNING, "", self.now);
             }
         } else {
+            let all: Vec<&ComponentStatus> = queued.iter().collect();
             self.status.set_condition(
                 condition::QUEUED,
                 true,
                 reason::QUEUED,
-                queued.join("; "),
+                describe(&all),
                 self.now,
             );
         }
-        if services
-            .iter()
-            .all(|c| matches!(c.state, ComponentState::Starting | ComponentState::Ready))
-        {
-            self.set_phase(Phase::WaitingReady);
-        }
+        false
     }
 
     fn waiting_ready(&mut self) {
@@ -506,6 +529,12 @@ impl Reconciler<'_> {
             let msg = format!("client {}: {}", c.id, c.message.clone().unwrap_or_default());
             self.fail(&r, msg);
             return;
+        }
+        if self.queue_check() {
+            return;
+        }
+        if !clients.iter().any(|c| c.state == ComponentState::Launching) {
+            self.status.run_start_time.get_or_insert(self.now);
         }
         let all_done = clients.iter().all(|c| c.state.is_finished());
         let duration = self.b.spec.execution.duration.map(|d| d.get());
@@ -760,10 +789,15 @@ impl Reconciler<'_> {
             .map(|c| c.reason.clone())
     }
 
+    /// `runDeadline` counts from `runStartTime` (the workload started: every
+    /// service healthy, every client instance out of the queue), so time
+    /// spent queued or waiting for health checks never counts; those waits
+    /// have their own bounds (`queueDeadline`, `healthcheck.timeout`).
     fn check_run_deadline(&mut self) {
-        let (Some(deadline), Some(start)) =
-            (self.b.spec.execution.run_deadline, self.status.start_time)
-        else {
+        let (Some(deadline), Some(start)) = (
+            self.b.spec.execution.run_deadline,
+            self.status.run_start_time,
+        ) else {
             return;
         };
         if self.status.phase != Phase::Collecting && elapsed(start, self.now) > deadline.get() {

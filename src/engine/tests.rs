@@ -432,10 +432,102 @@ fn queue_deadline_and_queued_condition() {
 }
 
 #[test]
+fn a_queued_client_beyond_the_queue_deadline_fails_the_benchmark() {
+    let yaml = format!("{BASE}  execution: {{queueDeadline: 30s, runDeadline: 1h}}\n");
+    let mut h = Harness::new(&yaml);
+    h.step();
+    h.set("sim", RunState::Running, true);
+    h.step();
+    assert_eq!(h.status.phase, Phase::Running);
+    h.set("prom", RunState::Running, false);
+    h.set("load-1", RunState::Running, false);
+    h.set("load-2", RunState::Queued("Priority".into()), false);
+    h.advance(1);
+    h.step();
+    let q = h.status.condition(condition::QUEUED).unwrap();
+    assert_eq!(
+        (q.status.as_str(), q.message.as_str()),
+        ("True", "load-2: Priority")
+    );
+    assert_eq!(h.status.run_start_time, None, "a client is still queued");
+    h.advance(30);
+    h.step();
+    assert_eq!(
+        h.status.phase,
+        Phase::Running,
+        "30s queued is not beyond 30s"
+    );
+    h.advance(1);
+    let actions = h.step();
+    assert_eq!(h.verdict(), ("False".into(), reason::QUEUE_DEADLINE.into()));
+    let msg = &h.status.condition(condition::SUCCEEDED).unwrap().message;
+    assert!(msg.contains("load-2: Priority"), "{msg}");
+    assert!(!msg.contains("load-1"), "{msg}");
+    assert!(
+        actions.contains(&Action::Stop("load-2".into())),
+        "{actions:?}"
+    );
+    h.finish_collecting(ActionOutcome::Succeeded);
+    assert_eq!(h.status.phase, Phase::Failed);
+}
+
+#[test]
+fn a_long_queue_does_not_count_towards_the_run_deadline() {
+    let yaml = format!("{BASE}  execution: {{queueDeadline: 30s, runDeadline: 5s}}\n");
+    let mut h = Harness::new(&yaml);
+    h.step();
+    h.set("sim", RunState::Queued("Resources".into()), false);
+    h.step();
+    let queued_at = h.now;
+    assert_eq!(
+        h.status.component("sim").unwrap().queued_time,
+        Some(queued_at)
+    );
+    h.advance(25);
+    h.step();
+    assert_eq!(h.status.phase, Phase::Launching);
+    assert_eq!(h.status.condition(condition::SUCCEEDED), None);
+    // The service runs; its health check takes a while (not run time either).
+    h.set("sim", RunState::Running, false);
+    h.advance(1);
+    h.step();
+    assert_eq!(h.status.phase, Phase::WaitingReady);
+    h.advance(10);
+    h.set("sim", RunState::Running, true);
+    h.step();
+    assert_eq!(h.status.phase, Phase::Running);
+    // The clients wait in the queue too, each within the queue deadline.
+    h.set("prom", RunState::Running, false);
+    for id in ["load-1", "load-2"] {
+        h.set(id, RunState::Queued("Resources".into()), false);
+    }
+    h.step();
+    h.advance(20);
+    h.step();
+    assert_eq!(h.status.phase, Phase::Running);
+    assert_eq!(h.status.condition(condition::SUCCEEDED), None);
+    assert_eq!(h.status.run_start_time, None);
+    for id in ["load-1", "load-2"] {
+        h.set(id, RunState::Running, false);
+    }
+    h.step();
+    assert_eq!(h.status.run_start_time, Some(h.now));
+    let q = h.status.condition(condition::QUEUED).unwrap();
+    assert_eq!(q.status, "False");
+    h.advance(5);
+    h.step();
+    assert_eq!(h.status.phase, Phase::Running, "5s of run is not beyond 5s");
+    h.advance(1);
+    h.step();
+    assert_eq!(h.verdict(), ("False".into(), reason::RUN_DEADLINE.into()));
+}
+
+#[test]
 fn run_deadline_fails_a_long_run() {
     let yaml = format!("{BASE}  execution: {{runDeadline: 1m}}\n");
     let mut h = Harness::new(&yaml);
     h.advance_to_running();
+    assert_eq!(h.status.run_start_time, Some(h.now));
     h.advance(61);
     h.step();
     assert_eq!(h.verdict(), ("False".into(), reason::RUN_DEADLINE.into()));
