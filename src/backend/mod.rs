@@ -8,7 +8,7 @@
 //!   wrapped in `apptainer exec`, for `executor: apptainer`);
 //! - [`slurm::SlurmBackend`]: batch jobs over the local CLI, SSH or
 //!   slurmrestd, reporting back through the job's own comment;
-//! - the operator's pods (`operator::pods`).
+//! - [`pod::PodBackend`]: the operator's Pods, Services and Indexed Jobs.
 //!
 //! Drivers hold their backends in one [`registry::Backends`], keyed by
 //! executor kind: outside the API types, validation and that registry,
@@ -16,6 +16,7 @@
 
 pub mod apptainer;
 pub mod health;
+pub mod pod;
 pub mod process;
 pub mod registry;
 pub mod slurm;
