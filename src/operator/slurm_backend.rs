@@ -219,3 +219,47 @@ pub fn job_seen(j: &JobInfo) -> Seen {
         summary,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::RunState;
+
+    fn job(state: SlurmState, comment: Option<&str>) -> JobInfo {
+        JobInfo {
+            job_id: "7".into(),
+            name: "aifb-x".into(),
+            state,
+            reason: None,
+            node: Some("n1,n2".into()),
+            exit_code: None,
+            signal: None,
+            comment: comment.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_service_job_reports_port_and_readiness_through_its_comment() {
+        let s = job_seen(&job(
+            SlurmState::Running,
+            Some(r#"aifbench:{"port":8000,"ready":true}"#),
+        ));
+        assert_eq!(s.run, RunState::Running);
+        assert_eq!(s.node.as_deref(), Some("n1"));
+        assert_eq!(s.port, Some(8000));
+        assert_eq!(s.ready, Some(true));
+    }
+
+    #[test]
+    fn a_client_job_reports_its_summary() {
+        let s = job_seen(&job(
+            SlurmState::Completed,
+            Some(
+                r#"aifbench:{"summary":{"requests":3,"errors":0,"durationSeconds":1.0,"requestThroughput":3.0}}"#,
+            ),
+        ));
+        assert_eq!(s.progress.map(|p| p.requests), Some(3));
+        assert!(s.summary.is_some());
+        assert_eq!(job_seen(&job(SlurmState::Pending, None)).ready, None);
+    }
+}

@@ -323,3 +323,60 @@ pub fn refusal<T>(r: Result<T, kube::Error>) -> Result<Option<String>, kube::Err
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(v: serde_json::Value) -> Pod {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_ready_running_pod_is_seen_running_and_ready_on_its_node() {
+        let p = pod(json!({
+            "metadata": {"name": "p"},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c"}]},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+        }));
+        let s = pod_seen(&p);
+        assert_eq!(s.run, RunState::Running);
+        assert_eq!(s.ready, Some(true));
+        assert_eq!(s.node.as_deref(), Some("n1"));
+        assert_eq!(s.summary, None);
+    }
+
+    #[test]
+    fn a_finished_client_pod_reports_its_termination_message_as_summary() {
+        let msg = r#"{"requests":10,"errors":1,"durationSeconds":2.0,"requestThroughput":5.0}"#;
+        let p = pod(json!({
+            "metadata": {"name": "p"},
+            "status": {"phase": "Succeeded", "containerStatuses": [{
+                "name": "c", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"terminated": {"exitCode": 0, "message": msg}}
+            }]}
+        }));
+        let s = pod_seen(&p);
+        assert!(matches!(s.run, RunState::Exited { code: Some(0), .. }));
+        assert_eq!(s.progress.map(|p| (p.requests, p.errors)), Some((10, 1)));
+        assert!(s.summary.is_some());
+    }
+
+    #[test]
+    fn refusals_are_4xx_but_conflicts_and_throttling() {
+        let api = |code: u16| {
+            let status: kube::core::Status =
+                serde_json::from_value(json!({"code": code, "message": "no", "reason": "Invalid"}))
+                    .unwrap();
+            Err::<(), _>(kube::Error::Api(Box::new(status)))
+        };
+        assert_eq!(
+            refusal(api(422)).ok().flatten().as_deref(),
+            Some("Invalid (422): no")
+        );
+        assert!(refusal(api(409)).is_err());
+        assert!(refusal(api(429)).is_err());
+        assert!(refusal(api(500)).is_err());
+        assert_eq!(refusal(Ok::<(), kube::Error>(())).ok(), Some(None));
+    }
+}
