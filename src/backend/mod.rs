@@ -9,7 +9,7 @@
 //!   [`supervise`] parent that stops it when the driver dies;
 //! - [`slurm::SlurmBackend`]: batch jobs over the local CLI, SSH or
 //!   slurmrestd, reporting back through the job's own comment;
-//! - the operator's pods (`operator::pods`).
+//! - [`pod::PodBackend`]: the operator's Pods, Services and Indexed Jobs.
 //!
 //! Drivers hold their backends in one [`registry::Backends`], keyed by
 //! executor kind: outside the API types, validation and that registry,
@@ -17,6 +17,7 @@
 
 pub mod apptainer;
 pub mod health;
+pub mod pod;
 pub mod process;
 pub mod procfs;
 pub mod registry;

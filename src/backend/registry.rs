@@ -62,6 +62,15 @@ impl Backends {
         Ok(b)
     }
 
+    /// The registry of one operator reconcile: `executor: pod` (Pods,
+    /// Services and Indexed Jobs) and `executor: slurm` (batch jobs through
+    /// the operator's session).
+    pub fn for_operator(pod: Arc<dyn Backend>, slurm: Arc<dyn Backend>) -> Self {
+        Self::new("the operator")
+            .with(ExecutorKind::Pod, pod)
+            .with(ExecutorKind::Slurm, slurm)
+    }
+
     /// The backend of `kind`, or why this driver cannot run it.
     pub fn get(&self, kind: ExecutorKind) -> Result<&Arc<dyn Backend>, BackendError> {
         self.entries

@@ -8,18 +8,22 @@
 //! ([`http`]), a startup check that the CRD is installed, and graceful
 //! shutdown on SIGTERM. See `docs/operator.md`.
 
-pub mod children;
 pub mod controller;
 pub mod http;
 pub mod lease;
 pub mod metrics;
 pub mod monitors;
-pub mod observe;
 pub mod rbac;
 pub mod results;
 pub mod runs;
 pub mod slurm;
+pub mod slurm_backend;
 pub mod slurm_jobs;
+
+/// The children builders, now under the pod backend.
+pub use crate::backend::pod::children;
+/// Pod observation, now under the pod backend.
+pub use crate::backend::pod::observe;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

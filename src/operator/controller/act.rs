@@ -1,20 +1,17 @@
 //! The act step of a reconcile: the [`Run`] carries out the engine's actions
-//! — launches (server-side applies of Services, Pods and indexed Jobs,
-//! Slurm submissions, monitor tasks), stops (a pod's deadline, a Job
-//! suspended, a Slurm job signalled or cancelled) and the post-actions
-//! `report` and `uploadResults` — and reports their outcomes as
-//! [`Feedback`] for the engine.
+//! — launches and stops of services and clients through the reconcile's
+//! backends ([`Backends::for_operator`]: the pod backend and the Slurm
+//! adapter), the monitor tasks, and the post-actions `report` and
+//! `uploadResults` — and reports their outcomes as [`Feedback`] for the
+//! engine.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
-use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use serde_json::json;
 
-use super::children_api::{apply_child, deleting, ignore_not_found};
 use super::context::Context;
 use super::error::Error;
 use super::events::Note;
@@ -23,14 +20,16 @@ use super::observe::SlurmJobs;
 use super::slurm_link::SlurmLink;
 use crate::api::spec::{Benchmark, ExecutorKind, PostAction};
 use crate::api::status::{BenchmarkStatus, ComponentKind, ResultsSummary};
-use crate::backend::slurm::state::{JobInfo, SlurmState};
+use crate::backend::pod::{PodBackend, PodRun};
+use crate::backend::slurm::state::JobInfo;
+use crate::backend::{Backends, LaunchRequest};
 use crate::engine::{self, ActionOutcome, PlannedComponent};
 use crate::monitor::scrape::{MonitorConfig, ScrapeTarget};
-use crate::operator::children::{self, child_name};
-use crate::operator::observe::find_pod;
+use crate::operator::children;
 use crate::operator::results::Gathered;
 use crate::operator::runs;
-use crate::operator::slurm::{SlurmCredentials, SlurmSession, cancel_matching, redact};
+use crate::operator::slurm::{SlurmCredentials, cancel_matching, redact};
+use crate::operator::slurm_backend::{OperatorSlurm, SharedSession, SlurmRun};
 use crate::operator::slurm_jobs;
 
 /// Results of carrying out the engine's actions, to feed back at once.
@@ -66,7 +65,7 @@ pub(super) struct Run<'a> {
     results: Gatherer<'a>,
     /// The open Slurm session, when the Benchmark uses Slurm and it is
     /// reachable.
-    slurm: Option<&'a dyn SlurmSession>,
+    slurm: Option<SharedSession>,
     /// Why Slurm is not usable (for launch failures).
     slurm_problem: String,
     /// The jobs of this run, as listed this reconcile.
@@ -103,7 +102,7 @@ impl<'a> Run<'a> {
             folder: String::new(),
             creds: link.and_then(|l| l.creds.as_ref()),
             results,
-            slurm: link.and_then(|l| l.session.as_deref()),
+            slurm: link.and_then(|l| l.session.clone()),
             slurm_problem: link
                 .map(|l| format!("{}: {}", l.reason, l.message))
                 .unwrap_or_default(),
@@ -130,17 +129,17 @@ impl<'a> Run<'a> {
         actions: &[engine::Action],
         fb: &mut Feedback,
     ) -> Result<(), Error> {
-        let mut jobs_applied = BTreeSet::new();
+        let (backends, pods) = self.backends();
         for a in actions {
             match a {
                 engine::Action::Launch(id) => {
-                    if let Err(msg) = self.launch(id, &mut jobs_applied).await? {
+                    if let Err(msg) = self.launch(id, &backends, &pods).await? {
                         let msg = redact(&msg, self.creds);
                         tracing::warn!(namespace = %self.ns, benchmark = %self.name, component = %id, error = %msg, "launch failed");
                         fb.launch_failed.insert(id.clone(), msg);
                     }
                 }
-                engine::Action::Stop(id) => self.stop(id).await?,
+                engine::Action::Stop(id) => self.stop(id, &backends, &pods).await?,
                 engine::Action::RunPostAction(PostAction::Report) => {
                     let g = self.gather().await;
                     if let Some(w) = &g.warning {
@@ -163,99 +162,61 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
+    /// The backends of this round of actions: the pods (also returned, for
+    /// its API failures) and the Slurm jobs of the run, as listed.
+    fn backends(&self) -> (Backends, Arc<PodBackend>) {
+        let pods = Arc::new(PodBackend::new(PodRun {
+            client: self.ctx.client.clone(),
+            namespace: self.ns.clone(),
+            benchmark: self.bm.clone(),
+            generation: self.generation,
+            folder: self.folder.clone(),
+            image: self.ctx.settings.image.clone(),
+            pods: self.pods.to_vec(),
+            upload: client_upload(self.bm, &self.ns, &self.folder),
+        }));
+        let slurm = Arc::new(OperatorSlurm::new(SlurmRun {
+            benchmark: self.bm.clone(),
+            generation: self.generation,
+            folder: self.folder.clone(),
+            endpoints: self.endpoints.clone(),
+            session: self.slurm.clone(),
+            problem: self.slurm_problem.clone(),
+            creds: self.creds.cloned(),
+            jobs: self.slurm_jobs.clone(),
+        }));
+        (Backends::for_operator(pods.clone(), slurm), pods)
+    }
+
     /// Ok(Err(msg)) is a launch the cluster refused (fed to the engine);
     /// Err is a transient API failure (the reconcile is retried).
     async fn launch(
         &self,
         id: &str,
-        jobs_applied: &mut BTreeSet<usize>,
+        backends: &Backends,
+        pods: &PodBackend,
     ) -> Result<Result<(), String>, Error> {
         let Some(p) = self.planned.get(id) else {
             return Ok(Err(format!("unknown component {id}")));
         };
-        match (p.kind, p.executor) {
-            (ComponentKind::Monitor, _) => Ok(self.start_monitor(p.index)),
-            (_, ExecutorKind::Pod) if p.kind == ComponentKind::Service => {
-                self.launch_service_pod(p.index).await
-            }
-            (_, ExecutorKind::Pod) => {
-                if !jobs_applied.insert(p.index) {
-                    return Ok(Ok(()));
-                }
-                self.launch_client_job(p.index).await
-            }
-            (kind, ExecutorKind::Slurm) => Ok(self.launch_slurm(p, kind).await),
-            (_, other) => Ok(Err(format!(
-                "executor {} cannot run under the operator; use executor: pod or slurm",
-                other.as_str()
-            ))),
+        if p.kind == ComponentKind::Monitor {
+            return Ok(self.start_monitor(p.index));
         }
-    }
-
-    /// A service's Service (when it has ports), then its Pod.
-    async fn launch_service_pod(&self, index: usize) -> Result<Result<(), String>, Error> {
-        let s = &self.bm.spec.services[index];
-        let pod = match children::service_pod(self.bm, self.generation, s, &self.folder) {
-            Ok(pod) => pod,
+        let backend = match backends.get(p.executor) {
+            Ok(b) => b,
             Err(e) => return Ok(Err(e.to_string())),
         };
-        if let Some(svc) = children::service_object(self.bm, self.generation, s) {
-            let applied = apply_child(&self.ctx.client, &self.ns, &svc).await?;
-            if applied.is_err() {
-                return Ok(applied);
-            }
+        let req = LaunchRequest {
+            id: id.to_string(),
+            kind: p.kind,
+            stop_grace: self.bm.spec.execution.stop_grace_period.get(),
+            ..Default::default()
+        };
+        let launched = backend.launch(req).await;
+        if let Some(e) = pods.api_failure() {
+            return Err(e.into());
         }
-        apply_child(&self.ctx.client, &self.ns, &pod).await
-    }
-
-    /// A client's indexed Job (one for all its instances).
-    async fn launch_client_job(&self, index: usize) -> Result<Result<(), String>, Error> {
-        let c = &self.bm.spec.clients[index];
-        let upload = client_upload(self.bm, &self.ns, &self.folder);
-        let job = match children::client_job(
-            self.bm,
-            self.generation,
-            c,
-            &self.ctx.settings.image,
-            &self.folder,
-            upload.as_ref(),
-        ) {
-            Ok(j) => j,
-            Err(e) => return Ok(Err(e.to_string())),
-        };
-        apply_child(&self.ctx.client, &self.ns, &job).await
-    }
-
-    /// Submits a component's job, or adopts the job of the same name a
-    /// previous reconcile (or operator) submitted.
-    async fn launch_slurm(&self, p: &PlannedComponent, kind: ComponentKind) -> Result<(), String> {
-        let Some(session) = self.slurm else {
-            return Err(format!("Slurm is not reachable: {}", self.slurm_problem));
-        };
-        let req = match kind {
-            ComponentKind::Service => slurm_jobs::service_job(
-                self.bm,
-                self.generation,
-                &self.bm.spec.services[p.index],
-                &self.folder,
-                &self.endpoints,
-            )?,
-            _ => slurm_jobs::client_job(
-                self.bm,
-                self.generation,
-                &self.bm.spec.clients[p.index],
-                &p.id,
-                &self.folder,
-                &self.endpoints,
-            )?,
-        };
-        if let Some(j) = slurm_jobs::find_job(&self.slurm_jobs, &req.name) {
-            tracing::info!(namespace = %self.ns, benchmark = %self.name, component = %p.id, job_id = %j.job_id, state = j.state.as_str(), "adopting the Slurm job already submitted");
-            return Ok(());
-        }
-        let id = session.submit(&req).await?;
-        tracing::info!(namespace = %self.ns, benchmark = %self.name, component = %p.id, job_id = %id, job = %req.name, "Slurm job submitted");
-        Ok(())
+        Ok(launched.map(|_| ()).map_err(|e| e.to_string()))
     }
 
     /// Starts the monitor's scrape task, writing under the results root.
@@ -324,7 +285,8 @@ impl<'a> Run<'a> {
         Ok(format!("{base}{}", m.path))
     }
 
-    async fn stop(&self, id: &str) -> Result<(), Error> {
+    /// Stops a monitor task, or a service or client through its backend.
+    async fn stop(&self, id: &str, backends: &Backends, pods: &PodBackend) -> Result<(), Error> {
         let Some(p) = self.planned.get(id) else {
             return Ok(());
         };
@@ -334,98 +296,20 @@ impl<'a> Run<'a> {
                 .stop(&self.ns, &self.name, self.generation, id);
             return Ok(());
         }
-        match p.executor {
-            ExecutorKind::Slurm => {
-                self.stop_slurm(p, id).await;
-                Ok(())
-            }
-            ExecutorKind::Pod => self.stop_pod(p, id).await,
-            _ => Ok(()),
+        if let Ok(b) = backends.get(p.executor) {
+            b.stop(id, self.bm.spec.execution.stop_grace_period.get())
+                .await;
         }
-    }
-
-    /// A running Slurm client is asked to stop (it still posts its
-    /// summary); a service, or a client not running yet, is cancelled.
-    async fn stop_slurm(&self, p: &PlannedComponent, id: &str) {
-        let name = slurm_jobs::job_name(&self.bm.uid().unwrap_or_default(), self.generation, id);
-        let active: Vec<&JobInfo> = self
-            .slurm_jobs
-            .iter()
-            .filter(|j| j.name == name && j.state.is_active())
-            .collect();
-        let ids: Vec<String> = active.iter().map(|j| j.job_id.clone()).collect();
-        let running_client = p.kind == ComponentKind::Client
-            && active
-                .iter()
-                .all(|j| matches!(j.state, SlurmState::Running | SlurmState::Suspended));
-        let (Some(session), false) = (self.slurm, ids.is_empty()) else {
-            return;
-        };
-        let (result, what) = if running_client {
-            (session.terminate(&ids).await, "Slurm job sent SIGTERM")
-        } else {
-            (session.cancel(&ids).await, "Slurm job cancelled")
-        };
-        match result {
-            Ok(()) => {
-                tracing::info!(namespace = %self.ns, benchmark = %self.name, component = %id, jobs = ?ids, "{what}")
-            }
-            Err(e) => {
-                let e = redact(&e, self.creds);
-                tracing::warn!(namespace = %self.ns, benchmark = %self.name, component = %id, error = %e, "cannot cancel the Slurm job");
-            }
+        match pods.api_failure() {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
         }
-    }
-
-    /// The pod is ended through its deadline, not deleted: it stays with
-    /// its exit code and termination message (the client's summary). A
-    /// client pod not created yet is kept from being created (its Job
-    /// suspended); a service's Service is deleted.
-    async fn stop_pod(&self, p: &PlannedComponent, id: &str) -> Result<(), Error> {
-        let role = match p.kind {
-            ComponentKind::Client => self.bm.spec.clients[p.index].id.clone(),
-            _ => id.to_string(),
-        };
-        let pod = find_pod(self.pods, self.generation, p.kind, &role, p.instance);
-        if let Some(pod) = pod.filter(|p| !deleting(*p)) {
-            let pods: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &self.ns);
-            let patch = json!({"spec": {"activeDeadlineSeconds": 1}});
-            ignore_not_found(
-                pods.patch(
-                    &pod.name_any(),
-                    &PatchParams::default(),
-                    &Patch::Merge(&patch),
-                )
-                .await
-                .map(|_| ()),
-            )?;
-        } else if p.kind == ComponentKind::Client {
-            let jobs: Api<Job> = Api::namespaced(self.ctx.client.clone(), &self.ns);
-            let patch = json!({"spec": {"suspend": true}});
-            let job = child_name(&self.name, self.generation, &role);
-            ignore_not_found(
-                jobs.patch(&job, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await
-                    .map(|_| ()),
-            )?;
-        }
-        if p.kind == ComponentKind::Service {
-            let services: Api<Service> = Api::namespaced(self.ctx.client.clone(), &self.ns);
-            let svc = child_name(&self.name, self.generation, id);
-            ignore_not_found(
-                services
-                    .delete(&svc, &DeleteParams::default())
-                    .await
-                    .map(|_| ()),
-            )?;
-        }
-        Ok(())
     }
 
     /// Nothing of a finished run may stay in the queue: cancels the run's
     /// Slurm jobs still queued or running.
     pub(super) async fn cancel_leftover_jobs(&self) {
-        let Some(session) = self.slurm else {
+        let Some(session) = self.slurm.as_deref().map(|s| &**s) else {
             return;
         };
         let run_prefix =

@@ -1,14 +1,14 @@
 //! The Benchmark's children through the API: list them, count and delete
-//! those of other runs, server-side apply one ([`apply_child`]), and tell a
-//! refusal by the cluster ([`refused`]) from a failure worth a retry.
+//! those of other runs (applying and stopping them is the pod backend's,
+//! [`crate::backend::pod`]).
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, Service};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PropagationPolicy};
+use kube::api::{Api, DeleteParams, ListParams, PropagationPolicy};
 use kube::{Client, Resource, ResourceExt};
 
 use super::error::Error;
-use crate::operator::children::{COMPONENT_LABEL, FIELD_MANAGER, GENERATION_LABEL, selector};
+use crate::operator::children::{COMPONENT_LABEL, GENERATION_LABEL, selector};
 
 /// Children lists of one Benchmark.
 pub(super) struct Children {
@@ -124,45 +124,5 @@ pub(super) fn ignore_not_found(r: Result<(), kube::Error>) -> Result<(), Error> 
     match r {
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         other => other.map_err(Error::from),
-    }
-}
-
-/// Server-side applies a child object in namespace `ns` (field manager
-/// `aifbench`, forced): Ok(Err(msg)) when the cluster refused it (see
-/// [`refused`]).
-pub(super) async fn apply_child<K>(
-    client: &Client,
-    ns: &str,
-    obj: &K,
-) -> Result<Result<(), String>, Error>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::Serialize
-        + serde::de::DeserializeOwned,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), ns);
-    let r = api
-        .patch(
-            &obj.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(obj),
-        )
-        .await;
-    Ok(refused(r)?.map_or(Ok(()), Err))
-}
-
-/// A refusal by the cluster (4xx but 409) becomes a launch failure; other
-/// errors are returned for a retry.
-pub(super) fn refused<T>(r: Result<T, kube::Error>) -> Result<Option<String>, Error> {
-    match r {
-        Ok(_) => Ok(None),
-        Err(kube::Error::Api(s))
-            if (400..500).contains(&s.code) && s.code != 409 && s.code != 429 =>
-        {
-            Ok(Some(format!("{} ({}): {}", s.reason, s.code, s.message)))
-        }
-        Err(e) => Err(e.into()),
     }
 }

@@ -41,7 +41,7 @@ pub(super) async fn cleanup(bm: Arc<Benchmark>, ctx: Arc<Context>) -> Result<Act
 async fn cancel_slurm_jobs(bm: &Benchmark, ctx: &Context, ns: &str, now: Timestamp) {
     let name = bm.name_any();
     let mut link = slurm_link::connect(bm, ctx, ns).await;
-    match link.session.as_deref() {
+    match link.session.as_deref().map(|s| &**s) {
         Some(session) => {
             let prefix = job_prefix(&bm.uid().unwrap_or_default());
             match cancel_matching(session, &prefix, None).await {

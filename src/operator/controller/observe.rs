@@ -131,7 +131,7 @@ async fn observe_slurm(
 ) -> SlurmJobs {
     let ids = slurm_components(bm, status);
     let run_prefix = slurm_jobs::run_prefix(&bm.uid().unwrap_or_default(), generation);
-    let listed = match link.and_then(|l| l.session.as_deref()) {
+    let listed = match link.and_then(|l| l.session.as_deref()).map(|s| &**s) {
         Some(session) => {
             let creds = link.and_then(|l| l.creds.as_ref());
             list_run_jobs(bm, session, &run_prefix, creds, ns).await

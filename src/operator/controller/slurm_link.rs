@@ -2,6 +2,8 @@
 //! afresh, a session opened, and the `BackendReachable` verdict of that
 //! attempt.
 
+use std::sync::Arc;
+
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
@@ -9,8 +11,9 @@ use kube::api::Api;
 use super::context::Context;
 use crate::api::spec::{Benchmark, ExecutorKind};
 use crate::operator::slurm::{
-    SLURM_SECRET_ANNOTATION, SlurmCredentials, SlurmSession, credentials_from_secret, redact,
+    SLURM_SECRET_ANNOTATION, SlurmCredentials, credentials_from_secret, redact,
 };
+use crate::operator::slurm_backend::SharedSession;
 
 /// Slurm for one reconcile: the `BackendReachable` verdict, the
 /// credentials (for redaction) and the open session.
@@ -19,7 +22,7 @@ pub(super) struct SlurmLink {
     pub(super) reason: &'static str,
     pub(super) message: String,
     pub(super) creds: Option<SlurmCredentials>,
-    pub(super) session: Option<Box<dyn SlurmSession>>,
+    pub(super) session: Option<SharedSession>,
 }
 
 impl SlurmLink {
@@ -35,8 +38,13 @@ impl SlurmLink {
 
     /// Closes the session, if one is open.
     pub(super) async fn close(&mut self) {
+        // The reconcile's backends hold the session until they are
+        // dropped, before this.
         if let Some(s) = self.session.take() {
-            s.close().await;
+            match Arc::try_unwrap(s) {
+                Ok(s) => s.close().await,
+                Err(_) => tracing::warn!("Slurm session still in use: not closed"),
+            }
         }
     }
 }
@@ -97,7 +105,7 @@ pub(super) async fn connect(bm: &Benchmark, ctx: &Context, ns: &str) -> SlurmLin
             reason: "Reachable",
             message: session.describe(),
             creds: Some(creds),
-            session: Some(session),
+            session: Some(Arc::new(session)),
         },
         Err(f) => {
             let msg = redact(&f.message, Some(&creds));

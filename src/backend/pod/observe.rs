@@ -110,7 +110,8 @@ pub fn pod_run_state(pod: &Pod) -> RunState {
     }
 }
 
-fn pod_ready(pod: &Pod) -> bool {
+/// The pod's readiness condition.
+pub fn pod_ready(pod: &Pod) -> bool {
     pod.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
