@@ -110,6 +110,13 @@ pub async fn operator(args: OperatorArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `"250ms"`, `"1h30m"` or seconds, as in a Benchmark file.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    s.parse::<aifbench::api::duration::Duration>()
+        .map(|d| d.get())
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,11 +141,4 @@ mod tests {
         );
         assert!(parse_token_lifespan("59s").is_err());
     }
-}
-
-/// `"250ms"`, `"1h30m"` or seconds, as in a Benchmark file.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    s.parse::<aifbench::api::duration::Duration>()
-        .map(|d| d.get())
-        .map_err(|e| e.to_string())
 }
