@@ -281,7 +281,8 @@ fn meluxina_vllm_recipe_renders() {
         "#SBATCH --gres=gpu:1",
         "#SBATCH --signal=B:TERM@60",
         "module load Apptainer/1.2.4-GCCcore-12.3.0",
-        "exec apptainer exec --nv --bind /project/home/p200123 --env VLLM_NO_USAGE_STATS=1 /project/home/p200123/vllm.sif python3 -m vllm.entrypoints.openai.api_server --model facebook/opt-125m",
+        "exec apptainer exec --nv --bind /project/home/p200123 --env AIFB_PORT=",
+        "--env HF_HOME=/project/home/p200123/hf-cache --env VLLM_NO_USAGE_STATS=1 /project/home/p200123/vllm.sif python3 -m vllm.entrypoints.openai.api_server --model facebook/opt-125m",
         "#SBATCH --partition=cpu",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");

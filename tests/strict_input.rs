@@ -224,10 +224,14 @@ fn seed_recipes_refuse_unknown_keys() {
 /// A fixed environment for the recipes: every variable they reference
 /// unset but these.
 fn fake_env() -> BTreeMap<String, String> {
-    [("HOME", "/home/test"), ("MELUXINA_ACCOUNT", "p201234")]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    [
+        ("HOME", "/home/test"),
+        ("MELUXINA_ACCOUNT", "p201234"),
+        ("S3_ENDPOINT", "https://s3.test"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 #[test]

@@ -2,6 +2,13 @@
 //! component's spec. Nothing here does I/O, so every rendered script is
 //! pinned by snapshot tests.
 //!
+//! A script runs as rendered on sites like MeluXina: a login shell
+//! (`#!/bin/bash -l`, where `module` is defined), the component's
+//! environment exported before the module loads with PATH prepended (only
+//! the aifbench binary's folder, see [`path_prefix`]), each `module load`
+//! failing with a line that names the module, and the environment passed
+//! into an Apptainer container with `--env`.
+//!
 //! Quoting rules: every value that reaches the shell part of the script goes
 //! through [`shell_quote`]. `#SBATCH` lines are parsed by `sbatch`, not by a
 //! shell, so their values are *validated* instead (no whitespace, quotes,
@@ -249,29 +256,89 @@ pub fn directives(req: &JobRequest) -> Result<Vec<String>, RenderError> {
     Ok(d)
 }
 
-pub use crate::backend::apptainer::wrapped_argv;
+pub use crate::backend::apptainer::{wrapped_argv, wrapped_argv_passing_env};
 
-/// The body after the directives: modules, environment, working
-/// directory, port file, and the command (`exec`ed, so `scancel`'s signals
-/// reach it directly).
+/// The shebang: a login shell, because on sites like MeluXina the `module`
+/// command is defined only by the login profile of the compute nodes.
+pub const SHEBANG: &str = "#!/bin/bash -l";
+
+/// The folders a batch job puts first on its PATH: the first entry of the
+/// component's `PATH`, which both drivers set to the folder of the aifbench
+/// binary. The rest of the driver's own PATH stays behind: its folders
+/// (login-node modules, a workstation's tools) have no business on a compute
+/// node, whose login shell and modules set the PATH there.
+pub fn path_prefix(env: &BTreeMap<String, String>) -> Option<&str> {
+    env.get("PATH")
+        .and_then(|p| p.split(':').next())
+        .filter(|first| !first.is_empty())
+}
+
+/// The environment lines: every variable of the component exported, PATH
+/// prepended (`export PATH=<aifbench's folder>:"$PATH"`), never replaced.
+fn env_lines(b: &mut String, env: &BTreeMap<String, String>) -> Result<(), RenderError> {
+    for (k, v) in env {
+        if !is_identifier(k) {
+            return Err(RenderError::BadEnvName(k.clone()));
+        }
+        if k == "PATH" {
+            if let Some(first) = path_prefix(env) {
+                let _ = writeln!(b, "export PATH={}:\"$PATH\"", shell_quote(first));
+            }
+            continue;
+        }
+        let _ = writeln!(b, "export {k}={}", shell_quote(v));
+    }
+    Ok(())
+}
+
+/// The module lines: `set -u` suspended (module implementations read unset
+/// variables), a clear error when there is no `module` command or a module
+/// does not load, naming it.
+fn module_lines(b: &mut String, modules: &[String]) {
+    if modules.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        b,
+        "aifb_module_failed() {{ echo \"aifbench: 'module load $1' failed on $(hostname); check the name with 'module spider $1'\" >&2; exit 1; }}"
+    );
+    let _ = writeln!(
+        b,
+        "type module >/dev/null 2>&1 || {{ echo \"aifbench: no 'module' command on $(hostname) (it comes with the login shell of the compute nodes)\" >&2; exit 1; }}"
+    );
+    let _ = writeln!(b, "set +u");
+    let _ = writeln!(b, "module purge >/dev/null 2>&1 || true");
+    for m in modules {
+        let q = shell_quote(m);
+        let _ = writeln!(b, "module load {q} || aifb_module_failed {q}");
+    }
+    let _ = writeln!(b, "set -u");
+}
+
+/// What the command inside a container is given with `--env`: the
+/// component's environment (PATH excepted) and the port variables.
+fn container_env(req: &JobRequest) -> BTreeMap<String, String> {
+    let mut env = req.env.clone();
+    env.remove("PATH");
+    if let Some((file, port)) = &req.port_file {
+        env.insert("AIFB_PORT".to_string(), port.to_string());
+        env.insert("AIFB_PORT_FILE".to_string(), file.display().to_string());
+    }
+    env
+}
+
+/// The body after the directives: environment (PATH prepended), modules,
+/// working directory, port file, and the command (`exec`ed, so `scancel`'s
+/// signals reach it directly; inside `apptainer exec` with the environment
+/// passed by `--env`).
 pub fn body(req: &JobRequest) -> Result<String, RenderError> {
     if req.argv.is_empty() {
         return Err(RenderError::EmptyCommand);
     }
     let mut b = String::new();
     let _ = writeln!(b, "set -eu");
-    if !req.slurm.modules.is_empty() {
-        let _ = writeln!(b, "module purge >/dev/null 2>&1 || true");
-        for m in &req.slurm.modules {
-            let _ = writeln!(b, "module load {}", shell_quote(m));
-        }
-    }
-    for (k, v) in &req.env {
-        if !is_identifier(k) {
-            return Err(RenderError::BadEnvName(k.clone()));
-        }
-        let _ = writeln!(b, "export {k}={}", shell_quote(v));
-    }
+    env_lines(&mut b, &req.env)?;
+    module_lines(&mut b, &req.slurm.modules);
     for k in req.apptainer.iter().flat_map(|a| a.env.keys()) {
         if !is_identifier(k) {
             return Err(RenderError::BadEnvName(k.clone()));
@@ -340,7 +407,7 @@ then : > {ready};{report} break; fi; sleep {}; done ) &",
         "echo \"aifbench: job $SLURM_JOB_ID ({}) on $(hostname)\" >&2",
         req.component
     );
-    let argv = wrapped_argv(&req.argv, req.apptainer.as_ref());
+    let argv = wrapped_argv_passing_env(&req.argv, req.apptainer.as_ref(), &container_env(req));
     match (&req.summary_file, req.report_comment) {
         (Some(summary), true) => {
             // Waited for, not exec'ed: the summary is posted afterwards.
@@ -382,7 +449,7 @@ then : > {ready};{report} break; fi; sleep {}; done ) &",
 
 /// The whole batch script: shebang, `#SBATCH` lines, body.
 pub fn render_script(req: &JobRequest) -> Result<String, RenderError> {
-    let mut s = String::from("#!/bin/bash\n");
+    let mut s = format!("{SHEBANG}\n");
     let _ = writeln!(s, "# Generated by aifbench for component {}", req.component);
     for d in directives(req)? {
         let _ = writeln!(s, "#SBATCH {d}");
@@ -498,6 +565,10 @@ mod tests {
                     "/scratch/r/demo-20261129T030000Z".into(),
                 ),
                 ("MSG".into(), "hello 'world' $(rm -rf /)".into()),
+                (
+                    "PATH".into(),
+                    "/opt/aifbench/bin:/login/only/bin:/usr/bin".into(),
+                ),
             ]),
             working_dir: "/scratch/r/demo-20261129T030000Z".into(),
             log_dir: "/scratch/r/demo-20261129T030000Z/slurm_logs".into(),
@@ -583,7 +654,7 @@ mod tests {
     #[test]
     fn snapshot_full_script() {
         let got = render_script(&full_request()).expect("renders");
-        let want = r#"#!/bin/bash
+        let want = r#"#!/bin/bash -l
 # Generated by aifbench for component vllm
 #SBATCH --job-name=aifb-demo-20261129t030000z-vllm
 #SBATCH --partition=gpu
@@ -604,18 +675,149 @@ mod tests {
 #SBATCH --mail-type=END
 #SBATCH --signal=B:TERM@60
 set -eu
-module purge >/dev/null 2>&1 || true
-module load Apptainer/1.2.4
-module load CUDA
 export AIFB_RESULTS_DIR=/scratch/r/demo-20261129T030000Z
 export MSG='hello '\''world'\'' $(rm -rf /)'
+export PATH=/opt/aifbench/bin:"$PATH"
+aifb_module_failed() { echo "aifbench: 'module load $1' failed on $(hostname); check the name with 'module spider $1'" >&2; exit 1; }
+type module >/dev/null 2>&1 || { echo "aifbench: no 'module' command on $(hostname) (it comes with the login shell of the compute nodes)" >&2; exit 1; }
+set +u
+module purge >/dev/null 2>&1 || true
+module load Apptainer/1.2.4 || aifb_module_failed Apptainer/1.2.4
+module load CUDA || aifb_module_failed CUDA
+set -u
 cd /scratch/r/demo-20261129T030000Z
 export AIFB_PORT=8000 AIFB_PORT_FILE=/scratch/r/demo-20261129T030000Z/slurm_logs/vllm.port
 printf '%s\n' "$AIFB_PORT" > "$AIFB_PORT_FILE"
 echo "aifbench: job $SLURM_JOB_ID (vllm) on $(hostname)" >&2
-exec apptainer exec --nv --bind /project/home:/data:ro --env 'HF_HOME=/data/hf cache' --cleanenv docker://vllm/vllm-openai:v0.6.3 python3 -m vllm.entrypoints.openai.api_server --model facebook/opt-125m --served-model-name 'it'\''s $model'
+exec apptainer exec --nv --bind /project/home:/data:ro --env AIFB_PORT=8000 --env AIFB_PORT_FILE=/scratch/r/demo-20261129T030000Z/slurm_logs/vllm.port --env AIFB_RESULTS_DIR=/scratch/r/demo-20261129T030000Z --env 'MSG=hello '\''world'\'' $(rm -rf /)' --env 'HF_HOME=/data/hf cache' --cleanenv docker://vllm/vllm-openai:v0.6.3 python3 -m vllm.entrypoints.openai.api_server --model facebook/opt-125m --served-model-name 'it'\''s $model'
 "#;
         assert_eq!(got, want, "got:\n{got}");
+    }
+
+    #[test]
+    fn scripts_start_a_login_shell_and_set_the_environment_before_modules() {
+        let got = render_script(&full_request()).expect("renders");
+        assert!(got.starts_with("#!/bin/bash -l\n"), "{got}");
+        let line = |needle: &str| {
+            got.lines()
+                .position(|l| l.starts_with(needle))
+                .unwrap_or_else(|| panic!("no line {needle:?} in:\n{got}"))
+        };
+        let first_module = line("module purge");
+        for export in ["export AIFB_RESULTS_DIR=", "export MSG=", "export PATH="] {
+            assert!(
+                line(export) < first_module,
+                "{export} after the modules:\n{got}"
+            );
+        }
+        assert!(
+            line("set +u") < first_module && first_module < line("set -u"),
+            "{got}"
+        );
+        assert!(line("module load CUDA || aifb_module_failed CUDA") < line("exec "));
+    }
+
+    #[test]
+    fn path_is_prepended_with_the_aifbench_folder_only() {
+        let got = render_script(&full_request()).expect("renders");
+        let exports: Vec<&str> = got
+            .lines()
+            .filter(|l| l.starts_with("export PATH"))
+            .collect();
+        assert_eq!(
+            exports,
+            ["export PATH=/opt/aifbench/bin:\"$PATH\""],
+            "{got}"
+        );
+        assert!(!got.contains("/login/only/bin"), "{got}");
+        let mut req = full_request();
+        req.env.insert("PATH".into(), "/my bin:/x".into());
+        let got = render_script(&req).expect("renders");
+        assert!(got.contains("export PATH='/my bin':\"$PATH\"\n"), "{got}");
+        for empty in ["", ":/usr/bin"] {
+            req.env.insert("PATH".into(), empty.into());
+            let got = render_script(&req).expect("renders");
+            assert!(!got.contains("PATH="), "{empty:?}: {got}");
+        }
+    }
+
+    #[test]
+    fn path_prepended_in_a_shell_keeps_the_nodes_path() {
+        let mut req = full_request();
+        req.apptainer = None;
+        req.slurm.modules.clear();
+        req.port_file = None;
+        req.working_dir = "/".into();
+        req.argv = vec!["sh".into(), "-c".into(), "printf '%s' \"$PATH\"".into()];
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(body(&req).expect("body"))
+            .env("PATH", "/usr/bin:/bin")
+            .env("SLURM_JOB_ID", "1")
+            .output()
+            .expect("runs");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "/opt/aifbench/bin:/usr/bin:/bin"
+        );
+    }
+
+    #[test]
+    fn the_container_gets_the_components_environment_but_not_path() {
+        let req = full_request();
+        let argv =
+            wrapped_argv_passing_env(&req.argv, req.apptainer.as_ref(), &container_env(&req));
+        let envs: Vec<&str> = argv
+            .windows(2)
+            .filter(|w| w[0] == "--env")
+            .map(|w| w[1].as_str())
+            .collect();
+        assert_eq!(
+            envs,
+            [
+                "AIFB_PORT=8000",
+                "AIFB_PORT_FILE=/scratch/r/demo-20261129T030000Z/slurm_logs/vllm.port",
+                "AIFB_RESULTS_DIR=/scratch/r/demo-20261129T030000Z",
+                "MSG=hello 'world' $(rm -rf /)",
+                "HF_HOME=/data/hf cache",
+            ]
+        );
+        // The container's own setting wins over the component's.
+        let mut env = BTreeMap::from([("HF_HOME".to_string(), "/host".to_string())]);
+        env.insert("PATH".into(), "/x".into());
+        let argv = wrapped_argv_passing_env(&["x".into()], req.apptainer.as_ref(), &env);
+        assert_eq!(
+            argv.iter().filter(|a| a.starts_with("HF_HOME=")).count(),
+            1,
+            "{argv:?}"
+        );
+        assert!(!argv.iter().any(|a| a.starts_with("PATH=")), "{argv:?}");
+        // Without a container nothing changes.
+        assert_eq!(wrapped_argv_passing_env(&["x".into()], None, &env), ["x"]);
+    }
+
+    #[test]
+    fn module_failures_name_the_module() {
+        let mut req = full_request();
+        req.apptainer = None;
+        req.port_file = None;
+        req.working_dir = "/".into();
+        req.slurm.modules = vec!["Good/1".into(), "Bad/2".into()];
+        req.argv = vec!["echo".into(), "ran".into()];
+        let stub = "module() { [ \"$1\" = purge ] || [ \"$2\" = Good/1 ]; }\n";
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("{stub}{}", body(&req).expect("body")))
+            .env("SLURM_JOB_ID", "1")
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(1));
+        assert!(out.stdout.is_empty(), "the command did not run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("aifbench: 'module load Bad/2' failed on "),
+            "{err}"
+        );
     }
 
     #[test]
@@ -634,7 +836,7 @@ exec apptainer exec --nv --bind /project/home:/data:ro --env 'HF_HOME=/data/hf c
             ..Default::default()
         };
         let got = render_script(&req).expect("renders");
-        let want = "#!/bin/bash
+        let want = "#!/bin/bash -l
 # Generated by aifbench for component c-1
 #SBATCH --job-name=aifb-x-r1-c-1
 #SBATCH --output=/r/slurm_logs/c-1-%j.out
