@@ -480,7 +480,10 @@ spec:
             "{script}"
         );
         assert!(script.contains("\\\"ready\\\":true"), "{script}");
-        assert!(script.contains("export PATH='/opt/aif bench:"), "{script}");
+        assert!(
+            script.contains("export PATH='/opt/aif bench':\"$PATH\""),
+            "{script}"
+        );
         assert!(script.contains("exec aifbench sim --port"), "{script}");
     }
 
