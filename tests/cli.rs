@@ -80,9 +80,16 @@ fn every_recipe_validates() {
             .map(|p| p.display().to_string())
             .collect();
     assert!(recipes.len() >= 2);
-    let mut args = vec!["validate"];
-    args.extend(recipes.iter().map(String::as_str));
-    let out = aifbench(&args);
+    // The MeluXina recipes require their site's variables (no fake
+    // defaults): give them, as a user there would.
+    let out = Command::new(env!("CARGO_BIN_EXE_aifbench"))
+        .arg("validate")
+        .args(&recipes)
+        .env("MELUXINA_ACCOUNT", "p200123")
+        .env("S3_ENDPOINT", "https://s3.example.org")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run aifbench");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).lines().count(),
@@ -196,4 +203,29 @@ fn operator_refuses_a_token_lifespan_under_a_minute_naming_the_flag() {
     let err = stderr(&out);
     assert!(!err.contains("--slurm-token-lifespan"), "{err}");
     assert!(err.contains("Kubernetes client"), "{err}");
+}
+
+/// A site recipe refuses to load when a site variable is unset, naming it
+/// and every field that needs it (no fake account or endpoint).
+#[test]
+fn unset_site_variables_are_named() {
+    let out = Command::new(env!("CARGO_BIN_EXE_aifbench"))
+        .args(["validate", "recipes/meluxina-s3.yaml"])
+        .env_remove("MELUXINA_ACCOUNT")
+        .env_remove("S3_ENDPOINT")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run aifbench");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "spec.clients[0].slurm.account: environment variable(s) MELUXINA_ACCOUNT not set"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("spec.clients[0].endpoint: environment variable(s) S3_ENDPOINT not set"),
+        "{err}"
+    );
 }

@@ -32,28 +32,9 @@ fn status(dir: &Path) -> serde_json::Value {
     serde_norway::from_str(&std::fs::read_to_string(dir.join("status.yaml")).unwrap()).unwrap()
 }
 
-/// Live (non-zombie) processes whose process group is `pgid`. Orphans may
-/// linger as zombies when the container's init does not reap them; those
-/// have exited.
+/// Live (non-zombie) processes of process group `pgid`.
 fn live_group_members(pgid: i32) -> Vec<i32> {
-    let mut live = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        // Fields after the command: state ppid pgrp ...
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string() {
-            live.push(pid);
-        }
-    }
-    live
+    aifbench::backend::procfs::group_members(pgid)
 }
 
 /// Every process group the benchmark started is gone.

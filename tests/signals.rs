@@ -94,24 +94,7 @@ fn wait_with_limit(child: &mut Child, limit: Duration) -> std::process::ExitStat
 
 /// Live (non-zombie) processes of process group `pgid`.
 fn live_group_members(pgid: i32) -> Vec<i32> {
-    let mut live = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        // Fields after the command: state ppid pgrp ...
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string() {
-            live.push(pid);
-        }
-    }
-    live
+    aifbench::backend::procfs::group_members(pgid)
 }
 
 #[test]
