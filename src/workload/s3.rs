@@ -22,7 +22,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::{
-    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    BehaviorVersion, Region, RequestChecksumCalculation, ResponseChecksumValidation,
     StalledStreamProtectionConfig,
 };
 use aws_sdk_s3::error::SdkError;
@@ -376,13 +376,7 @@ impl S3Executor {
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
             .build_https();
-        let creds = Credentials::new(
-            credentials.access_key_id.clone(),
-            credentials.secret().to_string(),
-            None,
-            None,
-            "aifbench",
-        );
+        let creds = credentials.to_sdk();
         let mut builder = aws_sdk_s3::Config::builder();
         if w.path_style {
             builder = builder.endpoint_resolver(PathStyleEndpoint {

@@ -33,6 +33,17 @@ pub struct S3Credentials {
 }
 
 impl S3Credentials {
+    /// The same credentials for the AWS SDK's client configuration.
+    pub fn to_sdk(&self) -> aws_sdk_s3::config::Credentials {
+        aws_sdk_s3::config::Credentials::new(
+            self.access_key_id.clone(),
+            self.secret.clone(),
+            None,
+            None,
+            "aifbench",
+        )
+    }
+
     /// Credentials from an access key id and its secret.
     pub fn new(access_key_id: impl Into<String>, secret: impl Into<String>) -> Self {
         Self {
