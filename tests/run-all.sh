@@ -9,6 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# One target directory outside the work tree, shared by every checkout and
+# CI's fresh clone, so the dependency tree is built once per machine.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/aifb-target}"
 
 setup() {
   echo "== $1"
