@@ -59,7 +59,7 @@ async fn run(i: Instance<'_>) -> Result<ClientResult, WorkloadError> {
     };
     let started_at = jiff::Timestamp::now();
     let t0 = Instant::now();
-    tracing::info!(id = %config.id, base_url = %config.base_url, workload = %config.workload.kind, stages = plans.len(), "loadgen starting");
+    tracing::debug!(id = %config.id, stages = plans.len(), "openai load plan");
 
     let model = tokio::select! {
         model = client.resolve_model() => Some(model?),

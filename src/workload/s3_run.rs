@@ -39,7 +39,6 @@ async fn run(i: Instance<'_>) -> Result<ClientResult, WorkloadError> {
     let started_at = jiff::Timestamp::now();
     let t0 = Instant::now();
     let kind = config.workload.kind;
-    tracing::info!(id = %config.id, base_url = %config.base_url, workload = %kind, "loadgen starting");
     let id = config.id.clone();
 
     let w = config.workload.s3.clone().unwrap_or_default();

@@ -92,6 +92,7 @@ pub async fn run(
             "baseUrl is required (--url or baseUrl in the configuration file)".into(),
         ));
     }
+    tracing::info!(id = %config.id, base_url = %config.base_url, workload = %kind, "loadgen starting");
     let result = workload
         .run(Instance {
             config: &config,
