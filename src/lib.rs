@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod backend;
+pub mod driver;
 pub mod engine;
 pub mod local;
 pub mod logging;

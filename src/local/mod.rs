@@ -1,22 +1,24 @@
 //! `aifbench run`: the local driver of the engine.
 //!
-//! It observes (child processes, health probes, monitor tasks), asks the
-//! engine what to do, does it, and repeats until a terminal phase. The
-//! status lives in memory and in `status.yaml` of the results folder;
-//! what it launched is recorded in `run.json` (`run_file`), from which
-//! `reap` ends what a gone driver left running.
+//! It runs the one driver loop ([`crate::driver::step`], every tick, until
+//! a terminal phase) as its doer: it observes (backends, health probes,
+//! monitor tasks) and carries out the engine's actions. Its status store
+//! is the results folder's `status.yaml` (`status_file`); what it launched
+//! is recorded in `run.json` (`run_file`), from which `reap` ends what a
+//! gone driver left running.
 
 mod launch;
 mod post;
 mod progress;
 pub mod reap;
 pub mod run_file;
+mod status_file;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
@@ -25,10 +27,12 @@ pub use progress::ProgressMode;
 
 use self::launch::{Endpoints, Requests, bearer_token, free_port};
 use self::run_file::RunFile;
+use self::status_file::StatusFile;
 use crate::api::spec::{Benchmark, MonitorSpec, PostAction};
 use crate::api::status::{BenchmarkStatus, ComponentKind, ResultsLocation};
 use crate::backend::slurm::{SlurmConfig, SlurmError};
 use crate::backend::{Backend, Backends, LaunchRequest, health};
+use crate::driver::{self, Doer, Feedback, StepError};
 use crate::engine::{
     self, Action, ActionOutcome, Observations, Observed, Placement, PlannedComponent, RunState,
 };
@@ -127,6 +131,10 @@ struct Driver {
     /// What was launched, kept in `run.json` (None: not recorded, a dry
     /// run).
     record: Option<RunFile>,
+    /// The user asked to cancel (first interrupt).
+    cancel: bool,
+    /// The user asked to kill everything at once (second interrupt).
+    forced: bool,
 }
 
 /// Runs a benchmark to a terminal phase, writing everything into `dir`,
@@ -230,6 +238,8 @@ impl Driver {
             probes: CancellationToken::new(),
             grace,
             record: None,
+            cancel: false,
+            forced: false,
         })
     }
 
@@ -242,53 +252,49 @@ impl Driver {
         }
     }
 
+    /// The loop: a [`driver::step`] every tick until a terminal phase,
+    /// with the interrupts in between.
     async fn run(&mut self, signals: &Signals) -> BenchmarkStatus {
-        let mut status = BenchmarkStatus::default();
+        let b = self.b.clone();
+        let mut store = StatusFile::new(self.dir.clone());
         let mut display = progress::Display::new(self.opts.progress);
-        let mut last_write = Instant::now();
-        let mut unwritten = false;
-        let mut forced = false;
+        let mut carry = Feedback::default();
         loop {
-            let obs = self.observe(signals.cancel.is_cancelled()).await;
-            let decision = engine::reconcile(&self.b, &status, &obs, Timestamp::now());
-            if decision.status.phase != status.phase {
-                display.phase_changed(&decision.status);
+            self.cancel = signals.cancel.is_cancelled();
+            let before = store.status.phase;
+            let stepped = match driver::step(&b, self, &mut store, carry, Timestamp::now()).await {
+                Ok(s) => s,
+                Err(StepError::Doer(never)) => match never {},
+                Err(StepError::Store(never)) => match never {},
+            };
+            for w in &stepped.warnings {
+                tracing::warn!(reason = %w.reason, "{}", w.message);
             }
-            let important = decision.status.phase != status.phase
-                || decision.status.conditions != status.conditions;
-            // A change not written yet (throttled) is written on a later
-            // tick even when nothing changes any more.
-            unwritten |= decision.status != status;
-            status = decision.status;
-            if important || (unwritten && last_write.elapsed() >= Duration::from_secs(1)) {
-                self.write_status(&status);
-                last_write = Instant::now();
-                unwritten = false;
-            }
-            for action in decision.actions {
-                self.execute(action, forced).await;
+            carry = stepped.carry;
+            let status = stepped.status;
+            if status.phase != before {
+                display.phase_changed(&status);
             }
             if status.phase.is_terminal() {
-                break;
+                display.clear();
+                return status;
             }
             display.tick(&status);
             tokio::select! {
                 _ = tokio::time::sleep(self.opts.tick) => {}
-                _ = signals.force.cancelled(), if !forced => {
-                    forced = true;
+                _ = signals.force.cancelled(), if !self.forced => {
+                    self.forced = true;
                     display.note("second interrupt: killing every component now");
                     self.grace = Duration::ZERO;
                     for (id, backend) in &self.launched {
                         backend.stop(id, Duration::ZERO).await;
                     }
                 }
-                _ = signals.cancel.cancelled(), if !obs.cancel_requested => {
+                _ = signals.cancel.cancelled(), if !self.cancel => {
                     display.note("interrupt: cancelling (stopping clients, collecting partial results); press Ctrl-C again to kill at once");
                 }
             }
         }
-        display.clear();
-        status
     }
 
     fn finish(&mut self, status: &BenchmarkStatus) -> Result<(), LocalError> {
@@ -320,21 +326,15 @@ impl Driver {
         Ok(())
     }
 
-    fn write_status(&self, status: &BenchmarkStatus) {
-        if let Err(e) = self.dir.write_yaml(&self.dir.status_yaml(), status) {
-            tracing::error!(error = %e, "cannot write status.yaml");
-        }
-    }
-
-    // ---- observing --------------------------------------------------------
+    // ---- observing (the doer of the loop, below) ---- --------------------------------------------------------
 
     /// What every component is doing, from its backend, its health check
     /// and the driver's monitor tasks. A service's endpoint becomes known
     /// here once its backend placed it (a Slurm job: its node and the port
     /// it reported), and its health check starts then.
-    async fn observe(&mut self, cancel: bool) -> Observations {
+    async fn observe_all(&mut self) -> Observations {
         let mut obs = Observations {
-            cancel_requested: cancel,
+            cancel_requested: self.cancel,
             post_actions: self.post_outcomes.clone(),
             summary: self.report.as_ref().map(|r| r.headline.clone()),
             ..Default::default()
@@ -407,36 +407,43 @@ impl Driver {
 
     // ---- acting -----------------------------------------------------------
 
-    async fn execute(&mut self, action: Action, forced: bool) {
+    /// Carries out one action; what the engine must learn at once goes to
+    /// `fb` (and is kept for later observations too).
+    async fn execute(&mut self, action: &Action, fb: &mut Feedback) {
         match action {
             Action::Launch(id) => {
-                if let Err(msg) = self.launch(&id).await {
+                if let Err(msg) = self.launch(id).await {
                     tracing::error!(component = %id, error = %msg, "launch failed");
-                    self.launch_failures.insert(id, msg);
+                    self.launch_failures.insert(id.clone(), msg.clone());
+                    fb.launch_failed.insert(id.clone(), msg);
                 }
             }
             Action::Stop(id) => {
-                if let Some(m) = self.monitors.get(&id) {
+                if let Some(m) = self.monitors.get(id) {
                     m.cancel.cancel();
-                } else if let Some(backend) = self.launched.get(&id) {
-                    let grace = if forced { Duration::ZERO } else { self.grace };
+                } else if let Some(backend) = self.launched.get(id) {
+                    let grace = if self.forced {
+                        Duration::ZERO
+                    } else {
+                        self.grace
+                    };
                     tracing::info!(component = %id, backend = backend.name(), grace_s = grace.as_secs_f64(), "stopping");
-                    backend.stop(&id, grace).await;
+                    backend.stop(id, grace).await;
                 }
             }
-            Action::RunPostAction(PostAction::Report) => {
-                let outcome = self.report();
-                self.post_outcomes.insert(PostAction::Report, outcome);
-            }
-            Action::RunPostAction(PostAction::UploadResults) => {
-                let outcome = self.upload_results().await;
-                self.post_outcomes
-                    .insert(PostAction::UploadResults, outcome);
-            }
-            Action::RunPostAction(other) => {
-                // collectMetrics and stopServices are expressed by the
-                // engine as Stop actions; nothing else to do.
-                self.post_outcomes.insert(other, ActionOutcome::Succeeded);
+            Action::RunPostAction(action) => {
+                let outcome = match action {
+                    PostAction::Report => self.report(),
+                    PostAction::UploadResults => self.upload_results().await,
+                    // collectMetrics and stopServices are expressed by the
+                    // engine as Stop actions; nothing else to do.
+                    _ => ActionOutcome::Succeeded,
+                };
+                self.post_outcomes.insert(*action, outcome.clone());
+                fb.post_actions.insert(*action, outcome);
+                if *action == PostAction::Report {
+                    fb.summary = self.report.as_ref().map(|r| r.headline.clone());
+                }
             }
         }
     }
@@ -613,6 +620,28 @@ impl Driver {
                 }
             }
         }
+    }
+}
+
+/// The local driver as the doer of [`driver::step`]: it never fails a
+/// step (a component's failure is an observation).
+impl Doer for Driver {
+    type Error = std::convert::Infallible;
+
+    async fn observe(&mut self) -> Result<Observations, Self::Error> {
+        Ok(self.observe_all().await)
+    }
+
+    async fn act(
+        &mut self,
+        actions: &[Action],
+        _status: &BenchmarkStatus,
+    ) -> Result<Feedback, Self::Error> {
+        let mut fb = Feedback::default();
+        for a in actions {
+            self.execute(a, &mut fb).await;
+        }
+        Ok(fb)
     }
 }
 

@@ -57,14 +57,18 @@ use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
 
 use crate::api::spec::Benchmark;
+use crate::driver::{self, Feedback, StepError};
 use crate::operator::children::RESULTS_CLAIM_ANNOTATION;
 
 use act::Run;
 pub use cleanup::FINALIZER;
 pub use context::{Clock, Context, Settings};
+use decide::Round;
 pub use error::Error;
+use events::Note;
 pub use malformed::{benchmark_resource, parse_benchmark};
 use observe::Seen;
+use status::StatusResource;
 
 /// Reconciles one Benchmark (the entry point given to the Controller).
 pub async fn reconcile(bm: Arc<Benchmark>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -164,11 +168,11 @@ async fn apply(bm: Arc<Benchmark>, ctx: Arc<Context>) -> Result<Action, Error> {
         children,
         mut slurm,
         slurm_jobs,
-        mut obs,
+        obs,
         mut notes,
     } = observe::observe(&bm, &ctx, &ns).await?;
 
-    let mut run = Run::new(
+    let run = Run::new(
         &bm,
         &ctx,
         generation,
@@ -177,33 +181,51 @@ async fn apply(bm: Arc<Benchmark>, ctx: Arc<Context>) -> Result<Action, Error> {
         slurm_jobs,
         &status,
     );
-    run.set_folder(&status, now);
+    let mut round = Round::new(run, obs, &status, now);
+    let claim = bm.annotations().get(RESULTS_CLAIM_ANNOTATION);
+    let mut store = StatusResource {
+        ctx: &ctx,
+        bm: &bm,
+        stored: &stored,
+        status,
+        generation,
+        link: slurm.as_ref(),
+        claim: claim.map(String::as_str),
+        now,
+        notes: Vec::new(),
+        written: None,
+    };
     // Boxed, as the whole reconcile is: the chain of steps below (decide,
     // act, the API and Slurm calls) would otherwise nest too deep for the
     // compiler's layout queries in crates that await the reconcile.
-    let decision = Box::pin(decide::decide(
-        &bm, &status, &mut obs, &mut run, &mut notes, now,
+    let stepped = Box::pin(driver::step(
+        &bm,
+        &mut round,
+        &mut store,
+        Feedback::default(),
+        now,
     ))
-    .await?;
-    let mut new_status = decision.status;
+    .await
+    .map_err(|e| match e {
+        StepError::Doer(e) | StepError::Store(e) => e,
+    })?;
+    notes.append(&mut round.notes);
+    notes.extend(
+        stepped
+            .warnings
+            .into_iter()
+            .map(|w| Note::warning(w.reason, w.message)),
+    );
+    notes.append(&mut store.notes);
+    let new_status = store.written.take().unwrap_or(stepped.status);
     if new_status.phase.is_terminal() {
-        run.cancel_leftover_jobs().await;
+        round.run.cancel_leftover_jobs().await;
     }
-    let (folder, upload_url) = run.into_results_at();
+    drop(round);
     if let Some(link) = slurm.as_mut() {
         link.close().await;
     }
-
-    status::set_backend_reachable(&mut new_status, &stored, slurm.as_ref(), &mut notes, now);
-    let claim = bm.annotations().get(RESULTS_CLAIM_ANNOTATION);
-    status::set_results_location(
-        &mut new_status,
-        claim.map(String::as_str),
-        &folder,
-        upload_url,
-    );
     notes.extend(events::phase_notes(&stored, &new_status));
-    status::write(&ctx, &bm, &new_status, generation).await?;
 
     let creds = slurm.as_ref().and_then(|l| l.creds.as_ref());
     events::publish_all(&ctx, &bm, notes, creds, now).await;

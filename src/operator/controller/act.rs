@@ -3,7 +3,7 @@
 //! backends ([`Backends::for_operator`]: the pod backend and the Slurm
 //! adapter), the monitor tasks, and the post-actions `report` and
 //! `uploadResults` — and reports their outcomes as [`Feedback`] for the
-//! engine.
+//! engine (the one driver loop feeds them back, `decide`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,15 +14,15 @@ use kube::ResourceExt;
 
 use super::context::Context;
 use super::error::Error;
-use super::events::Note;
 use super::gather::{Gatherer, client_upload};
 use super::observe::SlurmJobs;
 use super::slurm_link::SlurmLink;
 use crate::api::spec::{Benchmark, ExecutorKind, PostAction};
-use crate::api::status::{BenchmarkStatus, ComponentKind, ResultsSummary};
+use crate::api::status::{BenchmarkStatus, ComponentKind};
 use crate::backend::pod::{PodBackend, PodRun};
 use crate::backend::slurm::state::JobInfo;
 use crate::backend::{Backends, LaunchRequest};
+use crate::driver::{Feedback, Warning};
 use crate::engine::{self, ActionOutcome, PlannedComponent};
 use crate::monitor::scrape::{MonitorConfig, ScrapeTarget};
 use crate::operator::children;
@@ -31,23 +31,6 @@ use crate::operator::runs;
 use crate::operator::slurm::{SlurmCredentials, cancel_matching, redact};
 use crate::operator::slurm_backend::{OperatorSlurm, SharedSession, SlurmRun};
 use crate::operator::slurm_jobs;
-
-/// Results of carrying out the engine's actions, to feed back at once.
-#[derive(Default)]
-pub(super) struct Feedback {
-    pub(super) launch_failed: BTreeMap<String, String>,
-    pub(super) post_actions: BTreeMap<PostAction, ActionOutcome>,
-    pub(super) summary: Option<ResultsSummary>,
-    /// Warning events to publish (e.g. an approximate summary).
-    pub(super) warnings: Vec<Note>,
-}
-
-impl Feedback {
-    /// Nothing for the engine (warnings aside).
-    pub(super) fn is_empty(&self) -> bool {
-        self.launch_failed.is_empty() && self.post_actions.is_empty()
-    }
-}
 
 /// One run of a Benchmark, as this reconcile carries out its actions.
 pub(super) struct Run<'a> {
@@ -143,8 +126,10 @@ impl<'a> Run<'a> {
                 engine::Action::RunPostAction(PostAction::Report) => {
                     let g = self.gather().await;
                     if let Some(w) = &g.warning {
-                        fb.warnings
-                            .push(Note::warning("ApproximateSummary", w.clone()));
+                        fb.warnings.push(Warning {
+                            reason: "ApproximateSummary".to_string(),
+                            message: w.clone(),
+                        });
                     }
                     fb.post_actions
                         .insert(PostAction::Report, ActionOutcome::Succeeded);
@@ -324,17 +309,5 @@ impl<'a> Run<'a> {
                 tracing::warn!(namespace = %self.ns, benchmark = %self.name, error = %e, "cannot check for Slurm jobs left running");
             }
         }
-    }
-
-    /// Ends the run's work for this reconcile: its results folder and, with
-    /// `results.s3`, the URL of its objects.
-    pub(super) fn into_results_at(self) -> (String, Option<String>) {
-        let url = client_upload(self.bm, &self.ns, &self.folder).map(|u| {
-            format!(
-                "{}/",
-                crate::results::s3::s3_url(&u.s3.bucket, &u.run_prefix)
-            )
-        });
-        (self.folder, url)
     }
 }

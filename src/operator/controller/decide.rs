@@ -1,81 +1,99 @@
-//! The decide step of a reconcile: the engine decides, the [`Run`] carries
-//! out its actions, and launch failures and post-action outcomes are fed
-//! back to the engine at once (a few rounds), so one reconcile gets as far
-//! as it can.
+//! The decide-and-act step of a reconcile: the operator's doer of the one
+//! driver loop ([`crate::driver::step`]). Its observations are those the
+//! observe step gathered (with a report interrupted by a restart or a
+//! failed status write redone first); its actions are carried out by the
+//! [`Run`], which sets the run's results folder from the first decision
+//! and the Slurm services' endpoints from each.
 
 use jiff::Timestamp;
 
-use super::act::{Feedback, Run};
+use super::act::Run;
 use super::error::Error;
 use super::events::Note;
-use crate::api::spec::{Benchmark, PostAction};
+use crate::api::spec::PostAction;
 use crate::api::status::BenchmarkStatus;
-use crate::engine::{self, ActionOutcome, Decision, Observations, RunState};
+use crate::driver::{Doer, Feedback};
+use crate::engine::{Action, ActionOutcome, Observations};
 use crate::operator::slurm_jobs;
 
-/// How many times one reconcile carries out the engine's actions and asks
-/// it again with their outcomes.
-const FEEDBACK_ROUNDS: usize = 4;
-
-/// Asks the engine about `status` and carries out its decisions, feeding
-/// the outcomes back; the last decision is returned (its status is the new
-/// one), warnings go to `notes`.
-pub(super) async fn decide(
-    bm: &Benchmark,
-    status: &BenchmarkStatus,
-    obs: &mut Observations,
-    run: &mut Run<'_>,
-    notes: &mut Vec<Note>,
+/// One reconcile's doer.
+pub(super) struct Round<'a> {
+    /// Carries out the actions.
+    pub(super) run: Run<'a>,
+    /// What the observe step saw (taken by the first `observe`).
+    obs: Option<Observations>,
+    /// The status of the run as the reconcile started.
+    status: BenchmarkStatus,
+    /// Warnings of the observe step (an approximate summary on a redone
+    /// report).
+    pub(super) notes: Vec<Note>,
+    folder_set: bool,
     now: Timestamp,
-) -> Result<Decision, Error> {
-    redo_interrupted_report(status, obs, run, notes).await;
-    let mut decision = engine::reconcile(bm, status, obs, now);
-    run.set_folder(&decision.status, now);
-    for _ in 0..FEEDBACK_ROUNDS {
-        run.endpoints = slurm_jobs::endpoints(&decision.status);
-        let mut fb = Feedback::default();
-        run.execute(&decision.actions, &mut fb).await?;
-        let done = fb.is_empty();
-        feed_back(fb, obs, notes);
-        if done {
-            break;
+}
+
+impl<'a> Round<'a> {
+    /// A round over `run`, with the observations of this reconcile.
+    pub(super) fn new(
+        mut run: Run<'a>,
+        obs: Observations,
+        status: &BenchmarkStatus,
+        now: Timestamp,
+    ) -> Self {
+        // Named after the run's start, for a redone report; renamed after
+        // the first decision (a new run starts there).
+        run.set_folder(status, now);
+        Self {
+            run,
+            obs: Some(obs),
+            status: status.clone(),
+            notes: Vec::new(),
+            folder_set: false,
+            now,
         }
-        decision = engine::reconcile(bm, &decision.status, obs, now);
     }
-    Ok(decision)
+
+    /// A report interrupted by a restart or a failed status write is
+    /// redone.
+    async fn redo_interrupted_report(&mut self, obs: &mut Observations) {
+        if !self
+            .status
+            .post_actions
+            .iter()
+            .any(|p| p.action == PostAction::Report && p.state == "Running")
+        {
+            return;
+        }
+        let g = self.run.gather().await;
+        if let Some(w) = g.warning {
+            self.notes.push(Note::warning("ApproximateSummary", w));
+        }
+        obs.post_actions
+            .insert(PostAction::Report, ActionOutcome::Succeeded);
+        obs.summary = g.summary;
+    }
 }
 
-/// A report interrupted by a restart or a failed status write is redone.
-async fn redo_interrupted_report(
-    status: &BenchmarkStatus,
-    obs: &mut Observations,
-    run: &Run<'_>,
-    notes: &mut Vec<Note>,
-) {
-    if !status
-        .post_actions
-        .iter()
-        .any(|p| p.action == PostAction::Report && p.state == "Running")
-    {
-        return;
-    }
-    let g = run.gather().await;
-    if let Some(w) = g.warning {
-        notes.push(Note::warning("ApproximateSummary", w));
-    }
-    obs.post_actions
-        .insert(PostAction::Report, ActionOutcome::Succeeded);
-    obs.summary = g.summary;
-}
+impl Doer for Round<'_> {
+    type Error = Error;
 
-/// The outcomes of the actions become observations; their warnings, notes.
-fn feed_back(fb: Feedback, obs: &mut Observations, notes: &mut Vec<Note>) {
-    for (id, msg) in fb.launch_failed {
-        obs.components.entry(id).or_default().run = RunState::LaunchFailed(msg);
+    async fn observe(&mut self) -> Result<Observations, Error> {
+        let mut obs = self.obs.take().unwrap_or_default();
+        self.redo_interrupted_report(&mut obs).await;
+        Ok(obs)
     }
-    obs.post_actions.extend(fb.post_actions);
-    if fb.summary.is_some() {
-        obs.summary = fb.summary;
+
+    async fn act(
+        &mut self,
+        actions: &[Action],
+        status: &BenchmarkStatus,
+    ) -> Result<Feedback, Error> {
+        if !self.folder_set {
+            self.run.set_folder(status, self.now);
+            self.folder_set = true;
+        }
+        self.run.endpoints = slurm_jobs::endpoints(status);
+        let mut fb = Feedback::default();
+        self.run.execute(actions, &mut fb).await?;
+        Ok(fb)
     }
-    notes.extend(fb.warnings);
 }
