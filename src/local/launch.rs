@@ -231,34 +231,18 @@ impl Requests<'_> {
         })
     }
 
-    /// Where a monitor scrapes each of its targets.
-    pub fn monitor_targets(&self, m: &MonitorSpec) -> Result<Vec<ScrapeTarget>, String> {
-        let mut targets = Vec::new();
-        for t in &m.targets {
-            let url = if t.contains("://") {
-                t.clone()
-            } else if t.contains(':') {
-                format!("http://{t}{}", m.path)
-            } else {
-                if !self.endpoints.ports.contains_key(t) {
-                    return Err(format!("unknown service {t}"));
-                }
-                let port = match &m.port {
-                    Some(name) => self.endpoints.port(t, Some(name)),
-                    None => self
-                        .endpoints
-                        .port(t, Some("metrics"))
-                        .or_else(|| self.endpoints.port(t, None)),
-                }
-                .ok_or_else(|| format!("service {t} has no port to scrape"))?;
-                format!("http://{}:{port}{}", self.endpoints.host_of(t), m.path)
-            };
-            targets.push(ScrapeTarget {
-                name: t.clone(),
-                url,
-            });
-        }
-        Ok(targets)
+    /// Where monitor `m` scrapes each target (see
+    /// [`crate::monitor::targets`]), at the services' planned or reported
+    /// endpoints.
+    pub fn monitor_targets(
+        &self,
+        m: &MonitorSpec,
+        services: &[ServiceSpec],
+    ) -> Result<Vec<ScrapeTarget>, String> {
+        crate::monitor::targets::scrape_targets(m, services, |s, port| {
+            let p = self.endpoints.port(&s.id, port)?;
+            Some(format!("http://{}:{p}", self.endpoints.host_of(&s.id)))
+        })
     }
 
     /// A monitor run next to the services it scrapes (where the driver
@@ -268,6 +252,7 @@ impl Requests<'_> {
     pub fn monitor_job(
         &self,
         m: &MonitorSpec,
+        services: &[ServiceSpec],
         service_slurm: Option<&SlurmSpec>,
     ) -> Result<LaunchRequest, String> {
         if m.bearer_token_env.is_some() {
@@ -294,7 +279,11 @@ impl Requests<'_> {
             argv.push("--bearer-token-file".to_string());
             argv.push(f.clone());
         }
-        argv.extend(self.monitor_targets(m)?.into_iter().map(|t| t.url));
+        argv.extend(
+            self.monitor_targets(m, services)?
+                .into_iter()
+                .map(|t| t.url),
+        );
         let values = self.shared_values();
         Ok(LaunchRequest {
             id: m.id.clone(),

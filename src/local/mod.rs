@@ -555,10 +555,12 @@ impl Driver {
         });
         if let Some((backend, index)) = remote {
             let slurm = self.b.spec.services[index].slurm.clone();
-            let req = self.requests().monitor_job(m, slurm.as_ref())?;
+            let req = self
+                .requests()
+                .monitor_job(m, &self.b.spec.services, slurm.as_ref())?;
             return self.launch_with(backend, req).await;
         }
-        let targets = self.requests().monitor_targets(m)?;
+        let targets = self.requests().monitor_targets(m, &self.b.spec.services)?;
         let config = MonitorConfig {
             id: m.id.clone(),
             targets,

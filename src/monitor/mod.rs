@@ -11,6 +11,7 @@ pub mod cli;
 mod error;
 pub mod parse;
 pub mod scrape;
+pub mod targets;
 
 pub use cli::{ScrapeArgs, run_cli};
 pub use error::MonitorError;
