@@ -21,6 +21,7 @@ use super::slurm_link::SlurmLink;
 use crate::api::spec::{Benchmark, ExecutorKind, PostAction};
 use crate::api::status::{BenchmarkStatus, ComponentKind, ResultsSummary};
 use crate::backend::pod::{PodBackend, PodRun};
+use crate::backend::slurm::run_prefix;
 use crate::backend::slurm::state::JobInfo;
 use crate::backend::{Backends, LaunchRequest};
 use crate::engine::{self, ActionOutcome, PlannedComponent};
@@ -312,8 +313,7 @@ impl<'a> Run<'a> {
         let Some(session) = self.slurm.as_deref().map(|s| &**s) else {
             return;
         };
-        let run_prefix =
-            slurm_jobs::run_prefix(&self.bm.uid().unwrap_or_default(), self.generation);
+        let run_prefix = run_prefix(&slurm_jobs::run_id(self.bm, self.generation));
         match cancel_matching(session, &run_prefix, None).await {
             Ok(ids) if !ids.is_empty() => {
                 tracing::warn!(namespace = %self.ns, benchmark = %self.name, jobs = ?ids, "cancelled Slurm jobs still running at the end")

@@ -14,6 +14,7 @@ use super::slurm_link::{self, SlurmLink};
 use crate::api::spec::{Benchmark, ExecutorKind};
 use crate::api::status::{BenchmarkStatus, ComponentKind, Phase, ResultsSummary};
 use crate::backend::slurm::state::JobInfo;
+use crate::backend::slurm::{job_name, run_prefix};
 use crate::engine::{self, Observations, PlannedComponent};
 use crate::operator::observe::observe as observe_pods;
 use crate::operator::runs::{self, RunStep};
@@ -130,7 +131,8 @@ async fn observe_slurm(
     ns: &str,
 ) -> SlurmJobs {
     let ids = slurm_components(bm, status);
-    let run_prefix = slurm_jobs::run_prefix(&bm.uid().unwrap_or_default(), generation);
+    let run = slurm_jobs::run_id(bm, generation);
+    let run_prefix = run_prefix(&run);
     let listed = match link.and_then(|l| l.session.as_deref()).map(|s| &**s) {
         Some(session) => {
             let creds = link.and_then(|l| l.creds.as_ref());
@@ -144,13 +146,12 @@ async fn observe_slurm(
         }
         return SlurmJobs::default();
     };
-    let uid = bm.uid().unwrap_or_default();
     let mut summaries = Vec::new();
     for id in ids {
         let Some(c) = status.components.iter().find(|c| c.id == id) else {
             continue;
         };
-        let job = slurm_jobs::find_job(&jobs, &slurm_jobs::job_name(&uid, generation, &id));
+        let job = slurm_jobs::find_job(&jobs, &job_name(&run, &id));
         let expects_port = bm
             .spec
             .services
