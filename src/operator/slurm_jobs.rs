@@ -35,14 +35,15 @@ use std::path::{Path, PathBuf};
 
 use kube::ResourceExt;
 
-use crate::api::spec::{Benchmark, ClientSpec, ExecutorKind, ServiceSpec};
+use crate::api::spec::{Benchmark, ClientSpec, ServiceSpec};
 use crate::api::status::{
     BenchmarkStatus, ClientProgress, ComponentKind, ComponentState, ResultsSummary,
 };
 use crate::api::template;
+use crate::backend::Backends;
 use crate::backend::slurm::render::{JobRequest, ReadyProbe};
-use crate::backend::slurm::{job_name, operator_run_id};
 use crate::backend::slurm::state::{JobInfo, JobReport, run_state};
+use crate::backend::slurm::{job_name, operator_run_id};
 use crate::engine::{Observed, Placement, RunState};
 use crate::workload::loadgen::LoadgenConfig;
 
@@ -106,8 +107,8 @@ fn split_url(url: &str) -> Option<(String, String)> {
 }
 
 /// Template values: the in-cluster ones of pod services, the endpoints of
-/// Slurm services known from the status, the results folder on the
-/// cluster.
+/// services learned at run time (Slurm jobs) as known from the status, the
+/// results folder on the cluster.
 fn values(
     b: &Benchmark,
     generation: i64,
@@ -119,7 +120,7 @@ fn values(
         .spec
         .services
         .iter()
-        .filter(|s| s.executor == ExecutorKind::Slurm)
+        .filter(|s| Backends::learns_endpoint_at_run_time(s.executor))
     {
         v.remove(&format!("services.{}.url", s.id));
         v.remove(&format!("services.{}.host", s.id));
@@ -250,7 +251,7 @@ pub fn client_job(
                 .iter()
                 .find(|s| &s.id == t)
                 .ok_or_else(|| format!("client {}: unknown target service {t}", c.id))?;
-            if s.executor == ExecutorKind::Slurm {
+            if Backends::learns_endpoint_at_run_time(s.executor) {
                 endpoints
                     .get(t)
                     .cloned()

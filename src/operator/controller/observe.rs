@@ -11,8 +11,9 @@ use super::context::Context;
 use super::error::Error;
 use super::events::Note;
 use super::slurm_link::{self, SlurmLink};
-use crate::api::spec::{Benchmark, ExecutorKind};
-use crate::api::status::{BenchmarkStatus, ComponentKind, Phase, ResultsSummary};
+use crate::api::spec::Benchmark;
+use crate::api::status::{BenchmarkStatus, Phase, ResultsSummary};
+use crate::backend::Backends;
 use crate::backend::slurm::state::JobInfo;
 use crate::backend::slurm::{job_name, run_prefix};
 use crate::engine::{self, Observations, PlannedComponent};
@@ -209,7 +210,8 @@ async fn list_run_jobs(
     )
 }
 
-/// The ids of the run's `executor: slurm` services and client instances.
+/// The ids of the run's services and client instances observed through
+/// the Slurm session (`executor: slurm`).
 fn slurm_components(bm: &Benchmark, status: &BenchmarkStatus) -> Vec<String> {
     let planned: BTreeMap<String, PlannedComponent> = engine::plan_components(&bm.spec)
         .into_iter()
@@ -219,9 +221,9 @@ fn slurm_components(bm: &Benchmark, status: &BenchmarkStatus) -> Vec<String> {
         .components
         .iter()
         .filter(|c| {
-            planned.get(&c.id).is_some_and(|p| {
-                p.executor == ExecutorKind::Slurm && p.kind != ComponentKind::Monitor
-            })
+            planned
+                .get(&c.id)
+                .is_some_and(|p| p.executor.is_some_and(Backends::needs_session))
         })
         .map(|c| c.id.clone())
         .collect()
