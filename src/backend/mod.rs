@@ -160,6 +160,10 @@ pub enum BackendError {
     /// The scheduler or cluster refused the component (message as it said).
     #[error("{0}")]
     Refused(String),
+    /// The component has no executor: the driver runs it itself (a
+    /// monitor).
+    #[error("the driver runs this component itself; no backend runs it")]
+    DriverRun,
     /// This driver has no backend for the executor.
     #[error("executor {executor} is not available in {driver}; use {available}")]
     Unsupported {

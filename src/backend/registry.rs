@@ -5,11 +5,19 @@
 //! for `aifbench run`; the operator registers its pod and Slurm backends)
 //! and then only asks [`Backends::get`] for a component's executor. Adding
 //! a backend is its own file plus one `.with(kind, backend)` line here.
+//!
+//! Some questions come before any backend exists — the operator opens its
+//! cluster session, renders job templates and decides where client results
+//! come from before it builds a reconcile's backends — so the registry also
+//! answers them per executor ([`Backends::needs_session`],
+//! [`Backends::learns_endpoint_at_run_time`],
+//! [`Backends::reports_by_termination_message`]) and per spec
+//! ([`Backends::spec_needs_session`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::api::spec::ExecutorKind;
+use crate::api::spec::{BenchmarkSpec, ExecutorKind};
 
 use super::process::ProcessBackend;
 use super::slurm::{SlurmBackend, SlurmConfig, SlurmError};
@@ -71,8 +79,16 @@ impl Backends {
             .with(ExecutorKind::Slurm, slurm)
     }
 
-    /// The backend of `kind`, or why this driver cannot run it.
-    pub fn get(&self, kind: ExecutorKind) -> Result<&Arc<dyn Backend>, BackendError> {
+    /// The backend of `executor`, or why there is none: this driver lacks
+    /// it, or the component has no executor (a monitor: the driver runs it
+    /// itself).
+    pub fn get(
+        &self,
+        executor: impl Into<Option<ExecutorKind>>,
+    ) -> Result<&Arc<dyn Backend>, BackendError> {
+        let Some(kind) = executor.into() else {
+            return Err(BackendError::DriverRun);
+        };
         self.entries
             .iter()
             .find(|(k, _)| *k == kind)
@@ -93,6 +109,38 @@ impl Backends {
     pub fn all(&self) -> impl Iterator<Item = &Arc<dyn Backend>> {
         self.entries.iter().map(|(_, b)| b)
     }
+
+    /// Whether components of `kind` are reached through a cluster session
+    /// opened by the driver (credentials, a connection per reconcile) and
+    /// observed from that session's job list: Slurm.
+    pub fn needs_session(kind: ExecutorKind) -> bool {
+        kind == ExecutorKind::Slurm
+    }
+
+    /// Whether any service or client of `spec` needs a cluster session
+    /// ([`Self::needs_session`]).
+    pub fn spec_needs_session(spec: &BenchmarkSpec) -> bool {
+        spec.services
+            .iter()
+            .map(|s| s.executor)
+            .chain(spec.clients.iter().map(|c| c.executor))
+            .any(Self::needs_session)
+    }
+
+    /// Whether a service of `kind` is reached at an endpoint learned only
+    /// once it runs (the node its job landed on and the port it reported),
+    /// rather than one planned before launch (a Service's DNS name, a local
+    /// port): Slurm.
+    pub fn learns_endpoint_at_run_time(kind: ExecutorKind) -> bool {
+        kind == ExecutorKind::Slurm
+    }
+
+    /// Whether a client instance of `kind` hands its results back through
+    /// its pod (the bucket it uploads to, else its termination message):
+    /// pods.
+    pub fn reports_by_termination_message(kind: ExecutorKind) -> bool {
+        kind == ExecutorKind::Pod
+    }
 }
 
 #[cfg(test)]
@@ -112,6 +160,34 @@ mod tests {
             e.as_deref(),
             Some("executor pod is not available in `aifbench run`; use executor: process")
         );
+    }
+
+    #[test]
+    fn a_component_without_executor_has_no_backend() {
+        let b = Backends::new("`aifbench run`")
+            .with(ExecutorKind::Process, Arc::new(ProcessBackend::new()));
+        assert!(matches!(b.get(None), Err(BackendError::DriverRun)));
+        assert!(b.get(Some(ExecutorKind::Process)).is_ok());
+    }
+
+    #[test]
+    fn questions_asked_before_any_backend_exists() {
+        assert!(Backends::needs_session(ExecutorKind::Slurm));
+        assert!(!Backends::needs_session(ExecutorKind::Pod));
+        assert!(!Backends::needs_session(ExecutorKind::Process));
+        assert!(Backends::learns_endpoint_at_run_time(ExecutorKind::Slurm));
+        assert!(!Backends::learns_endpoint_at_run_time(ExecutorKind::Pod));
+        assert!(Backends::reports_by_termination_message(ExecutorKind::Pod));
+        assert!(!Backends::reports_by_termination_message(
+            ExecutorKind::Slurm
+        ));
+        let mut spec = crate::api::spec::BenchmarkSpec::default();
+        assert!(!Backends::spec_needs_session(&spec));
+        spec.clients.push(crate::api::spec::ClientSpec {
+            executor: ExecutorKind::Slurm,
+            ..Default::default()
+        });
+        assert!(Backends::spec_needs_session(&spec));
     }
 
     #[test]

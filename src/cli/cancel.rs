@@ -78,7 +78,7 @@ pub async fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_default();
     let executors = aifbench::engine::plan_components(&b.spec)
         .into_iter()
-        .map(|p| p.executor);
+        .filter_map(|p| p.executor);
     // A registry built for this run: its Slurm backend (when the run has
     // Slurm components) finds the run's jobs by name; a fresh process
     // backend has nothing to end.

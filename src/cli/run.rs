@@ -171,12 +171,7 @@ fn dry_run(b: &Benchmark, workspace_flag: Option<PathBuf>) -> anyhow::Result<()>
     print!("{}", serde_norway::to_string(b)?);
     println!("# components, in launch order:");
     for p in aifbench::engine::plan_components(&b.spec) {
-        println!(
-            "#   {:<24} {:<8} {}",
-            p.id,
-            p.kind.as_str(),
-            p.executor.as_str()
-        );
+        println!("#   {:<24} {:<8} {}", p.id, p.kind.as_str(), p.runner());
     }
     let ws = workspace(workspace_flag, b);
     let name = b.metadata.name.clone().unwrap_or_default();

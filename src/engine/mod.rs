@@ -227,22 +227,15 @@ impl Reconciler<'_> {
         let planned = plan_components(&self.b.spec);
         let mut backends: Vec<&str> = planned
             .iter()
-            .filter(|p| p.kind != ComponentKind::Monitor)
-            .map(|p| p.executor.as_str())
+            .filter_map(|p| p.executor)
+            .map(|e| e.as_str())
             .collect();
         backends.sort_unstable();
         backends.dedup();
         self.status.backend = Some(backends.join(","));
         self.status.components = planned
             .iter()
-            .map(|p| {
-                let backend = if p.kind == ComponentKind::Monitor {
-                    "driver"
-                } else {
-                    p.executor.as_str()
-                };
-                ComponentStatus::new(&p.id, p.kind, backend)
-            })
+            .map(|p| ComponentStatus::new(&p.id, p.kind, p.runner()))
             .collect();
         self.status.post_actions = post_action_order(&self.b.spec.execution.post_actions)
             .into_iter()

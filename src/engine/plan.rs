@@ -10,12 +10,22 @@ pub struct PlannedComponent {
     pub id: String,
     /// What it is.
     pub kind: ComponentKind,
-    /// How it runs (monitors are run by the driver).
-    pub executor: ExecutorKind,
+    /// The executor whose backend runs it; None for a monitor, which the
+    /// driver runs (as its own task, or as a job next to a service it
+    /// cannot reach).
+    pub executor: Option<ExecutorKind>,
     /// Index into `spec.services`, `spec.clients` or `spec.monitors`.
     pub index: usize,
     /// Instance number, 1-based (clients).
     pub instance: Option<u32>,
+}
+
+impl PlannedComponent {
+    /// What runs it, as status and `--dry-run` name it: its executor, or
+    /// `driver` for a monitor.
+    pub fn runner(&self) -> &'static str {
+        self.executor.map_or("driver", |e| e.as_str())
+    }
 }
 
 /// Services, then client instances, then monitors.
@@ -25,7 +35,7 @@ pub fn plan_components(spec: &BenchmarkSpec) -> Vec<PlannedComponent> {
         out.push(PlannedComponent {
             id: s.id.clone(),
             kind: ComponentKind::Service,
-            executor: s.executor,
+            executor: Some(s.executor),
             index,
             instance: None,
         });
@@ -35,7 +45,7 @@ pub fn plan_components(spec: &BenchmarkSpec) -> Vec<PlannedComponent> {
             out.push(PlannedComponent {
                 id: format!("{}-{n}", c.id),
                 kind: ComponentKind::Client,
-                executor: c.executor,
+                executor: Some(c.executor),
                 index,
                 instance: Some(n),
             });
@@ -45,7 +55,7 @@ pub fn plan_components(spec: &BenchmarkSpec) -> Vec<PlannedComponent> {
         out.push(PlannedComponent {
             id: m.id.clone(),
             kind: ComponentKind::Monitor,
-            executor: ExecutorKind::Process,
+            executor: None,
             index,
             instance: None,
         });

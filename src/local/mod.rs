@@ -183,7 +183,7 @@ fn local_backends(
     Ok(Backends::for_local_run(
         engine::plan_components(&b.spec)
             .into_iter()
-            .map(|p| p.executor),
+            .filter_map(|p| p.executor),
         &opts.slurm,
         &run_name(dir),
         dir.root.join("slurm_logs"),

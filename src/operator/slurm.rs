@@ -771,8 +771,10 @@ impl SlurmConnector for ClusterSlurm {
     }
 }
 
-/// The Slurm job-name prefix of a Benchmark (`aifb-<uid prefix>-`), as the
-/// Slurm backend names its jobs.
+/// The Slurm job-name prefix of a Benchmark (`aifb-<uid prefix>-`): the
+/// start of [`crate::backend::slurm::run_prefix`] of every run id
+/// [`crate::backend::slurm::operator_run_id`] gives it, whatever the
+/// generation.
 pub fn job_prefix(uid: &str) -> String {
     let short: String = uid.chars().filter(|c| *c != '-').take(8).collect();
     format!("aifb-{short}-")
@@ -858,5 +860,7 @@ mod tests {
         let empty = Secret::default();
         assert!(credentials_from_secret(&empty).is_err());
         assert_eq!(job_prefix("1234-5678-9abc"), "aifb-12345678-");
+        let run = crate::backend::slurm::operator_run_id("1234-5678-9abc", 7);
+        assert!(crate::backend::slurm::run_prefix(&run).starts_with(&job_prefix("1234-5678-9abc")));
     }
 }

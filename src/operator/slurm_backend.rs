@@ -21,6 +21,7 @@ use super::slurm::{SlurmCredentials, SlurmSession, redact};
 use super::slurm_jobs;
 use crate::api::spec::Benchmark;
 use crate::api::status::{ClientProgress, ComponentKind, ResultsSummary};
+use crate::backend::slurm::job_name;
 use crate::backend::slurm::state::{JobInfo, JobReport, SlurmState, run_state};
 use crate::backend::{Backend, BackendError, LaunchRequest, Seen};
 use crate::engine::{self, Placement, PlannedComponent};
@@ -74,9 +75,8 @@ impl OperatorSlurm {
     }
 
     fn job_name(&self, id: &str) -> String {
-        slurm_jobs::job_name(
-            &self.run.benchmark.uid().unwrap_or_default(),
-            self.run.generation,
+        job_name(
+            &slurm_jobs::run_id(&self.run.benchmark, self.run.generation),
             id,
         )
     }

@@ -24,8 +24,9 @@
 //!   maps their states as the local driver does
 //!   ([`crate::backend::slurm::state::run_state`]), and reads the comments.
 //!
-//! Job names are `aifb-<uid prefix>-g<generation>-<component>`: a
-//! restarted operator finds and adopts its jobs instead of submitting them
+//! Job names are `aifb-<uid prefix>-g<generation>-<component>` — the run
+//! id [`run_id`] named by [`crate::backend::slurm::job_name`], the one
+//! naming of both drivers: a restarted operator finds and adopts its jobs instead of submitting them
 //! again, a new run (generation) never adopts the jobs of an earlier one,
 //! and the finalizer cancels everything under `aifb-<uid prefix>-`.
 
@@ -34,43 +35,30 @@ use std::path::{Path, PathBuf};
 
 use kube::ResourceExt;
 
-use crate::api::spec::{Benchmark, ClientSpec, ExecutorKind, ServiceSpec};
+use crate::api::spec::{Benchmark, ClientSpec, ServiceSpec};
 use crate::api::status::{
     BenchmarkStatus, ClientProgress, ComponentKind, ComponentState, ResultsSummary,
 };
 use crate::api::template;
+use crate::backend::Backends;
 use crate::backend::slurm::render::{JobRequest, ReadyProbe};
 use crate::backend::slurm::state::{JobInfo, JobReport, run_state};
+use crate::backend::slurm::{job_name, operator_run_id};
 use crate::engine::{Observed, Placement, RunState};
 use crate::workload::loadgen::LoadgenConfig;
 
 use super::children;
-use super::slurm::job_prefix;
 
 /// Benchmark annotation: the `aifbench` binary on the cluster (a path on
 /// the shared filesystem, or a name on the compute nodes' PATH; default
 /// `aifbench`). Its folder is put first on the jobs' PATH.
 pub const BINARY_ANNOTATION: &str = "aifbench.io/slurm-aifbench";
 
-/// The job-name prefix of one run: `aifb-<uid prefix>-g<generation>-`.
-pub fn run_prefix(uid: &str, generation: i64) -> String {
-    format!("{}g{generation}-", job_prefix(uid))
-}
-
-/// The job name of a component of a run.
-pub fn job_name(uid: &str, generation: i64, component: &str) -> String {
-    let clean: String = component
-        .chars()
-        .map(|c| c.to_ascii_lowercase())
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    format!("{}{clean}", run_prefix(uid, generation))
+/// The run id of the Benchmark's run `generation` under the operator
+/// (`<uid prefix>-g<generation>`): its jobs are named by
+/// [`crate::backend::slurm::job_name`], the naming of `aifbench run`.
+pub fn run_id(b: &Benchmark, generation: i64) -> String {
+    operator_run_id(&b.uid().unwrap_or_default(), generation)
 }
 
 /// The run's results folder on the cluster: `<spec.workspace>/<folder>`,
@@ -119,8 +107,8 @@ fn split_url(url: &str) -> Option<(String, String)> {
 }
 
 /// Template values: the in-cluster ones of pod services, the endpoints of
-/// Slurm services known from the status, the results folder on the
-/// cluster.
+/// services learned at run time (Slurm jobs) as known from the status, the
+/// results folder on the cluster.
 fn values(
     b: &Benchmark,
     generation: i64,
@@ -132,7 +120,7 @@ fn values(
         .spec
         .services
         .iter()
-        .filter(|s| s.executor == ExecutorKind::Slurm)
+        .filter(|s| Backends::learns_endpoint_at_run_time(s.executor))
     {
         v.remove(&format!("services.{}.url", s.id));
         v.remove(&format!("services.{}.host", s.id));
@@ -181,7 +169,6 @@ pub fn service_job(
     folder: &str,
     endpoints: &BTreeMap<String, String>,
 ) -> Result<JobRequest, String> {
-    let uid = b.uid().unwrap_or_default();
     let (dir, ws) = cluster_dir(b, folder)?;
     let mut vals = values(b, generation, &dir, endpoints);
     vals.insert("id".to_string(), s.id.clone());
@@ -217,7 +204,7 @@ pub fn service_job(
         interval_s: h.interval.get().as_secs().max(1),
     });
     Ok(JobRequest {
-        name: job_name(&uid, generation, &s.id),
+        name: job_name(&run_id(b, generation), &s.id),
         // Slurm opens the output files before the script can create the
         // results folder: they go to the workspace itself.
         component: format!("{folder}-{}", s.id),
@@ -254,7 +241,6 @@ pub fn client_job(
     folder: &str,
     endpoints: &BTreeMap<String, String>,
 ) -> Result<JobRequest, String> {
-    let uid = b.uid().unwrap_or_default();
     let (dir, ws) = cluster_dir(b, folder)?;
     let base_url = match (&c.endpoint, &c.target) {
         (Some(e), _) => e.trim_end_matches('/').to_string(),
@@ -265,7 +251,7 @@ pub fn client_job(
                 .iter()
                 .find(|s| &s.id == t)
                 .ok_or_else(|| format!("client {}: unknown target service {t}", c.id))?;
-            if s.executor == ExecutorKind::Slurm {
+            if Backends::learns_endpoint_at_run_time(s.executor) {
                 endpoints
                     .get(t)
                     .cloned()
@@ -312,7 +298,7 @@ pub fn client_job(
     let mut vals = values(b, generation, &dir, endpoints);
     vals.insert("id".to_string(), instance.to_string());
     Ok(JobRequest {
-        name: job_name(&uid, generation, instance),
+        name: job_name(&run_id(b, generation), instance),
         component: format!("{folder}-{instance}"),
         slurm: c.slurm.clone().unwrap_or_default(),
         apptainer: c.apptainer.clone(),
@@ -340,12 +326,8 @@ pub fn endpoints(status: &BenchmarkStatus) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The newest job of a name.
-pub fn find_job<'a>(jobs: &'a [JobInfo], name: &str) -> Option<&'a JobInfo> {
-    jobs.iter()
-        .filter(|j| j.name == name)
-        .max_by_key(|j| j.job_id.parse::<u64>().unwrap_or(0))
-}
+/// The newest job of a name (the adoption key of both drivers).
+pub use crate::backend::slurm::find_job;
 
 /// What the engine observes of a Slurm component from its job (None: not
 /// in the list), and a client's summary when its job posted one. A service
@@ -419,6 +401,7 @@ mod tests {
     use super::*;
     use crate::backend::slurm::render::render_script;
     use crate::backend::slurm::state::SlurmState;
+    use crate::operator::slurm::job_prefix;
 
     fn bm() -> Benchmark {
         serde_norway::from_str(
@@ -455,8 +438,11 @@ spec:
     fn names_and_ports_are_deterministic() {
         let b = bm();
         let uid = b.uid().unwrap();
-        assert_eq!(job_name(&uid, 3, "Chat_1"), "aifb-1234abcd-g3-chat-1");
-        assert!(job_name(&uid, 3, "x").starts_with(&job_prefix(&uid)));
+        assert_eq!(
+            job_name(&run_id(&b, 3), "Chat_1"),
+            "aifb-1234abcd-g3-chat-1"
+        );
+        assert!(job_name(&run_id(&b, 3), "x").starts_with(&job_prefix(&uid)));
         let p = service_port(&b, &b.spec.services[0]).unwrap();
         assert!((20000..40000).contains(&p));
         assert_eq!(service_port(&b, &b.spec.services[0]), Some(p));

@@ -17,9 +17,10 @@ use super::error::Error;
 use super::gather::{Gatherer, client_upload};
 use super::observe::SlurmJobs;
 use super::slurm_link::SlurmLink;
-use crate::api::spec::{Benchmark, ExecutorKind, PostAction};
+use crate::api::spec::{Benchmark, PostAction};
 use crate::api::status::{BenchmarkStatus, ComponentKind};
 use crate::backend::pod::{PodBackend, PodRun};
+use crate::backend::slurm::run_prefix;
 use crate::backend::slurm::state::JobInfo;
 use crate::backend::{Backends, LaunchRequest};
 use crate::driver::{Feedback, Warning};
@@ -257,12 +258,13 @@ impl<'a> Run<'a> {
                 .any(|p| p.name == "metrics")
                 .then_some("metrics")
         });
-        // A Slurm service is scraped at its job's node and port (the
-        // operator must be able to reach the compute node).
-        let slurm_endpoint = (s.executor == ExecutorKind::Slurm)
+        // A service whose endpoint is learned at run time (a Slurm job's
+        // node and port) is scraped there (the operator must be able to
+        // reach the compute node).
+        let learned = Backends::learns_endpoint_at_run_time(s.executor)
             .then(|| self.endpoints.get(t).cloned())
             .flatten();
-        let base = match slurm_endpoint {
+        let base = match learned {
             Some(e) => e,
             None => children::service_url(self.bm, self.generation, s, port)
                 .ok_or_else(|| format!("monitor {}: service {t} has no port to scrape", m.id))?,
@@ -297,8 +299,7 @@ impl<'a> Run<'a> {
         let Some(session) = self.slurm.as_deref().map(|s| &**s) else {
             return;
         };
-        let run_prefix =
-            slurm_jobs::run_prefix(&self.bm.uid().unwrap_or_default(), self.generation);
+        let run_prefix = run_prefix(&slurm_jobs::run_id(self.bm, self.generation));
         match cancel_matching(session, &run_prefix, None).await {
             Ok(ids) if !ids.is_empty() => {
                 tracing::warn!(namespace = %self.ns, benchmark = %self.name, jobs = ?ids, "cancelled Slurm jobs still running at the end")

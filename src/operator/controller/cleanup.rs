@@ -12,8 +12,9 @@ use super::children_api::{delete_children, list_children};
 use super::context::Context;
 use super::error::Error;
 use super::events::{Note, publish};
-use super::slurm_link::{self, uses};
-use crate::api::spec::{Benchmark, ExecutorKind};
+use super::slurm_link;
+use crate::api::spec::Benchmark;
+use crate::backend::Backends;
 use crate::operator::slurm::{cancel_matching, job_prefix, redact};
 
 /// The finalizer the operator puts on every Benchmark.
@@ -25,7 +26,7 @@ pub(super) async fn cleanup(bm: Arc<Benchmark>, ctx: Arc<Context>) -> Result<Act
     let name = bm.name_any();
     let now = (ctx.clock)();
     ctx.monitors.forget(&ns, &name);
-    if uses(&bm, ExecutorKind::Slurm) {
+    if Backends::spec_needs_session(&bm.spec) {
         cancel_slurm_jobs(&bm, &ctx, &ns, now).await;
     }
     let ch = list_children(&ctx.client, &ns, &name).await?;

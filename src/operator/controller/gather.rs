@@ -13,8 +13,9 @@ use serde_json::json;
 use tokio::sync::OnceCell;
 
 use super::context::Context;
-use crate::api::spec::{Benchmark, ExecutorKind, S3ResultsSpec};
+use crate::api::spec::{Benchmark, S3ResultsSpec};
 use crate::api::status::{ComponentKind, ResultsSummary};
+use crate::backend::Backends;
 use crate::engine::{ActionOutcome, PlannedComponent};
 use crate::operator::children::{
     self, ClientUpload, SECRET_ACCESS_KEY_ID, SECRET_SECRET_ACCESS_KEY,
@@ -65,7 +66,11 @@ impl<'a> Gatherer<'a> {
     ) -> Self {
         let pod_clients = planned
             .values()
-            .filter(|p| p.kind == ComponentKind::Client && p.executor == ExecutorKind::Pod)
+            .filter(|p| {
+                p.kind == ComponentKind::Client
+                    && p.executor
+                        .is_some_and(Backends::reports_by_termination_message)
+            })
             .map(|p| {
                 let c = &bm.spec.clients[p.index];
                 let index = p.instance.unwrap_or(1).saturating_sub(1);

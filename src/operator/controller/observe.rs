@@ -11,9 +11,11 @@ use super::context::Context;
 use super::error::Error;
 use super::events::Note;
 use super::slurm_link::{self, SlurmLink};
-use crate::api::spec::{Benchmark, ExecutorKind};
-use crate::api::status::{BenchmarkStatus, ComponentKind, Phase, ResultsSummary};
+use crate::api::spec::Benchmark;
+use crate::api::status::{BenchmarkStatus, Phase, ResultsSummary};
+use crate::backend::Backends;
 use crate::backend::slurm::state::JobInfo;
+use crate::backend::slurm::{job_name, run_prefix};
 use crate::engine::{self, Observations, PlannedComponent};
 use crate::operator::observe::observe as observe_pods;
 use crate::operator::runs::{self, RunStep};
@@ -130,7 +132,8 @@ async fn observe_slurm(
     ns: &str,
 ) -> SlurmJobs {
     let ids = slurm_components(bm, status);
-    let run_prefix = slurm_jobs::run_prefix(&bm.uid().unwrap_or_default(), generation);
+    let run = slurm_jobs::run_id(bm, generation);
+    let run_prefix = run_prefix(&run);
     let listed = match link.and_then(|l| l.session.as_deref()).map(|s| &**s) {
         Some(session) => {
             let creds = link.and_then(|l| l.creds.as_ref());
@@ -144,13 +147,12 @@ async fn observe_slurm(
         }
         return SlurmJobs::default();
     };
-    let uid = bm.uid().unwrap_or_default();
     let mut summaries = Vec::new();
     for id in ids {
         let Some(c) = status.components.iter().find(|c| c.id == id) else {
             continue;
         };
-        let job = slurm_jobs::find_job(&jobs, &slurm_jobs::job_name(&uid, generation, &id));
+        let job = slurm_jobs::find_job(&jobs, &job_name(&run, &id));
         let expects_port = bm
             .spec
             .services
@@ -208,7 +210,8 @@ async fn list_run_jobs(
     )
 }
 
-/// The ids of the run's `executor: slurm` services and client instances.
+/// The ids of the run's services and client instances observed through
+/// the Slurm session (`executor: slurm`).
 fn slurm_components(bm: &Benchmark, status: &BenchmarkStatus) -> Vec<String> {
     let planned: BTreeMap<String, PlannedComponent> = engine::plan_components(&bm.spec)
         .into_iter()
@@ -218,9 +221,9 @@ fn slurm_components(bm: &Benchmark, status: &BenchmarkStatus) -> Vec<String> {
         .components
         .iter()
         .filter(|c| {
-            planned.get(&c.id).is_some_and(|p| {
-                p.executor == ExecutorKind::Slurm && p.kind != ComponentKind::Monitor
-            })
+            planned
+                .get(&c.id)
+                .is_some_and(|p| p.executor.is_some_and(Backends::needs_session))
         })
         .map(|c| c.id.clone())
         .collect()

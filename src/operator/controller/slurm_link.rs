@@ -9,7 +9,8 @@ use kube::ResourceExt;
 use kube::api::Api;
 
 use super::context::Context;
-use crate::api::spec::{Benchmark, ExecutorKind};
+use crate::api::spec::Benchmark;
+use crate::backend::Backends;
 use crate::operator::slurm::{
     SLURM_SECRET_ANNOTATION, SlurmCredentials, credentials_from_secret, redact,
 };
@@ -49,16 +50,10 @@ impl SlurmLink {
     }
 }
 
-/// Whether any service or client of the Benchmark runs on `kind`.
-pub(super) fn uses(bm: &Benchmark, kind: ExecutorKind) -> bool {
-    bm.spec.services.iter().any(|s| s.executor == kind)
-        || bm.spec.clients.iter().any(|c| c.executor == kind)
-}
-
 /// The link of a Benchmark that uses Slurm ([`connect`]); None for one that
 /// does not.
 pub(super) async fn link(bm: &Benchmark, ctx: &Context, ns: &str) -> Option<SlurmLink> {
-    if uses(bm, ExecutorKind::Slurm) {
+    if Backends::spec_needs_session(&bm.spec) {
         Some(connect(bm, ctx, ns).await)
     } else {
         None
