@@ -17,7 +17,7 @@ use super::error::Error;
 use super::gather::{Gatherer, client_upload};
 use super::observe::SlurmJobs;
 use super::slurm_link::SlurmLink;
-use crate::api::spec::{Benchmark, PostAction};
+use crate::api::spec::{Benchmark, PostAction, ServiceSpec};
 use crate::api::status::{BenchmarkStatus, ComponentKind};
 use crate::backend::pod::{PodBackend, PodRun};
 use crate::backend::slurm::run_prefix;
@@ -25,7 +25,8 @@ use crate::backend::slurm::state::JobInfo;
 use crate::backend::{Backends, LaunchRequest};
 use crate::driver::{Feedback, Warning};
 use crate::engine::{self, ActionOutcome, PlannedComponent};
-use crate::monitor::scrape::{MonitorConfig, ScrapeTarget};
+use crate::monitor::scrape::MonitorConfig;
+use crate::monitor::targets::scrape_targets;
 use crate::operator::children;
 use crate::operator::results::Gathered;
 use crate::operator::runs;
@@ -208,13 +209,9 @@ impl<'a> Run<'a> {
     /// Starts the monitor's scrape task, writing under the results root.
     fn start_monitor(&self, index: usize) -> Result<(), String> {
         let m = &self.bm.spec.monitors[index];
-        let mut targets = Vec::new();
-        for t in &m.targets {
-            targets.push(ScrapeTarget {
-                name: t.clone(),
-                url: self.scrape_url(index, t)?,
-            });
-        }
+        let targets = scrape_targets(m, &self.bm.spec.services, |s, port| {
+            self.service_base(s, port)
+        })?;
         let config = MonitorConfig {
             id: m.id.clone(),
             targets,
@@ -235,41 +232,17 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// The URL a monitor scrapes for target `t`: a URL, `host:port`, or a
-    /// service id (its Service, or a Slurm service's node and port).
-    fn scrape_url(&self, index: usize, t: &str) -> Result<String, String> {
-        let m = &self.bm.spec.monitors[index];
-        if t.contains("://") {
-            return Ok(t.to_string());
+    /// The base URL of a service's port for a monitor: a service whose
+    /// endpoint is learned at run time (a Slurm job's node and port) is
+    /// scraped there (the operator must be able to reach the compute
+    /// node), any other at its Kubernetes Service.
+    fn service_base(&self, s: &ServiceSpec, port: Option<&str>) -> Option<String> {
+        if Backends::learns_endpoint_at_run_time(s.executor)
+            && let Some(e) = self.endpoints.get(&s.id)
+        {
+            return Some(e.clone());
         }
-        if t.contains(':') {
-            return Ok(format!("http://{t}{}", m.path));
-        }
-        let s = self
-            .bm
-            .spec
-            .services
-            .iter()
-            .find(|s| s.id == t)
-            .ok_or_else(|| format!("monitor {}: unknown service {t}", m.id))?;
-        let port = m.port.as_deref().or_else(|| {
-            s.ports
-                .iter()
-                .any(|p| p.name == "metrics")
-                .then_some("metrics")
-        });
-        // A service whose endpoint is learned at run time (a Slurm job's
-        // node and port) is scraped there (the operator must be able to
-        // reach the compute node).
-        let learned = Backends::learns_endpoint_at_run_time(s.executor)
-            .then(|| self.endpoints.get(t).cloned())
-            .flatten();
-        let base = match learned {
-            Some(e) => e,
-            None => children::service_url(self.bm, self.generation, s, port)
-                .ok_or_else(|| format!("monitor {}: service {t} has no port to scrape", m.id))?,
-        };
-        Ok(format!("{base}{}", m.path))
+        children::service_url(self.bm, self.generation, s, port)
     }
 
     /// Stops a monitor task, or a service or client through its backend.
