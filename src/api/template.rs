@@ -31,6 +31,54 @@ pub enum TemplateError {
     },
 }
 
+/// The run-wide values a template may name: `resultsDir` and, for each
+/// service whose endpoint is known, `services.<id>.host`, `.port` and
+/// `.url`. One shape for every driver; each fills it from where it placed
+/// the services (a local port, a Kubernetes Service, a Slurm job's node).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunValues(BTreeMap<String, String>);
+
+impl RunValues {
+    /// The values of a run whose results folder is `results_dir`.
+    pub fn new(results_dir: &str) -> Self {
+        Self(BTreeMap::from([(
+            "resultsDir".to_string(),
+            results_dir.to_string(),
+        )]))
+    }
+
+    /// Service `id` is reached at `url` (`http://host:port`); its host and
+    /// port are taken from the URL.
+    pub fn set_service(&mut self, id: &str, url: &str) {
+        self.forget_service(id);
+        if let Some((host, port)) = host_port(url) {
+            self.0.insert(format!("services.{id}.host"), host);
+            self.0.insert(format!("services.{id}.port"), port);
+        }
+        self.0.insert(format!("services.{id}.url"), url.to_string());
+    }
+
+    /// Service `id` has no known endpoint (yet).
+    pub fn forget_service(&mut self, id: &str) {
+        for k in ["host", "port", "url"] {
+            self.0.remove(&format!("services.{id}.{k}"));
+        }
+    }
+
+    /// The values, by name.
+    pub fn into_map(self) -> BTreeMap<String, String> {
+        self.0
+    }
+}
+
+/// `host` and `port` of `scheme://host:port/path`.
+fn host_port(url: &str) -> Option<(String, String)> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let hostport = rest.split('/').next()?;
+    let (h, p) = hostport.rsplit_once(':')?;
+    Some((h.to_string(), p.to_string()))
+}
+
 /// The references (`port`, `services.sim.url`, ...) in a template.
 pub fn references(template: &str) -> Result<Vec<String>, TemplateError> {
     let mut refs = Vec::new();
@@ -95,5 +143,27 @@ mod tests {
             Err(TemplateError::Unterminated(_))
         ));
         assert_eq!(render("no templates", &v).unwrap(), "no templates");
+    }
+
+    #[test]
+    fn run_values_take_host_and_port_from_the_url() {
+        let mut v = RunValues::new("/r");
+        v.set_service("sim", "http://node7:8000");
+        v.set_service("db", "http://db.ns.svc:9000/");
+        v.set_service("gone", "http://x:1");
+        v.forget_service("gone");
+        let m = v.into_map();
+        assert_eq!(m.get("resultsDir").map(String::as_str), Some("/r"));
+        assert_eq!(
+            m.get("services.sim.host").map(String::as_str),
+            Some("node7")
+        );
+        assert_eq!(m.get("services.sim.port").map(String::as_str), Some("8000"));
+        assert_eq!(m.get("services.db.port").map(String::as_str), Some("9000"));
+        assert_eq!(
+            m.get("services.sim.url").map(String::as_str),
+            Some("http://node7:8000")
+        );
+        assert!(!m.keys().any(|k| k.starts_with("services.gone.")), "{m:?}");
     }
 }

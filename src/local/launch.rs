@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::api::spec::{ClientSpec, MonitorSpec, ServiceSpec, SlurmSpec};
 use crate::api::status::{ClientProgress, ComponentKind};
-use crate::api::template;
+use crate::api::template::{self, RunValues};
 use crate::backend::{LaunchRequest, LineHook, ReadyCheck};
 use crate::monitor::scrape::ScrapeTarget;
 use crate::results::ResultsDir;
@@ -74,20 +74,13 @@ pub(super) struct Requests<'a> {
 impl Requests<'_> {
     /// Template values every component can use.
     fn shared_values(&self) -> BTreeMap<String, String> {
-        let mut v = BTreeMap::new();
-        v.insert(
-            "resultsDir".to_string(),
-            self.dir.root.display().to_string(),
-        );
+        let mut v = RunValues::new(&self.dir.root.display().to_string());
         for id in self.endpoints.ports.keys() {
-            if let (Some(port), Some(url)) = (self.endpoints.port(id, None), self.endpoints.url(id))
-            {
-                v.insert(format!("services.{id}.host"), self.endpoints.host_of(id));
-                v.insert(format!("services.{id}.port"), port.to_string());
-                v.insert(format!("services.{id}.url"), url);
+            if let Some(url) = self.endpoints.url(id) {
+                v.set_service(id, &url);
             }
         }
-        v
+        v.into_map()
     }
 
     fn component_env(

@@ -98,14 +98,6 @@ fn binary(b: &Benchmark) -> String {
         .unwrap_or_else(|| "aifbench".to_string())
 }
 
-/// `http://host:port` → (host, port).
-fn split_url(url: &str) -> Option<(String, String)> {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let hostport = rest.split('/').next()?;
-    let (h, p) = hostport.rsplit_once(':')?;
-    Some((h.to_string(), p.to_string()))
-}
-
 /// Template values: the in-cluster ones of pod services, the endpoints of
 /// services learned at run time (Slurm jobs) as known from the status, the
 /// results folder on the cluster.
@@ -122,18 +114,12 @@ fn values(
         .iter()
         .filter(|s| Backends::learns_endpoint_at_run_time(s.executor))
     {
-        v.remove(&format!("services.{}.url", s.id));
-        v.remove(&format!("services.{}.host", s.id));
-        v.remove(&format!("services.{}.port", s.id));
-        if let Some(url) = endpoints.get(&s.id) {
-            if let Some((h, p)) = split_url(url) {
-                v.insert(format!("services.{}.host", s.id), h);
-                v.insert(format!("services.{}.port", s.id), p);
-            }
-            v.insert(format!("services.{}.url", s.id), url.clone());
+        match endpoints.get(&s.id) {
+            Some(url) => v.set_service(&s.id, url),
+            None => v.forget_service(&s.id),
         }
     }
-    v
+    v.into_map()
 }
 
 fn env(

@@ -29,7 +29,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 
 use crate::api::spec::{Benchmark, ClientSpec, S3ResultsSpec, ServiceSpec};
-use crate::api::template;
+use crate::api::template::{self, RunValues};
 use crate::workload::loadgen::LoadgenConfig;
 
 /// Field manager of every server-side apply.
@@ -205,23 +205,11 @@ pub fn service_url(
 }
 
 /// Template values shared by every component of a run.
-pub fn template_values(
-    b: &Benchmark,
-    generation: i64,
-    results_dir: &str,
-) -> BTreeMap<String, String> {
-    let mut v = BTreeMap::new();
-    v.insert("resultsDir".to_string(), results_dir.to_string());
-    let ns = b.namespace().unwrap_or_else(|| "default".to_string());
+pub fn template_values(b: &Benchmark, generation: i64, results_dir: &str) -> RunValues {
+    let mut v = RunValues::new(results_dir);
     for s in &b.spec.services {
-        if let (Some(url), Some((_, port))) = (
-            service_url(b, generation, s, None),
-            service_ports(s).first(),
-        ) {
-            let host = format!("{}.{ns}.svc", child_name(&b.name_any(), generation, &s.id));
-            v.insert(format!("services.{}.host", s.id), host);
-            v.insert(format!("services.{}.port", s.id), port.to_string());
-            v.insert(format!("services.{}.url", s.id), url);
+        if let Some(url) = service_url(b, generation, s, None) {
+            v.set_service(&s.id, &url);
         }
     }
     v
@@ -259,7 +247,7 @@ pub fn service_pod(
         .as_ref()
         .ok_or_else(|| ChildError::NoImage(s.id.clone()))?;
     let ports = service_ports(s);
-    let mut values = template_values(b, generation, results_dir);
+    let mut values = template_values(b, generation, results_dir).into_map();
     values.insert("id".to_string(), s.id.clone());
     if let Some((_, p)) = ports.first() {
         values.insert("port".to_string(), p.to_string());
@@ -449,7 +437,7 @@ pub fn client_job(
         .as_ref()
         .map(|p| p.image.clone())
         .unwrap_or_else(|| default_image.to_string());
-    let mut values = template_values(b, generation, results_dir);
+    let mut values = template_values(b, generation, results_dir).into_map();
     values.insert("id".to_string(), c.id.clone());
     let mut env = vec![EnvVar {
         name: "AIFB_INDEX".to_string(),
