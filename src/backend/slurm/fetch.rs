@@ -221,4 +221,49 @@ mod tests {
             "{}"
         );
     }
+
+    #[tokio::test]
+    async fn slurmrestd_brings_back_only_the_summary_of_the_comment() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let local = dir.path().join("results/bm-1");
+        let folder = RunFolder::new(&local, Path::new("/cluster/scratch"), "bm-1", true);
+        let summary_file = local.join("clients/c-1.summary.json");
+        let job = JobRequest {
+            component: "c-1".into(),
+            argv: vec![
+                "loadgen".into(),
+                local.join("clients/c-1.json").display().to_string(),
+                summary_file.display().to_string(),
+            ],
+            summary_file: Some(summary_file.clone()),
+            ..Default::default()
+        };
+        let transport = Transport::new(&TransportConfig::Rest(
+            crate::backend::slurm::rest::RestConfig {
+                url: Some("http://127.0.0.1:9".into()),
+                ..Default::default()
+            },
+        ))
+        .expect("rest");
+        // Nothing to create (and nothing reachable): the job creates its
+        // folders, its logs go to the configured folder itself.
+        prepare(&transport, &folder, &folder.job(job.clone()))
+            .await
+            .expect("prepared");
+        assert_eq!(folder.log_dir, Path::new("/cluster/scratch"));
+        let plan = folder.plan(&job, &local.join("slurm_logs"));
+        let none = collect(&transport, &folder, &plan, "9", None)
+            .await
+            .expect("nothing to write");
+        assert!(none.is_empty());
+        let summary = serde_json::json!({"requests": 7});
+        let got = collect(&transport, &folder, &plan, "9", Some(&summary))
+            .await
+            .expect("summary written");
+        assert_eq!(got, [summary_file.clone()]);
+        let back: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&summary_file).expect("r")).expect("j");
+        assert_eq!(back, summary);
+        assert!(!local.join("clients/c-1.json").exists());
+    }
 }
