@@ -260,7 +260,7 @@ mod tests {
         let got = collect(&transport, &folder, &plan, "9", Some(&summary))
             .await
             .expect("summary written");
-        assert_eq!(got, [summary_file.clone()]);
+        assert_eq!(got, std::slice::from_ref(&summary_file));
         let back: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&summary_file).expect("r")).expect("j");
         assert_eq!(back, summary);
