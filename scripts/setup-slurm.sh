@@ -9,7 +9,11 @@
 # file the tests read:
 #   AIFB_SLURM_PARTITION, AIFB_SLURM_REST_URL, AIFB_SLURM_REST_SOCKET,
 #   AIFB_SLURM_JWT_FILE, AIFB_SSH_HOST, AIFB_SSH_PORT, AIFB_SSH_USER,
-#   AIFB_SSH_KEY, AIFB_SSH_KNOWN_HOSTS
+#   AIFB_SSH_KEY, AIFB_SSH_KNOWN_HOSTS,
+#   AIFB_TEST_JOB_USER, AIFB_TEST_JOB_DIR: an unprivileged user that logs in
+#   over the same ssh key (its jobs run as that user and cannot see root's
+#   folders) and a folder it owns, for the test of results coming back
+#   without a shared filesystem (tests/slurm_remote_results.rs)
 set -euo pipefail
 # shellcheck source=scripts/pidfile.sh
 source "$(cd "$(dirname "$0")" && pwd)/pidfile.sh"
@@ -20,6 +24,7 @@ cd /
 STATE=${AIFB_SLURM_STATE:-/var/tmp/aifbench-slurm}
 REST_PORT=${AIFB_SLURM_REST_PORT:-6820}
 SSH_PORT=${AIFB_SSH_PORT:-2222}
+JOB_USER=${AIFB_TEST_JOB_USER:-aifbjob}
 PARTITION=debug
 HOST=$(hostname -s)
 
@@ -147,11 +152,14 @@ mv "$STATE/jwt.new" "$STATE/jwt"
 # ---- sshd on loopback ------------------------------------------------------
 SSH_DIR=$STATE/ssh
 mkdir -p "$SSH_DIR" /run/sshd
-chmod 700 "$SSH_DIR"
+# 711 and a world-readable authorized_keys (a public key): sshd reads it as
+# the user logging in, so $JOB_USER can log in with the same key; the private
+# keys stay 0600.
+chmod 711 "$SSH_DIR"
 [ -s "$SSH_DIR/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$SSH_DIR/host_ed25519"
 [ -s "$SSH_DIR/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$SSH_DIR/id_ed25519"
 cp "$SSH_DIR/id_ed25519.pub" "$SSH_DIR/authorized_keys"
-chmod 600 "$SSH_DIR/authorized_keys"
+chmod 644 "$SSH_DIR/authorized_keys"
 echo "[127.0.0.1]:$SSH_PORT $(cut -d' ' -f1,2 "$SSH_DIR/host_ed25519.pub")" > "$SSH_DIR/known_hosts"
 cat > "$SSH_DIR/sshd_config" <<CONF
 Port $SSH_PORT
@@ -171,6 +179,20 @@ if ! [ -s "$SSH_DIR/sshd.pid" ] || ! kill -0 "$(cat "$SSH_DIR/sshd.pid")" 2>/dev
   /usr/sbin/sshd -f "$SSH_DIR/sshd_config"
 fi
 
+# ---- an unprivileged job user ----------------------------------------------
+# Logs in over the loopback sshd with the same key; its jobs run as itself,
+# so they cannot read or write root's 0700 folders (a cluster that does not
+# share the driver's results folder). Its home holds the jobs' run folders.
+JOB_HOME=$STATE/$JOB_USER
+if ! id -u "$JOB_USER" >/dev/null 2>&1; then
+  useradd --system --home-dir "$JOB_HOME" --shell /bin/bash "$JOB_USER"
+fi
+# No password, but not locked ('!'): sshd without PAM refuses locked accounts.
+usermod -p '*' "$JOB_USER"
+mkdir -p "$JOB_HOME/runs"
+chown -R "$JOB_USER": "$JOB_HOME"
+chmod 755 "$JOB_HOME"
+
 # ---- wait for slurmrestd ---------------------------------------------------
 for _ in $(seq 1 20); do
   [ -S "$SOCK" ] && curl -sf -o /dev/null -H "X-SLURM-USER-TOKEN: $(cat "$STATE/jwt")" \
@@ -189,5 +211,7 @@ AIFB_SSH_PORT=$SSH_PORT
 AIFB_SSH_USER=root
 AIFB_SSH_KEY=$SSH_DIR/id_ed25519
 AIFB_SSH_KNOWN_HOSTS=$SSH_DIR/known_hosts
+AIFB_TEST_JOB_USER=$JOB_USER
+AIFB_TEST_JOB_DIR=$JOB_HOME/runs
 ENV
 echo "Slurm is up; test settings in $STATE/env"

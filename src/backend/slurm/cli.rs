@@ -1,5 +1,6 @@
 //! The command-line transport: `sbatch --parsable`, `squeue --json`,
-//! `scancel`, run here or on a login node over SSH.
+//! `scancel`, and the commands and scripts of the run folder (`mkdir -p`,
+//! reading files back), run here or on a login node over SSH.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -231,6 +232,19 @@ impl CliTransport {
                     .await
             }
         }
+    }
+
+    /// Runs a command where the Slurm commands run (here, or on the login
+    /// node over SSH, quoted); returns its stdout.
+    pub async fn run_command(&self, argv: &[String]) -> Result<String, SlurmError> {
+        self.runner.run(argv, None).await
+    }
+
+    /// Runs a shell script where the Slurm commands run (`sh -c`); returns
+    /// its stdout.
+    pub async fn run_script(&self, script: &str) -> Result<String, SlurmError> {
+        self.run_command(&["sh".to_string(), "-c".to_string(), script.to_string()])
+            .await
     }
 
     /// Closes the SSH master connection, if any.

@@ -7,6 +7,10 @@
 //! - Three transports behind one interface ([`Transport`]): the local CLI
 //!   ([`cli`]), the same commands on a login node over SSH ([`ssh`]), and
 //!   slurmrestd ([`rest`]).
+//! - Clusters that do not share the results folder
+//!   ([`SlurmConfig::remote_dir`]): jobs work in a run folder on the
+//!   cluster ([`remote`], pure), and what they leave there comes back
+//!   through the transport when they end ([`fetch`]).
 //!
 //! Job names are deterministic (`aifb-<benchmark>-<run>-<component>`, the
 //! run being the results folder), so a restarted driver adopts its jobs
@@ -14,6 +18,8 @@
 //! every job of a run.
 
 pub mod cli;
+pub mod fetch;
+pub mod remote;
 pub mod render;
 pub mod rest;
 pub mod ssh;
@@ -28,6 +34,7 @@ use futures::future::BoxFuture;
 use tokio::sync::Mutex as AsyncMutex;
 
 use self::cli::{CliTransport, Runner};
+use self::remote::{FetchPlan, RunFolder};
 use self::render::{JobRequest, ReadyProbe, RenderError, render_script};
 use self::rest::{RestConfig, RestTransport};
 use self::ssh::SshConfig;
@@ -101,6 +108,14 @@ pub struct SlurmConfig {
     /// service's job (a ready file in the results folder) and monitors run
     /// as `aifbench scrape` jobs.
     pub in_allocation: bool,
+    /// A folder on the cluster for clusters that do not share the results
+    /// folder: each job works in `<remote_dir>/<run>/` (its configuration
+    /// carried in its script), and what it leaves there comes back into the
+    /// results folder through the transport when it ends (ssh: read over
+    /// the session; cli: copied; rest: only a client's summary, from its
+    /// comment). None: jobs work in the results folder itself (shared
+    /// filesystem).
+    pub remote_dir: Option<PathBuf>,
 }
 
 impl Default for SlurmConfig {
@@ -109,6 +124,7 @@ impl Default for SlurmConfig {
             transport: TransportConfig::Cli,
             poll_interval: Duration::from_secs(1),
             in_allocation: false,
+            remote_dir: None,
         }
     }
 }
@@ -225,7 +241,14 @@ struct Tracked {
     /// A client: stopped with SIGTERM while running, so it still reports
     /// its results (a cancelled job cannot update its comment).
     client: bool,
+    /// What to bring back from the run folder once the job ends.
+    fetch: Option<FetchPlan>,
+    /// Attempts to bring it back so far (done: [`MAX_FETCHES`]).
+    fetches: u8,
 }
+
+/// How often the files of an ended job are asked for before giving up.
+const MAX_FETCHES: u8 = 3;
 
 /// Components as Slurm jobs.
 pub struct SlurmBackend {
@@ -235,19 +258,34 @@ pub struct SlurmBackend {
     prefix: String,
     run: String,
     /// Where sbatch writes the jobs' `.out`/`.err` (and the services'
-    /// port and ready files): must exist on the cluster.
+    /// port and ready files): must exist on the cluster unless jobs work
+    /// in a run folder there ([`SlurmConfig::remote_dir`]).
     log_dir: PathBuf,
+    /// The run folder on the cluster, when it does not share `log_dir`'s
+    /// results folder.
+    folder: Option<RunFolder>,
     jobs: Mutex<HashMap<String, Tracked>>,
     cache: AsyncMutex<Option<(Instant, Vec<JobInfo>)>>,
 }
 
 impl SlurmBackend {
     /// A backend for the run `run` (the results folder name under `aifbench
-    /// run`), writing job output into `log_dir`.
+    /// run`), writing job output into `log_dir` (a folder of the results
+    /// folder: with [`SlurmConfig::remote_dir`], its parent is the results
+    /// folder the jobs' files come back to).
     pub fn new(config: SlurmConfig, run: &str, log_dir: PathBuf) -> Result<Self, SlurmError> {
         let transport = Transport::new(&config.transport)?;
         let prefix = run_prefix(run);
+        let folder = config.remote_dir.as_deref().map(|remote| {
+            RunFolder::new(
+                log_dir.parent().unwrap_or(&log_dir),
+                remote,
+                run,
+                matches!(transport, Transport::Rest(_)),
+            )
+        });
         Ok(Self {
+            folder,
             transport,
             config,
             prefix,
@@ -329,6 +367,8 @@ impl SlurmBackend {
                     job_id: job_id.clone(),
                     submitted: Instant::now(),
                     client: req.summary_file.is_some(),
+                    fetch: None,
+                    fetches: 0,
                 },
             );
         Ok(Placement {
@@ -426,8 +466,17 @@ impl SlurmBackend {
 impl SlurmBackend {
     /// The batch job of a component (pure): the one job shape of both
     /// drivers, reporting its port, readiness and summary through its
-    /// comment.
+    /// comment; in the run folder on the cluster when there is one.
     pub fn job_request(&self, req: &LaunchRequest) -> JobRequest {
+        let job = self.results_job(req);
+        match &self.folder {
+            Some(f) => f.job(job),
+            None => job,
+        }
+    }
+
+    /// The batch job of a component working in the results folder.
+    fn results_job(&self, req: &LaunchRequest) -> JobRequest {
         let port_file = req
             .port
             .map(|p| (self.log_dir.join(format!("{}.port", req.id)), p));
@@ -471,6 +520,9 @@ impl SlurmBackend {
             .and_then(|j| j.comment.as_deref())
             .and_then(JobReport::parse)
             .unwrap_or_default();
+        if matches!(run, RunState::Exited { .. }) {
+            self.bring_back(id, report.summary.as_ref()).await;
+        }
         let node = info
             .as_ref()
             .filter(|_| run == RunState::Running)
@@ -517,14 +569,22 @@ impl Backend for SlurmBackend {
 
     fn launch(&self, req: LaunchRequest) -> BoxFuture<'_, Result<Placement, BackendError>> {
         Box::pin(async move {
-            std::fs::create_dir_all(&self.log_dir).map_err(|source| BackendError::Io {
-                path: self.log_dir.clone(),
-                source,
-            })?;
-            let job = self.job_request(&req);
-            self.submit(&job)
+            let refused = |e: SlurmError| BackendError::Refused(e.to_string());
+            let local = self.results_job(&req);
+            let Some(folder) = &self.folder else {
+                std::fs::create_dir_all(&self.log_dir).map_err(|source| BackendError::Io {
+                    path: self.log_dir.clone(),
+                    source,
+                })?;
+                return self.submit(&local).await.map_err(refused);
+            };
+            let job = folder.job(local.clone());
+            fetch::prepare(&self.transport, folder, &job)
                 .await
-                .map_err(|e| BackendError::Refused(e.to_string()))
+                .map_err(refused)?;
+            let placement = self.submit(&job).await.map_err(refused)?;
+            self.set_fetch_plan(&req.id, folder.plan(&local, &self.log_dir));
+            Ok(placement)
         })
     }
 
@@ -542,6 +602,7 @@ impl Backend for SlurmBackend {
                 .cancel_all()
                 .await
                 .map_err(|e| BackendError::Refused(e.to_string()));
+            self.bring_back_the_rest().await;
             self.close().await;
             r
         })
