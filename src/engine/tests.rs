@@ -1,8 +1,10 @@
 //! Every transition of the engine, the failure paths included, without I/O.
 
+use jiff::SignedDuration;
+
 use super::*;
 use crate::api::load::load_str;
-use crate::api::status::Percentiles;
+use crate::api::status::{ComponentState, Percentiles, Phase, ResultsSummary, condition, reason};
 
 const BASE: &str = r#"
 apiVersion: aifbench.io/v1alpha1

@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use super::*;
 
 const VLLM: &str = r#"# HELP python_gc_objects_collected_total Objects collected during gc
