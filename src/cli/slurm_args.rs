@@ -50,6 +50,14 @@ pub struct SlurmArgs {
     /// monitors run as `aifbench scrape` jobs.
     #[arg(long, env = "AIFB_SLURM_IN_ALLOCATION")]
     slurm_in_allocation: bool,
+    /// A folder on the cluster for jobs to work in when the cluster does
+    /// not share the results folder (a laptop driving a login node over
+    /// ssh, slurmrestd): each job works in DIR/<run>/ and what it leaves
+    /// there comes back into the results folder when it ends (ssh: over
+    /// the session; cli: copied; rest: only a client's summary — use
+    /// results.s3 for full results there).
+    #[arg(long, value_name = "DIR", env = "AIFB_SLURM_REMOTE_DIR")]
+    slurm_remote_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -117,6 +125,7 @@ impl SlurmArgs {
         Ok(SlurmConfig {
             transport,
             in_allocation: self.slurm_in_allocation,
+            remote_dir: self.slurm_remote_dir.clone(),
             ..Default::default()
         })
     }
