@@ -16,8 +16,8 @@ mod status_file;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -36,7 +36,8 @@ use crate::driver::{self, Doer, Feedback, StepError};
 use crate::engine::{
     self, Action, ActionOutcome, Observations, Observed, Placement, PlannedComponent, RunState,
 };
-use crate::monitor::scrape::{MonitorConfig, run_monitor};
+use crate::monitor::scrape::MonitorConfig;
+use crate::monitor::task::MonitorTask;
 use crate::results::environment::Environment;
 use crate::results::report::Report;
 use crate::results::s3::{ResultsStore, s3_url};
@@ -98,11 +99,6 @@ pub struct Outcome {
     pub dir: ResultsDir,
     /// The merged results, when the report was written.
     pub report: Option<Report>,
-}
-
-struct MonitorTask {
-    cancel: CancellationToken,
-    run: Arc<Mutex<RunState>>,
 }
 
 struct Driver {
@@ -356,7 +352,7 @@ impl Driver {
                     tracing::info!(component = %id, "health check passed inside the allocation");
                 }
             } else if let Some(m) = self.monitors.get(&id) {
-                o.run = m.run.lock().unwrap_or_else(PoisonError::into_inner).clone();
+                o.run = m.state();
             }
             o.placement = self.placements.get(&id).cloned().unwrap_or_default();
             o.healthy = self
@@ -420,7 +416,7 @@ impl Driver {
             }
             Action::Stop(id) => {
                 if let Some(m) = self.monitors.get(id) {
-                    m.cancel.cancel();
+                    m.stop();
                 } else if let Some(backend) = self.launched.get(id) {
                     let grace = if self.forced {
                         Duration::ZERO
@@ -568,34 +564,6 @@ impl Driver {
             timeout: m.timeout.get(),
             bearer_token: bearer_token(m)?,
         };
-        let cancel = CancellationToken::new();
-        let run = Arc::new(Mutex::new(RunState::Running));
-        let out_dir = self.dir.metrics();
-        {
-            let cancel = cancel.clone();
-            let run = run.clone();
-            let id = m.id.clone();
-            tokio::spawn(async move {
-                let result = run_monitor(config, &out_dir, cancel).await;
-                let state = match result {
-                    Ok(report) => {
-                        tracing::debug!(monitor = %id, scrapes = report.scrapes, failures = report.failures, "monitor stopped");
-                        RunState::Exited {
-                            code: Some(0),
-                            reason: None,
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(monitor = %id, error = %e, "monitor failed");
-                        RunState::Exited {
-                            code: Some(1),
-                            reason: Some(e.to_string()),
-                        }
-                    }
-                };
-                *run.lock().unwrap_or_else(PoisonError::into_inner) = state;
-            });
-        }
         self.placements.insert(
             m.id.clone(),
             Placement {
@@ -604,7 +572,7 @@ impl Driver {
             },
         );
         self.monitors
-            .insert(m.id.clone(), MonitorTask { cancel, run });
+            .insert(m.id.clone(), MonitorTask::spawn(config, self.dir.metrics()));
         Ok(())
     }
 

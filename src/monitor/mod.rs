@@ -12,6 +12,7 @@ mod error;
 pub mod parse;
 pub mod scrape;
 pub mod targets;
+pub mod task;
 
 pub use cli::{ScrapeArgs, run_cli};
 pub use error::MonitorError;

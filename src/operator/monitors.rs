@@ -1,27 +1,21 @@
-//! Monitors scraped by the operator itself: one task per monitor of a run,
+//! Monitors scraped by the operator itself: one [`MonitorTask`] per monitor of a run,
 //! writing `metrics/<id>.raw.jsonl` and `.parsed.jsonl` under the operator's
 //! results root (`<root>/<namespace>/<results folder>/metrics/`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
-
-use tokio_util::sync::CancellationToken;
+use std::sync::{Mutex, PoisonError};
 
 use crate::engine::RunState;
-use crate::monitor::scrape::{MonitorConfig, run_monitor};
+use crate::monitor::scrape::MonitorConfig;
+use crate::monitor::task::MonitorTask;
 
 type Key = (String, String, i64, String);
-
-struct Task {
-    cancel: CancellationToken,
-    run: Arc<Mutex<RunState>>,
-}
 
 /// The running monitor tasks of every Benchmark.
 #[derive(Default)]
 pub struct MonitorTasks {
-    tasks: Mutex<BTreeMap<Key, Task>>,
+    tasks: Mutex<BTreeMap<Key, MonitorTask>>,
 }
 
 impl MonitorTasks {
@@ -30,7 +24,7 @@ impl MonitorTasks {
         Self::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Key, Task>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Key, MonitorTask>> {
         self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -53,37 +47,14 @@ impl MonitorTasks {
         if tasks.contains_key(&key) {
             return;
         }
-        let cancel = CancellationToken::new();
-        let run = Arc::new(Mutex::new(RunState::Running));
-        {
-            let cancel = cancel.clone();
-            let run = run.clone();
-            tokio::spawn(async move {
-                let id = config.id.clone();
-                let state = match run_monitor(config, &out_dir, cancel).await {
-                    Ok(_) => RunState::Exited {
-                        code: Some(0),
-                        reason: None,
-                    },
-                    Err(e) => {
-                        tracing::warn!(monitor = %id, error = %e, "monitor failed");
-                        RunState::Exited {
-                            code: Some(1),
-                            reason: Some(e.to_string()),
-                        }
-                    }
-                };
-                *run.lock().unwrap_or_else(PoisonError::into_inner) = state;
-            });
-        }
-        tasks.insert(key, Task { cancel, run });
+        tasks.insert(key, MonitorTask::spawn(config, out_dir));
     }
 
     /// Stops one monitor (it does a final scrape first).
     pub fn stop(&self, ns: &str, name: &str, generation: i64, id: &str) {
         let key = (ns.to_string(), name.to_string(), generation, id.to_string());
         if let Some(t) = self.lock().get(&key) {
-            t.cancel.cancel();
+            t.stop();
         }
     }
 
@@ -92,12 +63,7 @@ impl MonitorTasks {
         self.lock()
             .iter()
             .filter(|((n, b, g, _), _)| n == ns && b == name && *g == generation)
-            .map(|((_, _, _, id), t)| {
-                (
-                    id.clone(),
-                    t.run.lock().unwrap_or_else(PoisonError::into_inner).clone(),
-                )
-            })
+            .map(|((_, _, _, id), t)| (id.clone(), t.state()))
             .collect()
     }
 
@@ -106,7 +72,7 @@ impl MonitorTasks {
         self.lock().retain(|(n, b, _, _), t| {
             let keep = !(n == ns && b == name);
             if !keep {
-                t.cancel.cancel();
+                t.stop();
             }
             keep
         });
