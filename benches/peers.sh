@@ -24,8 +24,7 @@ if ! "$TOOLS/peers-venv/bin/python" -c 'import inference_perf' 2>/dev/null; then
   "$TOOLS/peers-venv/bin/pip" install -q inference-perf
 fi
 if ! "$TOOLS/guidellm-venv/bin/python" -c 'import guidellm' 2>/dev/null; then
-  "$PY312" -m venv "$TOOLS/guidellm-venv" \
-  "$TARGET/release/examples/stream_floor"
+  "$PY312" -m venv "$TOOLS/guidellm-venv"
   "$TOOLS/guidellm-venv/bin/pip" install -q --upgrade pip
   "$TOOLS/guidellm-venv/bin/pip" install -q guidellm==0.8.1
 fi

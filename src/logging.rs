@@ -1,6 +1,7 @@
 //! Logging setup: a console layer plus the spec's `loggers` as files in the
 //! results folder (`logs/<id>.jsonl` for json, `logs/<id>.log` for text).
 
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -11,6 +12,13 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 use crate::api::spec::{LogFormat, LoggerSpec};
 
 type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// Colour (ANSI escapes) on the console only when it is a terminal and
+/// `NO_COLOR` is not set: a piped `aifbench run | tee log`, and every
+/// component's log (children write into pipes), stay plain text.
+fn colour(stderr_is_terminal: bool, no_color: bool) -> bool {
+    stderr_is_terminal && !no_color
+}
 
 /// Installs the global subscriber. `console` is a filter such as `info` or
 /// `aifbench=debug` (RUST_LOG overrides it); `json` switches the console
@@ -29,6 +37,10 @@ pub fn init(console: &str, json: bool, loggers: &[LoggerSpec], logs_dir: Option<
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_target(false)
+            .with_ansi(colour(
+                std::io::stderr().is_terminal(),
+                std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+            ))
             .with_filter(filter)
             .boxed()
     };
@@ -72,5 +84,17 @@ pub fn init(console: &str, json: bool, loggers: &[LoggerSpec], logs_dir: Option<
     let _ = tracing_subscriber::registry().with(layers).try_init();
     for p in problems {
         tracing::error!("{p}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour(true, false));
+        assert!(!colour(false, false));
+        assert!(!colour(true, true));
     }
 }

@@ -136,6 +136,20 @@ fn quickstart_succeeds_with_results_metrics_and_status() {
     );
     assert!(dir.join("metrics/sim-metrics.raw.jsonl").is_file());
     assert_nothing_left(&s);
+    // Piped output and component logs are plain text: no ANSI escapes.
+    assert!(
+        !out.stdout.contains(&0x1b) && !out.stderr.contains(&0x1b),
+        "escape codes in piped output: {}",
+        output_text(&out)
+    );
+    for log in std::fs::read_dir(dir.join("logs")).unwrap().flatten() {
+        let bytes = std::fs::read(log.path()).unwrap();
+        assert!(
+            !bytes.contains(&0x1b),
+            "escape codes in {}",
+            log.path().display()
+        );
+    }
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("ttft") && stdout.contains("Succeeded"),
