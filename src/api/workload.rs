@@ -3,7 +3,8 @@
 //!
 //! These types are part of the `Benchmark` custom resource, so they stay
 //! structural: plain structs and unit-only string enums, with a doc comment on
-//! every field (it becomes the `kubectl explain` text).
+//! every field (it becomes the `kubectl explain` text). The trace-replay
+//! settings of the OpenAI workload are in `trace` (re-exported here).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -13,6 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::bytesize::ByteSize;
 use crate::api::duration::Duration;
+
+mod trace;
+pub use trace::{TraceFormat, TraceSpec};
 
 /// The workload a client runs against its target service.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
@@ -125,6 +129,13 @@ pub struct OpenAiWorkload {
     /// request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dataset: Option<Dataset>,
+    /// Replay a timestamped request trace instead of `dataset` and the load's
+    /// `rate`: an open loop sending each request at its arrival time divided
+    /// by `speed`, with a prompt of the trace's input length and `max_tokens`
+    /// of its output length. `load.concurrency` caps the requests in flight
+    /// (default 1024); `load.warmup`, `duration` and `maxRequests` still apply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceSpec>,
     /// Per-request service-level objectives: a request counts towards
     /// goodput when it meets all of those given (as `vllm bench serve
     /// --goodput`).
@@ -263,6 +274,7 @@ impl Default for OpenAiWorkload {
             api_key_file: None,
             request_timeout: Duration::from_secs(60),
             dataset: None,
+            trace: None,
             goodput: None,
         }
     }

@@ -4,7 +4,8 @@
 //! - [`load`]: the protocol-independent load model (closed and open loop,
 //!   warm-up, stop conditions, error policy) driving any [`load::Executor`];
 //! - [`record`]: the per-request record every executor produces;
-//! - [`openai`] (with [`sse`] and [`dataset`]), [`s3`] and [`chroma`]: the
+//! - [`openai`] (with [`sse`], [`dataset`], and [`trace`] with
+//!   [`trace_formats`] for trace replay), [`s3`] and [`chroma`]: the
 //!   protocol executors (inference, object store, vector database);
 //! - [`openai_run`], [`s3_run`], [`chroma_run`]: one instance of each
 //!   workload (setup, stages, pre-population, recall), each a
@@ -43,6 +44,8 @@ pub mod sse;
 pub mod stats;
 #[cfg(test)]
 mod testserver;
+pub mod trace;
+pub mod trace_formats;
 
 use std::path::PathBuf;
 

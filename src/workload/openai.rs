@@ -356,16 +356,26 @@ impl OpenAiClient {
     /// The executor sending requests for `model`, one body per dataset entry
     /// (built from `seed`), cycled by request index.
     pub fn executor(&self, model: &str, seed: u64) -> Result<OpenAiExecutor, WorkloadError> {
-        let path = match self.cfg.api {
-            OpenAiApi::Completions => "/v1/completions",
-            OpenAiApi::Chat => "/v1/chat/completions",
-        };
         let entries = dataset::build(
             self.cfg.dataset.as_ref(),
             &self.cfg.prompt,
             self.cfg.max_tokens,
             seed,
         )?;
+        self.executor_for(model, &entries)
+    }
+
+    /// The executor sending request `i` with `entries[i]` (cycled by request
+    /// index) for `model`: a dataset's entries, or a trace's in arrival order.
+    pub fn executor_for(
+        &self,
+        model: &str,
+        entries: &[Entry],
+    ) -> Result<OpenAiExecutor, WorkloadError> {
+        let path = match self.cfg.api {
+            OpenAiApi::Completions => "/v1/completions",
+            OpenAiApi::Chat => "/v1/chat/completions",
+        };
         let bodies = entries
             .iter()
             .map(|e| serde_json::to_vec(&entry_body(&self.cfg, model, e)).map(Bytes::from))

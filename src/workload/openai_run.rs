@@ -1,6 +1,7 @@
 //! Runs one `openai` instance for `aifbench loadgen`: resolves the model,
 //! drives each load stage with the OpenAI-compatible executor ([`super::openai`]),
-//! and combines the stages into one result.
+//! and combines the stages into one result. With `trace` set, the single
+//! plan is an open loop on the trace's arrival times ([`super::trace`]).
 
 use std::sync::Arc;
 
@@ -15,7 +16,10 @@ use super::openai::OpenAiClient;
 use super::result::ClientResult;
 use super::runner::{Instance, Workload};
 use super::stats::Goodput;
-use crate::api::workload::WorkloadType;
+use super::trace::{self, Trace};
+use crate::api::workload::{
+    LoadSpec, OPEN_LOOP_DEFAULT_CONCURRENCY, OpenAiWorkload, TraceSpec, WorkloadType,
+};
 
 /// The `openai` workload (OpenAI-compatible inference servers).
 pub struct OpenAiRun;
@@ -51,6 +55,10 @@ async fn run(i: Instance<'_>) -> Result<ClientResult, WorkloadError> {
     for p in &mut plans {
         p.goodput.clone_from(&goodput);
     }
+    let trace = match &openai.trace {
+        Some(spec) => Some(replay(spec, &openai, &config.load, &mut plans)?),
+        None => None,
+    };
     let max_concurrency = plans.iter().map(|p| p.concurrency).max().unwrap_or(1);
     let client = OpenAiClient::new(&config.base_url, &openai, max_concurrency)?;
     let sink: Option<Arc<dyn RecordSink>> = match requests_log {
@@ -70,7 +78,10 @@ async fn run(i: Instance<'_>) -> Result<ClientResult, WorkloadError> {
     match model {
         None => parts.push((plans[0].clone(), empty_outcome(plans[0].seed))),
         Some(model) => {
-            let executor = client.executor(&model, plans[0].seed)?;
+            let executor = match &trace {
+                Some(t) => client.executor_for(&model, &t.entries)?,
+                None => client.executor(&model, plans[0].seed)?,
+            };
             let ticks = ProgressTicks {
                 id: &config.id,
                 t0,
@@ -127,6 +138,52 @@ async fn run(i: Instance<'_>) -> Result<ClientResult, WorkloadError> {
     Ok(result)
 }
 
+/// Loads the trace of `spec` and makes `plans` (one, without stages) replay
+/// it: an open loop on its offsets, at most `load.concurrency` (default
+/// 1024) in flight. Settings that would set other arrival times are errors.
+fn replay(
+    spec: &TraceSpec,
+    openai: &OpenAiWorkload,
+    load: &LoadSpec,
+    plans: &mut [LoadPlan],
+) -> Result<Trace, WorkloadError> {
+    let conflict = |field: &str, why: &str| {
+        Err(WorkloadError::InvalidConfig(format!(
+            "{field}: not with workload.openai.trace ({why})"
+        )))
+    };
+    if openai.dataset.is_some() {
+        return conflict(
+            "workload.openai.dataset",
+            "the trace gives each request's input and output length",
+        );
+    }
+    if load.rate.is_some() {
+        return conflict(
+            "load.rate",
+            "the trace gives the arrival times; set trace.speed to replay faster or slower",
+        );
+    }
+    if !load.stages.is_empty() {
+        return conflict("load.stages", "a trace is replayed once");
+    }
+    if load.ramp_up.is_some() || load.burstiness.is_some() {
+        return conflict(
+            "load.rampUp and load.burstiness",
+            "the trace gives the arrival times",
+        );
+    }
+    let [plan] = plans else {
+        return conflict("load.stages", "a trace is replayed once");
+    };
+    let trace = trace::load(spec, plan.seed)?;
+    plan.trace = Some(trace.offsets.clone());
+    if load.concurrency.is_none() {
+        plan.concurrency = OPEN_LOOP_DEFAULT_CONCURRENCY;
+    }
+    Ok(trace)
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -135,7 +192,7 @@ mod tests {
 
     use super::*;
     use crate::api::duration::Duration as SpecDuration;
-    use crate::api::workload::{Arrival, LoadSpec, OpenAiApi, OpenAiWorkload};
+    use crate::api::workload::{Arrival, LoadSpec, OpenAiApi, OpenAiWorkload, TraceSpec};
     use crate::workload::loadgen::ProgressEvent;
     use crate::workload::loadgen::testing::{config, run_collect};
     use crate::workload::result::merge;
@@ -375,5 +432,73 @@ mod tests {
         });
         let (r, _) = run_collect(c, None, CancellationToken::new()).await;
         assert_eq!(r.unwrap().error_classes.get("http_401"), Some(&1));
+    }
+
+    #[tokio::test]
+    async fn trace_replay_sends_every_line_at_its_time_with_its_lengths() {
+        let server = TestServer::start(Behavior {
+            first_token: Duration::from_millis(1),
+            gap: Duration::from_millis(1),
+            tokens: 2,
+            ..Behavior::default()
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trace.jsonl");
+        // 20 requests over 380 ms of trace time; the last asks for 99 tokens.
+        let lines: Vec<String> = (0..20)
+            .map(|i| {
+                let out = if i == 19 { 99 } else { 5 };
+                format!(
+                    "{{\"timestamp_ms\": {}, \"input_tokens\": {}, \"output_tokens\": {out}}}",
+                    i * 20,
+                    3 + i
+                )
+            })
+            .collect();
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        let mut c = config(&server.url, 1, 1);
+        c.load = LoadSpec::default();
+        c.workload.openai = Some(OpenAiWorkload {
+            model: Some("m".into()),
+            api: OpenAiApi::Completions,
+            trace: Some(TraceSpec {
+                path: path.display().to_string(),
+                speed: 2.0,
+                ..TraceSpec::default()
+            }),
+            ..Default::default()
+        });
+        let started = Instant::now();
+        let (r, _) = run_collect(c.clone(), None, CancellationToken::new()).await;
+        let r = r.unwrap();
+        assert_eq!((r.requests, r.errors), (20, 0), "{r:?}");
+        assert_eq!(server.hits(), 20);
+        // The last line was sent last, with its lengths.
+        let body = server.last_body();
+        assert_eq!(body["max_tokens"], 99);
+        assert_eq!(body["prompt"].as_str().unwrap().split(' ').count(), 22);
+        // 380 ms of trace at 2x: 190 ms of sending, an open loop.
+        let s = merge(&[r]).unwrap();
+        let rate = s.send_rate.unwrap();
+        assert!((rate - 100.0).abs() < 10.0, "send rate {rate}/s");
+        assert_eq!(s.latency[QUEUE_TIME].count, 20);
+        assert!(started.elapsed() < Duration::from_secs(5));
+
+        // Settings that would set other arrival times are refused by name.
+        c.load.rate = Some(5.0);
+        let (r, _) = run_collect(c.clone(), None, CancellationToken::new()).await;
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("load.rate") && e.contains("trace.speed"), "{e}");
+        c.load.rate = None;
+        if let Some(o) = c.workload.openai.as_mut() {
+            o.trace.as_mut().unwrap().path = "/nonexistent/t.jsonl".into();
+        }
+        let (r, _) = run_collect(c, None, CancellationToken::new()).await;
+        let e = r.unwrap_err().to_string();
+        assert!(
+            e.contains("trace.path") && e.contains("/nonexistent/t.jsonl"),
+            "{e}"
+        );
     }
 }

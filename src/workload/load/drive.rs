@@ -12,9 +12,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use super::plan::TimerFuture;
-use super::{
-    ArrivalSchedule, Executor, LiveCounters, LoadOutcome, LoadPlan, RecordSink, RequestContext,
-};
+use super::{Executor, LiveCounters, LoadOutcome, LoadPlan, RecordSink, RequestContext};
 use crate::workload::record::{RequestRecord, Timings};
 use crate::workload::stats::Recorder;
 
@@ -73,6 +71,9 @@ impl Drop for InFlight<'_> {
 /// When and how a request is sent, as the driver decided it.
 #[derive(Clone, Copy, Debug)]
 struct Dispatch {
+    /// Sequence number, taken when dispatched so an open loop's requests are
+    /// numbered in schedule order (a trace's request `i` is its line `i`).
+    index: u64,
     /// Intended send time (open loop: the schedule; closed loop: now).
     intended: Instant,
     /// Whether it falls in the warm-up.
@@ -96,8 +97,13 @@ impl<E: Executor> Shared<E> {
     }
 
     /// Sends one request and records it. Returns true when it failed.
+    /// The next sequence number.
+    fn take_index(&self) -> u64 {
+        self.next_index.fetch_add(1, Ordering::Relaxed)
+    }
+
     async fn run_one(&self, d: Dispatch) -> bool {
-        let index = self.next_index.fetch_add(1, Ordering::Relaxed);
+        let index = d.index;
         let mut guard = InFlight::new(&self.live, &self.dropped);
         let sent = Instant::now();
         if !d.warmup {
@@ -212,6 +218,7 @@ async fn worker<E: Executor>(shared: Arc<Shared<E>>, begin: Instant) {
             break;
         }
         let dispatch = Dispatch {
+            index: shared.take_index(),
             intended: now,
             warmup,
             open_loop: false,
@@ -269,14 +276,13 @@ pub async fn drive<E: Executor>(
         warmup_s = plan.warmup.as_secs_f64(),
         duration_s = plan.duration.map(|d| d.as_secs_f64()),
         max_requests = plan.max_requests,
+        trace_requests = plan.trace.as_ref().map(|t| t.len()),
         seed = plan.seed,
         "load started"
     );
 
     let mut tasks = JoinSet::new();
-    let mut schedule = plan.rate.map(|rate| {
-        ArrivalSchedule::with_shape(rate, plan.arrival, plan.burstiness, plan.ramp_up, plan.seed)
-    });
+    let mut schedule = plan.schedule();
     let permits = Arc::new(Semaphore::new(plan.concurrency as usize));
     let mut next_intended = None;
     match &mut schedule {
@@ -350,6 +356,7 @@ pub async fn drive<E: Executor>(
                 }
                 let task_shared = shared.clone();
                 let dispatch = Dispatch {
+                    index: shared.take_index(),
                     intended: slot_time,
                     warmup,
                     open_loop: true,

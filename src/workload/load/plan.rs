@@ -4,11 +4,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::{Instant, sleep_until};
 
-use super::DEFAULT_CANCEL_GRACE;
+use super::{ArrivalSchedule, DEFAULT_CANCEL_GRACE};
 use crate::api::workload::{Arrival, ErrorPolicy, LoadSpec};
 use crate::workload::WorkloadError;
 use crate::workload::stats::Goodput;
@@ -46,6 +47,9 @@ pub struct LoadPlan {
     pub goodput: Option<Goodput>,
     /// How the open-loop scheduler waits for each intended send time.
     pub send_timer: SendTimer,
+    /// Open loop replaying a trace: the intended send offsets, one request
+    /// each (instead of `rate`; the run ends after the last).
+    pub trace: Option<Arc<[Duration]>>,
 }
 
 /// How the open-loop scheduler waits for the next intended send time.
@@ -113,7 +117,24 @@ impl LoadPlan {
             cancel_grace: DEFAULT_CANCEL_GRACE,
             goodput: None,
             send_timer: SendTimer::default(),
+            trace: None,
         })
+    }
+
+    /// The open loop's send schedule: the trace's offsets, else the `rate`
+    /// process; `None` for a closed loop.
+    pub fn schedule(&self) -> Option<ArrivalSchedule> {
+        match (&self.trace, self.rate) {
+            (Some(offsets), _) => Some(ArrivalSchedule::trace(offsets.clone())),
+            (None, Some(rate)) => Some(ArrivalSchedule::with_shape(
+                rate,
+                self.arrival,
+                self.burstiness,
+                self.ramp_up,
+                self.seed,
+            )),
+            (None, None) => None,
+        }
     }
 
     /// One plan per stage of `load` (a single plan without stages). Each

@@ -1,7 +1,8 @@
 //! The open loop's intended send times: constant spacing, Poisson arrivals
 //! or gamma-distributed gaps from a seeded generator, stretched by a linear
-//! ramp-up.
+//! ramp-up; or the given offsets of a replayed trace.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
@@ -28,9 +29,11 @@ pub fn ramp_warp(s: f64, ramp: f64) -> f64 {
 /// request at 0, then gaps of `1/rate` (constant), exponentially distributed
 /// with mean `1/rate` (Poisson), or gamma-distributed with mean `1/rate` and
 /// shape `burstiness` (gamma); stretched by the ramp-up. Deterministic for a
-/// given seed.
+/// given seed. A trace schedule ([`ArrivalSchedule::trace`]) yields its
+/// offsets as given and then ends.
 #[derive(Clone, Debug)]
 pub struct ArrivalSchedule {
+    trace: Option<Arc<[Duration]>>,
     rate: f64,
     arrival: Arrival,
     gamma: Option<Gamma<f64>>,
@@ -59,6 +62,7 @@ impl ArrivalSchedule {
             _ => None,
         };
         Self {
+            trace: None,
             rate,
             arrival,
             gamma,
@@ -70,10 +74,28 @@ impl ArrivalSchedule {
     }
 }
 
+impl ArrivalSchedule {
+    /// The send offsets of a replayed trace (non-decreasing, from the start
+    /// of the run), one request each; the schedule ends after the last.
+    pub fn trace(offsets: Arc<[Duration]>) -> Self {
+        Self {
+            trace: Some(offsets),
+            ..Self::new(1.0, Arrival::Constant, 0)
+        }
+    }
+}
+
 impl Iterator for ArrivalSchedule {
     type Item = Duration;
 
     fn next(&mut self) -> Option<Duration> {
+        if let Some(offsets) = &self.trace {
+            let at = usize::try_from(self.index)
+                .ok()
+                .and_then(|i| offsets.get(i).copied());
+            self.index += 1;
+            return at;
+        }
         let offset = match self.arrival {
             // Computed from the index, so rounding errors do not accumulate.
             Arrival::Constant => self.index as f64 / self.rate,

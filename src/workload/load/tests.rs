@@ -453,3 +453,77 @@ async fn closed_loop_ramp_up_spreads_worker_starts() {
     let ms: Vec<u128> = sent.iter().map(|d| d.as_millis()).collect();
     assert_eq!(ms, vec![0, 500, 1000, 1500]);
 }
+
+#[test]
+fn trace_schedule_yields_its_offsets_then_ends() {
+    let offsets: Arc<[Duration]> = vec![
+        Duration::ZERO,
+        Duration::from_millis(5),
+        Duration::from_millis(5),
+        Duration::from_millis(900),
+    ]
+    .into();
+    let s: Vec<Duration> = ArrivalSchedule::trace(offsets.clone()).collect();
+    assert_eq!(&s[..], &offsets[..]);
+    // A plan with a trace schedules it, whatever its rate.
+    let mut p = plan(
+        LoadSpec {
+            rate: Some(1000.0),
+            ..Default::default()
+        },
+        ErrorPolicy::default(),
+    );
+    p.trace = Some(offsets.clone());
+    assert_eq!(p.schedule().unwrap().count(), 4);
+    p.trace = None;
+    assert!(p.schedule().is_some());
+    p.rate = None;
+    assert!(p.schedule().is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn trace_replay_sends_request_i_at_offset_i_in_order() {
+    struct Recording(Mutex<Vec<(u64, Duration)>>);
+    impl RecordSink for Recording {
+        fn record(&self, _stage: usize, sent: Duration, r: &RequestRecord) {
+            lock(&self.0).push((r.index, sent));
+        }
+    }
+    // A burst of three equal times, then gaps; 30 ms requests overlap.
+    let offsets_ms = [0u64, 10, 10, 10, 40, 200, 210];
+    let offsets: Arc<[Duration]> = offsets_ms
+        .iter()
+        .map(|&m| Duration::from_millis(m))
+        .collect();
+    let fake = Arc::new(Fake::new(30, false));
+    let mut p = plan(
+        LoadSpec {
+            concurrency: Some(100),
+            ..Default::default()
+        },
+        ErrorPolicy::default(),
+    );
+    p.trace = Some(offsets);
+    let sink = Arc::new(Recording(Mutex::new(Vec::new())));
+    let out = drive(
+        &p,
+        fake,
+        Arc::new(LiveCounters::default()),
+        &CancellationToken::new(),
+        Some(sink.clone()),
+    )
+    .await;
+    assert_eq!(out.recorder.requests, 7);
+    assert_eq!(out.issued, 7);
+    let mut sent = lock(&sink.0).clone();
+    sent.sort();
+    // Request i (line i of the trace) went out at offset i.
+    let got: Vec<(u64, u128)> = sent.iter().map(|(i, d)| (*i, d.as_millis())).collect();
+    let want: Vec<(u64, u128)> = offsets_ms
+        .iter()
+        .enumerate()
+        .map(|(i, &m)| (i as u64, u128::from(m)))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(out.recorder.histogram(QUEUE_TIME).unwrap().len(), 7);
+}
