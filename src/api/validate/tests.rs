@@ -233,3 +233,19 @@ fn storage_workloads_validate_their_settings() {
         "{paths:?}"
     );
 }
+
+#[test]
+fn a_trace_replay_is_checked_before_anything_runs() {
+    let text = GOOD.replace(
+        "      workload: {type: openai}\n",
+        "      workload:\n        type: openai\n        openai:\n          trace: {path: \"\", speed: 0}\n",
+    );
+    let errs = errors_of(&text);
+    let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+    for want in [
+        "spec.clients[0].workload.openai.trace.path",
+        "spec.clients[0].workload.openai.trace.speed",
+    ] {
+        assert!(paths.contains(&want), "{want} missing in {errs:?}");
+    }
+}

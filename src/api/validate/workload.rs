@@ -108,6 +108,11 @@ impl Validator {
         if o.max_tokens == 0 {
             self.err(format!("{at}.maxTokens"), "must be at least 1");
         }
+        if let Some(t) = &o.trace {
+            for (field, problem) in t.problems(&format!("{at}.trace")) {
+                self.err(field, problem);
+            }
+        }
         let check_len = |v: &mut Self, d: &LengthDist, at: String| {
             let problem = match d.kind {
                 LengthDistType::Fixed if d.value.is_none_or(|x| x == 0) => {
