@@ -161,9 +161,15 @@ fn latency_estimate(run: &RunData, metric: &str, stat: &str) -> Option<Estimate>
         p => Some(p.trim_start_matches('p').parse::<f64>().ok()? / 100.0),
     };
     if let Some(s) = sample(run, metric) {
+        // The gaps of one request move together: count requests, not gaps.
+        let n_eff = if metric == "itl" {
+            run.summary.requests.min(s.len())
+        } else {
+            s.len()
+        };
         return match q {
-            None => s.mean(),
-            Some(q) => s.quantile(q),
+            None => s.mean_eff(n_eff),
+            Some(q) => s.quantile_eff(q, n_eff),
         };
     }
     // summary.json only: the mean keeps its interval, percentiles have none.

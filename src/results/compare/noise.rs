@@ -6,6 +6,8 @@
 //!   below the true quantile) read back from the sorted per-request values,
 //!   or from the histogram (widened to the edges of its buckets);
 //! - a mean: `mean ± z·sd/√n`;
+//! - inter-token latency: its gaps are not independent (one request's gaps
+//!   move together), so its intervals count requests, not gaps (`n_eff`);
 //! - a rate (requests per second): Poisson on the count, `(k ± z·√k)/T`;
 //! - a proportion (error rate): the Wilson score interval.
 //!
@@ -130,26 +132,36 @@ impl Sample<'_> {
     /// whose rank falls outside `1..=n` is unbounded (±∞): five values say
     /// nothing about how high the p99 may be.
     pub fn quantile(&self, q: f64) -> Option<Estimate> {
+        self.quantile_eff(q, self.len())
+    }
+
+    /// [`Self::quantile`] when only `n_eff` of the values are independent
+    /// (inter-token gaps: one request's gaps move together): the interval's
+    /// ranks are those of `n_eff` values, `q ± z·√(q·(1−q)/n_eff)` as
+    /// fractions of the sample.
+    pub fn quantile_eff(&self, q: f64, n_eff: u64) -> Option<Estimate> {
         let n = self.len();
-        if n == 0 {
+        if n == 0 || n_eff == 0 {
             return None;
         }
-        let nf = n as f64;
+        let (nf, ne) = (n as f64, n_eff.min(n) as f64);
         let value = match self {
             Sample::Histogram(h, scale) => h.value_at_quantile(q) as f64 * scale,
             Sample::Sorted(_) => self.at_rank(((nf * q).ceil().max(1.0)) as u64)?.lo,
         };
-        let spread = Z95 * (nf * q * (1.0 - q)).sqrt();
-        let (lo_rank, hi_rank) = ((nf * q - spread).floor(), (nf * q + spread).ceil());
-        let lo = if lo_rank < 1.0 {
+        let spread = Z95 * (ne * q * (1.0 - q)).sqrt();
+        let (lo_eff, hi_eff) = (ne * q - spread, ne * q + spread);
+        let lo = if lo_eff.floor() < 1.0 {
             f64::NEG_INFINITY
         } else {
-            self.at_rank(lo_rank as u64)?.lo.min(value)
+            let rank = (lo_eff / ne * nf).floor().max(1.0);
+            self.at_rank(rank as u64)?.lo.min(value)
         };
-        let hi = if hi_rank > nf {
+        let hi = if hi_eff.ceil() > ne {
             f64::INFINITY
         } else {
-            self.at_rank(hi_rank as u64)?.hi.max(value)
+            let rank = (hi_eff / ne * nf).ceil().min(nf);
+            self.at_rank(rank as u64)?.hi.max(value)
         };
         Some(Estimate {
             value,
@@ -160,7 +172,12 @@ impl Sample<'_> {
 
     /// The mean with `mean ± z·sd/√n`.
     pub fn mean(&self) -> Option<Estimate> {
-        let n = self.len();
+        self.mean_eff(self.len())
+    }
+
+    /// [`Self::mean`] with `n_eff` independent values: `mean ± z·sd/√n_eff`.
+    pub fn mean_eff(&self, n_eff: u64) -> Option<Estimate> {
+        let n = n_eff.min(self.len());
         let (mean, sd) = match self {
             Sample::Sorted(v) if !v.is_empty() => {
                 let nf = v.len() as f64;
@@ -388,6 +405,20 @@ mod tests {
                 .quantile(0.5)
                 .is_none()
         );
+    }
+
+    #[test]
+    fn fewer_independent_values_widen_the_interval() {
+        let a = latencies(4, 4000, 0.0);
+        let s = Sample::Sorted(&a);
+        let all = s.quantile(0.9).unwrap().ci.unwrap();
+        let eff = s.quantile_eff(0.9, 100).unwrap().ci.unwrap();
+        assert!(eff.width() > 4.0 * all.width(), "{all:?} {eff:?}");
+        assert_eq!(s.quantile_eff(0.9, 4000), s.quantile(0.9));
+        assert_eq!(s.quantile_eff(0.9, 9999), s.quantile(0.9));
+        let m = s.mean_eff(100).unwrap().ci.unwrap();
+        let w = s.mean().unwrap().ci.unwrap().width();
+        assert!((m.width() - w * 40f64.sqrt()).abs() < 1e-9, "{m:?}");
     }
 
     #[test]
