@@ -33,7 +33,8 @@ Examples:
   aifbench sim --port 8000                      start the simulated OpenAI server
   aifbench loadgen --url http://127.0.0.1:8000 --concurrency 8 --duration 10s
   aifbench scrape http://127.0.0.1:8000/metrics
-  aifbench report results/quickstart-20261128T120000Z";
+  aifbench report results/quickstart-20261128T120000Z
+  aifbench compare results/before results/after --fail-if 'ttft.p99>+10%'";
 
 /// What `aifbench run --help` adds after the flags: how to follow a run
 /// whose terminal is gone.
@@ -115,6 +116,14 @@ pub enum Command {
     /// Exit code: 0 done, 1 something could not be ended, 2 refused (the
     /// driver still runs, or not a results folder).
     Cancel(CancelArgs),
+    /// Compare results folders: each headline metric of each run against
+    /// the first (the baseline), its change, and whether the change is
+    /// beyond run-to-run noise (95% intervals from the per-request records
+    /// or the histograms; see docs/metrics.md).
+    ///
+    /// Exit code: 0 no gate tripped, 1 a --fail-if gate tripped, 2 a bad
+    /// gate or a folder that cannot be read.
+    Compare(super::compare::CompareArgs),
     /// Run one component under a supervisor that stops it when the driver
     /// dies (started by `aifbench run` for every local component).
     #[command(hide = true)]

@@ -1,6 +1,6 @@
 //! The `aifbench` command line behind `main.rs`: the parser (`args`), one
-//! file per command group (`run`, `cancel`, `operator`, `files`,
-//! `components`), the
+//! file per command group (`run`, `cancel`, `compare`, `operator`,
+//! `files`, `components`), the
 //! Slurm transport flags (`slurm_args`), signal handling (`signals`), the
 //! printed summary (`summary`) and console writes that survive a terminal
 //! that is gone (`console`). Part of the binary crate: anyhow is allowed
@@ -8,6 +8,7 @@
 
 mod args;
 mod cancel;
+mod compare;
 mod components;
 pub mod console;
 mod files;
@@ -34,6 +35,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Operator(args) => operator::operator(args).await,
         Command::Report { dir } => files::report(&dir),
         Command::Cancel(args) => cancel::cancel(args).await,
+        Command::Compare(args) => compare::compare(args),
         // Runs before the runtime starts (main.rs): its signal mask must
         // hold in every thread.
         Command::Supervise(_) => {

@@ -12,6 +12,7 @@
 //!   summary.json, summary.csv, report.md
 //! ```
 
+pub mod compare;
 pub mod environment;
 pub mod report;
 pub mod s3;

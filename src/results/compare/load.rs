@@ -1,0 +1,215 @@
+//! Reading a results folder for `aifbench compare`: the client results
+//! (`clients/<id>.json`, merged exactly as the report merges them, histograms
+//! kept), the per-request records (`clients/<id>.requests.jsonl`, used only
+//! when every instance has them), and `summary.json` when there are no
+//! client results. S3 URLs are not read yet.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hdrhistogram::Histogram;
+use serde::Deserialize;
+
+use super::RunData;
+use crate::results::ResultsDir;
+use crate::workload::WorkloadError;
+use crate::workload::result::{ClientResult, Summary, merge};
+use crate::workload::stats::{add_histogram, decode_histogram, new_histogram};
+
+/// A run that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// `s3://` given.
+    #[error(
+        "{0}: S3 URLs are not supported by `aifbench compare` yet; copy the folder first (e.g. `aws s3 sync {0} ./run`) and compare the local copy"
+    )]
+    S3NotSupported(String),
+    /// Neither client results nor summary.json.
+    #[error("{0}: not a results folder (no clients/*.json and no summary.json)")]
+    NotResults(PathBuf),
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A file did not parse.
+    #[error("{path}: {reason}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {
+    move |source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn format_err(path: &Path, reason: impl ToString) -> LoadError {
+    LoadError::Format {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Loads the run at `source` (a results folder).
+pub fn load_run(source: &str) -> Result<RunData, LoadError> {
+    if source.starts_with("s3://") {
+        return Err(LoadError::S3NotSupported(source.to_string()));
+    }
+    let dir = ResultsDir::open(Path::new(source));
+    let label = Path::new(source.trim_end_matches('/'))
+        .file_name()
+        .map_or_else(|| source.to_string(), |n| n.to_string_lossy().into_owned());
+    let ids = client_ids(&dir)?;
+    if ids.is_empty() {
+        return from_summary(&dir, label, source);
+    }
+    let mut results = Vec::new();
+    for id in &ids {
+        let path = dir.client_result(id);
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        let r: ClientResult = serde_json::from_str(&text).map_err(|e| format_err(&path, e))?;
+        results.push(r);
+    }
+    let summary = merge(&results).map_err(|e| format_err(&dir.clients(), e))?;
+    let histograms = merged_histograms(&results).map_err(|e| format_err(&dir.clients(), e))?;
+    let records = read_records(&dir, &ids)?;
+    Ok(RunData {
+        label,
+        source: source.to_string(),
+        summary,
+        histograms,
+        records,
+    })
+}
+
+/// The ids of `clients/<id>.json` (not `.config.json`, `.summary.json`).
+fn client_ids(dir: &ResultsDir) -> Result<Vec<String>, LoadError> {
+    let clients = dir.clients();
+    let entries = match std::fs::read_dir(&clients) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(&clients)(e)),
+    };
+    let mut ids: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !n.ends_with(".config.json") && !n.ends_with(".summary.json"))
+        .filter_map(|n| n.strip_suffix(".json").map(str::to_string))
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// A folder with only `summary.json` (its `total`): no histograms.
+fn from_summary(dir: &ResultsDir, label: String, source: &str) -> Result<RunData, LoadError> {
+    let path = dir.summary_json();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(LoadError::NotResults(dir.root.clone()));
+        }
+        Err(e) => return Err(io(&path)(e)),
+    };
+    #[derive(Deserialize)]
+    struct File {
+        total: Summary,
+    }
+    let file: File = serde_json::from_str(&text).map_err(|e| format_err(&path, e))?;
+    Ok(RunData {
+        label,
+        source: source.to_string(),
+        summary: file.total,
+        histograms: BTreeMap::new(),
+        records: BTreeMap::new(),
+    })
+}
+
+/// Every instance's histograms added up, by metric.
+fn merged_histograms(
+    results: &[ClientResult],
+) -> Result<BTreeMap<String, Histogram<u64>>, WorkloadError> {
+    let mut out: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
+    for r in results {
+        for (name, text) in &r.histograms {
+            let h = decode_histogram(name, text)?;
+            if !out.contains_key(name) {
+                out.insert(name.clone(), new_histogram()?);
+            }
+            if let Some(into) = out.get_mut(name) {
+                add_histogram(name, into, &h)?;
+            }
+        }
+    }
+    out.retain(|_, h| !h.is_empty());
+    Ok(out)
+}
+
+/// One line of `clients/<id>.requests.jsonl`, the fields compare reads.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RecordLine {
+    #[serde(default)]
+    warmup: bool,
+    ttft_ms: Option<f64>,
+    e2el_ms: Option<f64>,
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    itl_ms: Vec<f64>,
+    error: Option<String>,
+}
+
+/// Per-request values of the measured, successful requests, by metric,
+/// sorted; empty unless every instance wrote its records.
+fn read_records(dir: &ResultsDir, ids: &[String]) -> Result<BTreeMap<String, Vec<f64>>, LoadError> {
+    let paths: Vec<PathBuf> = ids
+        .iter()
+        .map(|id| dir.clients().join(format!("{id}.requests.jsonl")))
+        .collect();
+    if !paths.iter().all(|p| p.is_file()) {
+        return Ok(BTreeMap::new());
+    }
+    let mut out: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for path in &paths {
+        let text = std::fs::read_to_string(path).map_err(io(path))?;
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let rec: RecordLine = serde_json::from_str(line)
+                .map_err(|e| format_err(path, format!("line {}: {e}", n + 1)))?;
+            add_record(&mut out, &rec);
+        }
+    }
+    for v in out.values_mut() {
+        v.sort_by(f64::total_cmp);
+    }
+    Ok(out)
+}
+
+/// Adds one record's values (TPOT as the recorder computes it).
+fn add_record(out: &mut BTreeMap<String, Vec<f64>>, rec: &RecordLine) {
+    if rec.warmup || rec.error.is_some() {
+        return;
+    }
+    let Some(e2el) = rec.e2el_ms else { return };
+    let mut push = |name: &str, v: f64| out.entry(name.to_string()).or_default().push(v);
+    push("e2el", e2el);
+    if let Some(ttft) = rec.ttft_ms {
+        push("ttft", ttft);
+        if let Some(tokens) = rec.output_tokens.filter(|t| *t >= 2) {
+            push("tpot", (e2el - ttft).max(0.0) / (tokens - 1) as f64);
+        }
+    }
+    for gap in &rec.itl_ms {
+        push("itl", *gap);
+    }
+}
