@@ -136,6 +136,18 @@ fn quickstart_succeeds_with_results_metrics_and_status() {
     );
     assert!(dir.join("metrics/sim-metrics.raw.jsonl").is_file());
     assert_nothing_left(&s);
+    // `aifbench report` rebuilds the summary from the folder alone (the
+    // clients' summary files beside their results are not results).
+    std::fs::remove_file(dir.join("summary.json")).unwrap();
+    let rebuilt = Command::new(env!("CARGO_BIN_EXE_aifbench"))
+        .args(["report"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(rebuilt.status.success(), "{}", output_text(&rebuilt));
+    let again: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(again["total"]["requests"], total["requests"], "{again:#}");
     // Piped output and component logs are plain text: no ANSI escapes.
     assert!(
         !out.stdout.contains(&0x1b) && !out.stderr.contains(&0x1b),

@@ -122,14 +122,9 @@ pub fn report(dir: &Path) -> anyhow::Result<ExitCode> {
         .as_str()
         .unwrap_or("benchmark")
         .to_string();
-    let mut instances: Vec<String> = std::fs::read_dir(results.clients())
-        .with_context(|| format!("reading {}", results.clients().display()))?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".json") && !n.ends_with(".config.json"))
-        .map(|n| n.trim_end_matches(".json").to_string())
-        .collect();
-    instances.sort();
+    let instances = results
+        .client_result_ids()
+        .with_context(|| format!("reading {}", results.clients().display()))?;
     let percentiles: Vec<f64> = bm["spec"]["execution"]["percentiles"]
         .as_array()
         .map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect())

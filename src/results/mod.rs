@@ -103,6 +103,24 @@ impl ResultsDir {
     pub fn clients(&self) -> PathBuf {
         self.root.join("clients")
     }
+    /// The instance ids that left a result, `clients/<id>.json` (not the
+    /// `.config.json` they started from nor the `.summary.json` they
+    /// reported), sorted; none when there is no `clients/`.
+    pub fn client_result_ids(&self) -> std::io::Result<Vec<String>> {
+        let entries = match std::fs::read_dir(self.clients()) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut ids: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| !n.ends_with(".config.json") && !n.ends_with(".summary.json"))
+            .filter_map(|n| n.strip_suffix(".json").map(str::to_string))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
     /// `benchmark.yaml`.
     pub fn benchmark_yaml(&self) -> PathBuf {
         self.root.join("benchmark.yaml")

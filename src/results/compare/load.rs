@@ -91,22 +91,9 @@ pub fn load_run(source: &str) -> Result<RunData, LoadError> {
     })
 }
 
-/// The ids of `clients/<id>.json` (not `.config.json`, `.summary.json`).
+/// The ids of `clients/<id>.json`.
 fn client_ids(dir: &ResultsDir) -> Result<Vec<String>, LoadError> {
-    let clients = dir.clients();
-    let entries = match std::fs::read_dir(&clients) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io(&clients)(e)),
-    };
-    let mut ids: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| !n.ends_with(".config.json") && !n.ends_with(".summary.json"))
-        .filter_map(|n| n.strip_suffix(".json").map(str::to_string))
-        .collect();
-    ids.sort();
-    Ok(ids)
+    dir.client_result_ids().map_err(io(&dir.clients()))
 }
 
 /// A folder with only `summary.json` (its `total`): no histograms.
