@@ -102,8 +102,9 @@ fn now() -> Timestamp {
     Timestamp::from_second(1_700_000_000).expect("valid time")
 }
 
-#[tokio::test]
-async fn a_refused_launch_ends_the_run_within_one_step() {
+/// Runs up to `max` steps with a doer refusing to launch `sim`, stopping
+/// at a terminal phase; returns the doer, the store and the steps taken.
+async fn refused_sim(max: usize) -> (Scripted, Memory, usize) {
     let b = benchmark();
     let mut doer = Scripted {
         refuse: BTreeSet::from(["sim".to_string()]),
@@ -111,16 +112,23 @@ async fn a_refused_launch_ends_the_run_within_one_step() {
     };
     let mut store = Memory::default();
     let mut carry = Feedback::default();
-    // The first step initialises the run; the second launches the service.
-    for _ in 0..3 {
+    let mut steps = 0;
+    while steps < max && !store.status.phase.is_terminal() {
         let s = step(&b, &mut doer, &mut store, carry, now())
             .await
             .expect("infallible");
         carry = s.carry;
-        if s.status.phase.is_terminal() {
-            break;
-        }
+        steps += 1;
     }
+    (doer, store, steps)
+}
+
+#[tokio::test]
+async fn a_refused_launch_ends_the_run_within_one_step() {
+    let (doer, store, steps) = refused_sim(5).await;
+    // The refusal, the stop of everything else, the report and the end
+    // all happen in the step that launched.
+    assert_eq!(steps, 1, "{:?}", doer.acted);
     let sim = store
         .status
         .components
@@ -151,19 +159,7 @@ async fn a_refused_launch_ends_the_run_within_one_step() {
 
 #[tokio::test]
 async fn every_decided_action_is_carried_out_once() {
-    let b = benchmark();
-    let mut doer = Scripted {
-        refuse: BTreeSet::from(["sim".to_string()]),
-        ..Default::default()
-    };
-    let mut store = Memory::default();
-    let mut carry = Feedback::default();
-    for _ in 0..5 {
-        let s = step(&b, &mut doer, &mut store, carry, now())
-            .await
-            .expect("infallible");
-        carry = s.carry;
-    }
+    let (doer, _, _) = refused_sim(5).await;
     let launches = doer
         .acted
         .iter()

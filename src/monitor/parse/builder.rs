@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::lexer::{parse_name_token, parse_sample, split_word, unescape_help};
+use super::lexer::{RawTimestamp, parse_name_token, parse_sample, split_word, unescape_help};
 use super::model::{MetricFamily, MetricType, ParseError, Parsed, Sample};
 
 /// Per-family bookkeeping that is not part of the output.
@@ -18,15 +18,6 @@ struct FamilyMeta {
 const ALL_SUFFIXES: [&str; 8] = [
     "_bucket", "_sum", "_count", "_total", "_created", "_gcount", "_gsum", "_info",
 ];
-
-/// A timestamp as written, resolved to milliseconds once the format is known.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum RawTimestamp {
-    /// An integer: milliseconds in 0.0.4, seconds in OpenMetrics.
-    Integer(i64),
-    /// Written with a fraction or exponent: seconds, already in ms.
-    Millis(i64),
-}
 
 pub(super) enum Comment {
     Eof,

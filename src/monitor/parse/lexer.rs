@@ -4,7 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use super::builder::RawTimestamp;
+/// A timestamp as written, resolved to milliseconds once the format is known.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum RawTimestamp {
+    /// An integer: milliseconds in 0.0.4, seconds in OpenMetrics.
+    Integer(i64),
+    /// Written with a fraction or exponent: seconds, already in ms.
+    Millis(i64),
+}
 
 /// A sample line, parsed but not yet assigned to a family.
 pub(super) struct RawSample {
