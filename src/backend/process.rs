@@ -3,7 +3,11 @@
 //! Each child runs in its own process group, so stopping it reaches every
 //! process it started (shells, workers). Stop = SIGTERM to the group, then
 //! SIGKILL after the grace period. stdout and stderr are streamed, line by
-//! line, into `logs/<id>.jsonl` as `{"ts", "stream", "line"}` objects.
+//! line, into `logs/<id>.jsonl` as `{"ts", "stream", "line"}` objects;
+//! the last lines of stderr are kept (bounded, secrets redacted: see
+//! [`super::stderr_tail`]), and a child that exits non-zero without being
+//! asked to stop has them after the reason of its exit, so its failure
+//! says why.
 //!
 //! With a supervisor (the `aifbench` binary, set once by `aifbench run`
 //! through [`supervise_by_default`]), each command runs under `aifbench
@@ -29,6 +33,7 @@ use tokio::sync::{Notify, mpsc};
 use futures::future::BoxFuture;
 
 use super::apptainer::wrapped_argv;
+use super::stderr_tail::{Redactor, StderrTail, with_tail};
 use super::supervise::supervised_argv;
 use super::{Backend, BackendError, LaunchRequest, LineHook, Seen};
 use crate::api::status::ClientProgress;
@@ -38,6 +43,26 @@ use crate::engine::{Placement, RunState};
 struct Shared {
     run: RunState,
     progress: Option<ClientProgress>,
+    /// The last lines of stderr.
+    stderr: StderrTail,
+    /// The backend was asked to stop it (its exit is no failure to explain).
+    stopping: bool,
+}
+
+impl Shared {
+    /// The state the engine sees: a non-zero exit nobody asked for has the
+    /// stderr tail after its reason.
+    fn seen_run(&self) -> RunState {
+        match &self.run {
+            RunState::Exited { code, reason } if !self.stopping && *code != Some(0) => {
+                RunState::Exited {
+                    code: *code,
+                    reason: with_tail(reason.clone(), self.stderr.text()),
+                }
+            }
+            other => other.clone(),
+        }
+    }
 }
 
 struct Child {
@@ -141,6 +166,10 @@ async fn terminate(pid: u32, shared: Arc<Mutex<Shared>>, exited: Arc<Notify>, gr
     if !is_running(&shared) {
         return;
     }
+    shared
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .stopping = true;
     let notified = exited.notified();
     tokio::pin!(notified);
     notified.as_mut().enable();
@@ -186,6 +215,7 @@ async fn pump<R: AsyncRead + Unpin>(
     tx: mpsc::UnboundedSender<String>,
     hook: Option<LineHook>,
     shared: Arc<Mutex<Shared>>,
+    tail: Option<Redactor>,
 ) {
     let mut lines = BufReader::new(reader).lines();
     loop {
@@ -198,6 +228,13 @@ async fn pump<R: AsyncRead + Unpin>(
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .progress = Some(p);
+                }
+                if let Some(redactor) = &tail {
+                    shared
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .stderr
+                        .push(&line, redactor);
                 }
                 let entry = LogLine {
                     ts: jiff::Timestamp::now().to_string(),
@@ -303,7 +340,7 @@ impl ProcessBackend {
         let pid = child.id().unwrap_or_default();
         let shared = Arc::new(Mutex::new(Shared {
             run: RunState::Running,
-            progress: None,
+            ..Shared::default()
         }));
         let exited = Arc::new(Notify::new());
         let (tx, rx) = mpsc::unbounded_channel();
@@ -315,10 +352,19 @@ impl ProcessBackend {
                 tx.clone(),
                 req.progress_hook.clone(),
                 shared.clone(),
+                None,
             )));
         }
         if let Some(err) = child.stderr.take() {
-            pumps.push(tokio::spawn(pump(err, "stderr", tx, None, shared.clone())));
+            let redactor = Redactor::for_component(&req.env);
+            pumps.push(tokio::spawn(pump(
+                err,
+                "stderr",
+                tx,
+                None,
+                shared.clone(),
+                Some(redactor),
+            )));
         }
         let log_path = req.log_path.clone();
         tokio::spawn(write_log_owned(log_path, rx));
@@ -374,7 +420,8 @@ impl ProcessBackend {
         })
     }
 
-    /// A child's state and its last progress.
+    /// A child's state as the OS reported it and its last progress (what
+    /// the engine sees, with the stderr tail of a failure: [`Self::seen`]).
     pub fn observe(&self, id: &str) -> (RunState, Option<ClientProgress>) {
         let children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
         match children.get(id) {
@@ -383,6 +430,24 @@ impl ProcessBackend {
                 (s.run.clone(), s.progress.clone())
             }
             None => (RunState::Unknown, None),
+        }
+    }
+
+    /// What the engine is told of a child: its state (a non-zero exit it
+    /// was not asked for with the last lines of its stderr after the
+    /// reason) and its last progress.
+    pub fn seen(&self, id: &str) -> Seen {
+        let children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
+        match children.get(id) {
+            Some(c) => {
+                let s = c.shared.lock().unwrap_or_else(PoisonError::into_inner);
+                Seen {
+                    run: s.seen_run(),
+                    progress: s.progress.clone(),
+                    ..Seen::default()
+                }
+            }
+            None => Seen::default(),
         }
     }
 
@@ -418,14 +483,8 @@ impl Backend for ProcessBackend {
     }
 
     fn observe<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Seen> {
-        let (run, progress) = ProcessBackend::observe(self, id);
-        Box::pin(async move {
-            Seen {
-                run,
-                progress,
-                ..Seen::default()
-            }
-        })
+        let seen = self.seen(id);
+        Box::pin(async move { seen })
     }
 
     fn stop<'a>(&'a self, id: &'a str, grace: Duration) -> BoxFuture<'a, ()> {
@@ -557,6 +616,49 @@ mod tests {
                 .iter()
                 .any(|l| l["stream"] == "stderr" && l["line"] == "oops"),
             "{log}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failure_says_its_last_stderr_lines_without_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = ProcessBackend::new();
+        let mut r = req(
+            dir.path(),
+            "s",
+            &[
+                "sh",
+                "-c",
+                "echo fine; echo \"using $HF_TOKEN\" >&2; echo 'boom: no module named x' >&2; exit 1",
+            ],
+        );
+        r.env
+            .insert("HF_TOKEN".to_string(), "hf_sekrit_value_42".to_string());
+        b.launch(r).await.unwrap();
+        wait_exit(&b, "s").await;
+        let seen = Backend::observe(&b, "s").await;
+        assert_eq!(
+            seen.run,
+            RunState::Exited {
+                code: Some(1),
+                reason: Some("using ***\nboom: no module named x".to_string())
+            }
+        );
+        // A child stopped on purpose has nothing to explain.
+        b.launch(req(
+            dir.path(),
+            "t",
+            &["sh", "-c", "echo started >&2; sleep 30"],
+        ))
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        b.stop("t", Duration::from_secs(5));
+        wait_exit(&b, "t").await;
+        let seen = Backend::observe(&b, "t").await;
+        assert!(
+            matches!(&seen.run, RunState::Exited { reason: Some(r), .. } if !r.contains("started")),
+            "{seen:?}"
         );
     }
 
