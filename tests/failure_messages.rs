@@ -105,3 +105,92 @@ fn a_service_that_exits_at_start_says_why_everywhere_without_its_secret() {
     let log = std::fs::read_to_string(dir.join("logs/llm.jsonl")).unwrap();
     assert!(log.contains("boom: no module named x"), "{log}");
 }
+
+mod slurm_support;
+
+const SLURM_RECIPE: &str = r#"
+apiVersion: aifbench.io/v1alpha1
+kind: Benchmark
+metadata: {name: fails-in-slurm}
+spec:
+  services:
+    - id: llm
+      executor: slurm
+      command: [sh, -c, "echo starting; printenv MODEL_API_KEY >&2; echo 'boom: no module named x' >&2; exit 1"]
+      env:
+        MODEL_API_KEY: SECRET_VALUE
+      ports: [{name: http, port: 0}]
+      healthcheck: {path: /health, interval: 200ms, timeout: 60s}
+      slurm: {partition: debug, ntasks: 1, cpusPerTask: 1, time: 5m}
+  clients:
+    - id: load
+      target: llm
+      workload: {type: openai}
+  execution:
+    stopGracePeriod: 2s
+"#;
+
+/// The same through the real local Slurm (scripts/setup-slurm.sh; FAILS
+/// when it is not up): the tail of the job's `.err` is in the messages.
+#[test]
+fn a_slurm_service_that_exits_at_start_says_why_from_its_err_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = tmp.path().join("fails-slurm.yaml");
+    std::fs::write(&recipe, SLURM_RECIPE.replace("SECRET_VALUE", SECRET)).unwrap();
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    let _cleanup = slurm_support::Cleanup(ws.clone());
+    let out = slurm_support::run_cmd(&ws, recipe.to_str().unwrap(), "cli")
+        .output()
+        .unwrap();
+    let terminal = slurm_support::output_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{terminal}");
+    let dir = slurm_support::results_dir(&ws);
+    let status_text = std::fs::read_to_string(dir.join("status.yaml")).unwrap();
+    let s = slurm_support::status(&dir);
+    assert_eq!(s["phase"], "Failed", "{s:#}");
+    let succeeded = condition(&s, "Succeeded");
+    assert_eq!(succeeded["reason"], "ServiceExited", "{s:#}");
+    let msg = succeeded["message"].as_str().unwrap();
+    assert!(msg.contains("slurm FAILED"), "{msg}");
+    assert!(msg.contains("boom: no module named x"), "{msg}");
+    let cmsg = component(&s, "llm")["message"].as_str().unwrap();
+    assert!(cmsg.contains("boom: no module named x"), "{cmsg}");
+    assert!(terminal.contains("boom: no module named x"), "{terminal}");
+    assert!(!status_text.contains(SECRET), "{status_text}");
+    assert!(!terminal.contains(SECRET), "{terminal}");
+}
+
+/// A job Slurm refuses (sbatch, slurmrestd) fails the run with Slurm's own
+/// words in the `Succeeded` condition and on the terminal.
+#[test]
+fn a_job_slurm_refuses_says_what_slurm_said() {
+    for transport in ["cli", "rest"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let recipe = tmp.path().join("refused.yaml");
+        let text = SLURM_RECIPE
+            .replace("SECRET_VALUE", SECRET)
+            .replace("partition: debug", "partition: no-such-partition");
+        std::fs::write(&recipe, text).unwrap();
+        let ws = tmp.path().join("ws");
+        std::fs::create_dir_all(&ws).unwrap();
+        let _cleanup = slurm_support::Cleanup(ws.clone());
+        let out = slurm_support::run_cmd(&ws, recipe.to_str().unwrap(), transport)
+            .output()
+            .unwrap();
+        let terminal = slurm_support::output_text(&out);
+        assert_eq!(out.status.code(), Some(1), "{transport}: {terminal}");
+        let s = slurm_support::status(&slurm_support::results_dir(&ws));
+        let succeeded = condition(&s, "Succeeded");
+        assert_eq!(succeeded["reason"], "LaunchFailed", "{transport}: {s:#}");
+        let msg = succeeded["message"].as_str().unwrap();
+        assert!(
+            msg.starts_with("service llm: ") && msg.to_lowercase().contains("invalid partition"),
+            "{transport}: {msg}"
+        );
+        assert!(
+            terminal.to_lowercase().contains("invalid partition"),
+            "{transport}: {terminal}"
+        );
+    }
+}

@@ -1,7 +1,8 @@
 //! What a failed component said last: the tail of its stderr (or of a
 //! Slurm job's `.err` file), bounded and with secrets redacted, appended to
 //! the reason of its exit so the engine carries it into the component's
-//! message, the `Succeeded` condition and the terminal summary. Pure.
+//! message, the `Succeeded` condition and the terminal summary. Pure but
+//! for [`file_tail`], which reads the end of a file.
 //!
 //! Bounds: the last [`MAX_LINES`] non-empty lines, at most [`MAX_BYTES`]
 //! bytes in all (the end is kept: the last line is usually the error).
@@ -143,6 +144,29 @@ pub fn tail_of(content: &str, redactor: &Redactor) -> Option<String> {
     tail.text()
 }
 
+/// Bytes read from the end of a file for its tail.
+const FILE_TAIL_READ: u64 = 16 * 1024;
+
+/// The tail of a file (a Slurm job's `.err`) as [`tail_of`] keeps it,
+/// reading only its last [`FILE_TAIL_READ`] bytes; None when it cannot be
+/// read or holds nothing.
+pub fn file_tail(path: &std::path::Path, redactor: &Redactor) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let start = len.saturating_sub(FILE_TAIL_READ);
+    f.seek(SeekFrom::Start(start)).ok()?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    // A cut first line is only part of a line: leave it out.
+    let text = match (start > 0, text.split_once('\n')) {
+        (true, Some((_, rest))) => rest,
+        _ => &text,
+    };
+    tail_of(text, redactor)
+}
+
 /// An exit's reason with the stderr tail after it, one per line.
 pub fn with_tail(reason: Option<String>, tail: Option<String>) -> Option<String> {
     match (reason, tail) {
@@ -266,6 +290,22 @@ mod tests {
         );
         assert_eq!(tail_of("\n \n", &redactor()), None);
         assert_eq!(tail_of("", &redactor()), None);
+    }
+
+    #[test]
+    fn the_tail_of_a_long_file_reads_only_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c-12.err");
+        let mut content = "x".repeat(40 * 1024);
+        content.push_str(
+            "\nsrun: error: node1: task 0: Exited with exit code 1\nboom hf_abcdef123456\n",
+        );
+        std::fs::write(&p, content).unwrap();
+        assert_eq!(
+            file_tail(&p, &redactor()).as_deref(),
+            Some("srun: error: node1: task 0: Exited with exit code 1\nboom ***")
+        );
+        assert_eq!(file_tail(&dir.path().join("none.err"), &redactor()), None);
     }
 
     #[test]
