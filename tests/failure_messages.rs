@@ -170,7 +170,9 @@ fn a_job_slurm_refuses_says_what_slurm_said() {
         let recipe = tmp.path().join("refused.yaml");
         let text = SLURM_RECIPE
             .replace("SECRET_VALUE", SECRET)
-            .replace("partition: debug", "partition: no-such-partition");
+            .replace("partition: debug", "partition: no-such-partition")
+            // Job names are the run's: never those of the test beside it.
+            .replace("fails-in-slurm", &format!("refused-by-slurm-{transport}"));
         std::fs::write(&recipe, text).unwrap();
         let ws = tmp.path().join("ws");
         std::fs::create_dir_all(&ws).unwrap();
