@@ -22,6 +22,7 @@ pub mod process;
 pub mod procfs;
 pub mod registry;
 pub mod slurm;
+pub mod stderr_tail;
 pub mod supervise;
 
 use std::collections::BTreeMap;

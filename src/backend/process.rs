@@ -3,7 +3,11 @@
 //! Each child runs in its own process group, so stopping it reaches every
 //! process it started (shells, workers). Stop = SIGTERM to the group, then
 //! SIGKILL after the grace period. stdout and stderr are streamed, line by
-//! line, into `logs/<id>.jsonl` as `{"ts", "stream", "line"}` objects.
+//! line, into `logs/<id>.jsonl` as `{"ts", "stream", "line"}` objects;
+//! the last lines of stderr are kept (bounded, secrets redacted: see
+//! [`super::stderr_tail`]), and a child that exits non-zero without being
+//! asked to stop has them after the reason of its exit, so its failure
+//! says why.
 //!
 //! With a supervisor (the `aifbench` binary, set once by `aifbench run`
 //! through [`supervise_by_default`]), each command runs under `aifbench
@@ -29,6 +33,7 @@ use tokio::sync::{Notify, mpsc};
 use futures::future::BoxFuture;
 
 use super::apptainer::wrapped_argv;
+use super::stderr_tail::{Redactor, StderrTail, with_tail};
 use super::supervise::supervised_argv;
 use super::{Backend, BackendError, LaunchRequest, LineHook, Seen};
 use crate::api::status::ClientProgress;
@@ -38,6 +43,26 @@ use crate::engine::{Placement, RunState};
 struct Shared {
     run: RunState,
     progress: Option<ClientProgress>,
+    /// The last lines of stderr.
+    stderr: StderrTail,
+    /// The backend was asked to stop it (its exit is no failure to explain).
+    stopping: bool,
+}
+
+impl Shared {
+    /// The state the engine sees: a non-zero exit nobody asked for has the
+    /// stderr tail after its reason.
+    fn seen_run(&self) -> RunState {
+        match &self.run {
+            RunState::Exited { code, reason } if !self.stopping && *code != Some(0) => {
+                RunState::Exited {
+                    code: *code,
+                    reason: with_tail(reason.clone(), self.stderr.text()),
+                }
+            }
+            other => other.clone(),
+        }
+    }
 }
 
 struct Child {
@@ -141,6 +166,10 @@ async fn terminate(pid: u32, shared: Arc<Mutex<Shared>>, exited: Arc<Notify>, gr
     if !is_running(&shared) {
         return;
     }
+    shared
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .stopping = true;
     let notified = exited.notified();
     tokio::pin!(notified);
     notified.as_mut().enable();
@@ -186,6 +215,7 @@ async fn pump<R: AsyncRead + Unpin>(
     tx: mpsc::UnboundedSender<String>,
     hook: Option<LineHook>,
     shared: Arc<Mutex<Shared>>,
+    tail: Option<Redactor>,
 ) {
     let mut lines = BufReader::new(reader).lines();
     loop {
@@ -198,6 +228,13 @@ async fn pump<R: AsyncRead + Unpin>(
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .progress = Some(p);
+                }
+                if let Some(redactor) = &tail {
+                    shared
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .stderr
+                        .push(&line, redactor);
                 }
                 let entry = LogLine {
                     ts: jiff::Timestamp::now().to_string(),
@@ -303,7 +340,7 @@ impl ProcessBackend {
         let pid = child.id().unwrap_or_default();
         let shared = Arc::new(Mutex::new(Shared {
             run: RunState::Running,
-            progress: None,
+            ..Shared::default()
         }));
         let exited = Arc::new(Notify::new());
         let (tx, rx) = mpsc::unbounded_channel();
@@ -315,10 +352,19 @@ impl ProcessBackend {
                 tx.clone(),
                 req.progress_hook.clone(),
                 shared.clone(),
+                None,
             )));
         }
         if let Some(err) = child.stderr.take() {
-            pumps.push(tokio::spawn(pump(err, "stderr", tx, None, shared.clone())));
+            let redactor = Redactor::for_component(&req.env);
+            pumps.push(tokio::spawn(pump(
+                err,
+                "stderr",
+                tx,
+                None,
+                shared.clone(),
+                Some(redactor),
+            )));
         }
         let log_path = req.log_path.clone();
         tokio::spawn(write_log_owned(log_path, rx));
@@ -374,7 +420,8 @@ impl ProcessBackend {
         })
     }
 
-    /// A child's state and its last progress.
+    /// A child's state as the OS reported it and its last progress (what
+    /// the engine sees, with the stderr tail of a failure: [`Self::seen`]).
     pub fn observe(&self, id: &str) -> (RunState, Option<ClientProgress>) {
         let children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
         match children.get(id) {
@@ -383,6 +430,24 @@ impl ProcessBackend {
                 (s.run.clone(), s.progress.clone())
             }
             None => (RunState::Unknown, None),
+        }
+    }
+
+    /// What the engine is told of a child: its state (a non-zero exit it
+    /// was not asked for with the last lines of its stderr after the
+    /// reason) and its last progress.
+    pub fn seen(&self, id: &str) -> Seen {
+        let children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
+        match children.get(id) {
+            Some(c) => {
+                let s = c.shared.lock().unwrap_or_else(PoisonError::into_inner);
+                Seen {
+                    run: s.seen_run(),
+                    progress: s.progress.clone(),
+                    ..Seen::default()
+                }
+            }
+            None => Seen::default(),
         }
     }
 
@@ -418,14 +483,8 @@ impl Backend for ProcessBackend {
     }
 
     fn observe<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Seen> {
-        let (run, progress) = ProcessBackend::observe(self, id);
-        Box::pin(async move {
-            Seen {
-                run,
-                progress,
-                ..Seen::default()
-            }
-        })
+        let seen = self.seen(id);
+        Box::pin(async move { seen })
     }
 
     fn stop<'a>(&'a self, id: &'a str, grace: Duration) -> BoxFuture<'a, ()> {
@@ -484,189 +543,5 @@ async fn write_log_owned(path: std::path::PathBuf, rx: mpsc::UnboundedReceiver<S
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::api::status::ComponentKind;
-    use std::collections::BTreeMap;
-
-    fn req(dir: &Path, id: &str, argv: &[&str]) -> LaunchRequest {
-        LaunchRequest {
-            id: id.to_string(),
-            kind: ComponentKind::Service,
-            argv: argv.iter().map(|s| s.to_string()).collect(),
-            env: BTreeMap::from([("GREETING".to_string(), "hello".to_string())]),
-            working_dir: dir.to_path_buf(),
-            log_path: dir.join("logs").join(format!("{id}.jsonl")),
-            ..Default::default()
-        }
-    }
-
-    async fn wait_exit(b: &ProcessBackend, id: &str) -> RunState {
-        for _ in 0..200 {
-            let (run, _) = b.observe(id);
-            if matches!(run, RunState::Exited { .. }) {
-                return run;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("{id} did not exit");
-    }
-
-    /// Alive and not a zombie (an orphaned grandchild may stay a zombie
-    /// when the container's init does not reap).
-    fn alive(pid: u32) -> bool {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Ok(stat) => stat
-                .rsplit_once(')')
-                .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
-            Err(_) => false,
-        }
-    }
-
-    #[tokio::test]
-    async fn captures_output_env_and_exit_code() {
-        let dir = tempfile::tempdir().unwrap();
-        let b = ProcessBackend::new();
-        b.launch(req(
-            dir.path(),
-            "s",
-            &["sh", "-c", "echo $GREETING; echo oops >&2; exit 7"],
-        ))
-        .await
-        .unwrap();
-        assert_eq!(
-            wait_exit(&b, "s").await,
-            RunState::Exited {
-                code: Some(7),
-                reason: None
-            }
-        );
-        let log = std::fs::read_to_string(dir.path().join("logs/s.jsonl")).unwrap();
-        let lines: Vec<serde_json::Value> = log
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert!(
-            lines
-                .iter()
-                .any(|l| l["stream"] == "stdout" && l["line"] == "hello"),
-            "{log}"
-        );
-        assert!(
-            lines
-                .iter()
-                .any(|l| l["stream"] == "stderr" && l["line"] == "oops"),
-            "{log}"
-        );
-    }
-
-    #[tokio::test]
-    async fn stop_terminates_the_whole_group() {
-        let dir = tempfile::tempdir().unwrap();
-        let b = ProcessBackend::new();
-        // The shell starts a grandchild; both must go.
-        b.launch(req(
-            dir.path(),
-            "s",
-            &["sh", "-c", "sleep 30 & echo $!; wait"],
-        ))
-        .await
-        .unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let log = std::fs::read_to_string(dir.path().join("logs/s.jsonl")).unwrap();
-        let line: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
-        let grandchild: u32 = line["line"].as_str().unwrap().parse().unwrap();
-        assert!(alive(grandchild));
-        b.stop("s", Duration::from_secs(5));
-        let run = wait_exit(&b, "s").await;
-        assert!(
-            matches!(
-                run,
-                RunState::Exited {
-                    code: Some(143),
-                    ..
-                }
-            ),
-            "{run:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(!alive(grandchild), "grandchild {grandchild} survived");
-    }
-
-    #[tokio::test]
-    async fn sigkill_after_grace_when_sigterm_is_ignored() {
-        let dir = tempfile::tempdir().unwrap();
-        let b = ProcessBackend::new();
-        b.launch(req(
-            dir.path(),
-            "s",
-            &[
-                "sh",
-                "-c",
-                "trap '' TERM; echo ready; while true; do sleep 0.1; done",
-            ],
-        ))
-        .await
-        .unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let start = std::time::Instant::now();
-        b.stop_all(Duration::from_millis(300)).await;
-        let run = wait_exit(&b, "s").await;
-        assert!(start.elapsed() >= Duration::from_millis(300));
-        match run {
-            RunState::Exited {
-                reason: Some(r), ..
-            } => assert!(r.contains("SIGKILL"), "{r}"),
-            other => panic!("{other:?}"),
-        }
-        assert!(b.running_pids().is_empty());
-    }
-
-    #[tokio::test]
-    async fn missing_program_is_a_spawn_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let b = ProcessBackend::new();
-        let e = b
-            .launch(req(dir.path(), "s", &["/nonexistent/prog"]))
-            .await
-            .unwrap_err();
-        assert!(e.to_string().contains("/nonexistent/prog"), "{e}");
-    }
-
-    #[tokio::test]
-    async fn a_supervised_missing_program_is_still_a_spawn_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let b = ProcessBackend::new().with_supervisor(Some(PathBuf::from("/nonexistent/aifbench")));
-        for prog in ["/nonexistent/prog", "no-such-program-anywhere"] {
-            let e = b.launch(req(dir.path(), "s", &[prog])).await.unwrap_err();
-            assert!(e.to_string().contains(prog), "{e}");
-        }
-        let mut r = req(dir.path(), "s", &["sh"]);
-        r.env
-            .insert("PATH".to_string(), "/usr/bin:/bin".to_string());
-        assert!(find_program("sh", &r).is_ok());
-    }
-
-    #[tokio::test]
-    async fn progress_hook_reads_stdout() {
-        let dir = tempfile::tempdir().unwrap();
-        let b = ProcessBackend::new();
-        let mut r = req(
-            dir.path(),
-            "c",
-            &["sh", "-c", "echo 'progress 5'; sleep 0.2"],
-        );
-        r.progress_hook = Some(Arc::new(|line: &str| {
-            line.strip_prefix("progress ")
-                .and_then(|n| n.parse().ok())
-                .map(|requests| ClientProgress {
-                    requests,
-                    ..Default::default()
-                })
-        }));
-        b.launch(r).await.unwrap();
-        wait_exit(&b, "c").await;
-        let (_, progress) = b.observe("c");
-        assert_eq!(progress.unwrap().requests, 5);
-    }
-}
+#[path = "process_tests.rs"]
+mod tests;

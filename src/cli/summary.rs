@@ -1,10 +1,11 @@
 //! The text `aifbench run` and `aifbench report` print at the end: the
 //! totals, the latency table, goodput, open-loop rates, stages, and the
-//! run's verdict. Pure: the callers print it (see `console`).
+//! run's verdict with why it failed (the failing components and the last
+//! lines they wrote). Pure: the callers print it (see `console`).
 
 use std::fmt::Write;
 
-use aifbench::api::status::{BenchmarkStatus, condition};
+use aifbench::api::status::{BenchmarkStatus, ComponentState, condition};
 use aifbench::results::report::{Report, stages_table};
 
 /// The summary of a report, one line per fact, newline-terminated.
@@ -46,25 +47,59 @@ pub fn summary_text(r: &Report) -> String {
 }
 
 /// `Succeeded (Completed)` or `Failed (Reason: message)`: the phase and the
-/// Succeeded condition's reason.
+/// Succeeded condition's reason. A failure's message of several lines (the
+/// last lines a failed component wrote) follows on indented lines, and
+/// every other failed component is listed with its message, so the
+/// terminal says why without opening the logs.
 pub fn verdict_line(s: &BenchmarkStatus) -> String {
-    let verdict = s
-        .condition(condition::SUCCEEDED)
-        .map(|c| {
-            if c.message.is_empty() {
-                c.reason.clone()
-            } else {
-                format!("{}: {}", c.reason, c.message)
-            }
-        })
-        .unwrap_or_default();
-    format!("{} ({verdict})", s.phase)
+    let cond = s.condition(condition::SUCCEEDED);
+    let message = cond.map(|c| c.message.as_str()).unwrap_or_default();
+    let mut lines = message.lines().peekable();
+    // `exited with code 1:` introduces the lines below it.
+    let first = lines.next().map(|f| {
+        if lines.peek().is_some() {
+            f.trim_end_matches(':')
+        } else {
+            f
+        }
+    });
+    let verdict = match (cond, first) {
+        (Some(c), Some(first)) if !first.is_empty() => format!("{}: {first}", c.reason),
+        (Some(c), _) => c.reason.clone(),
+        (None, _) => String::new(),
+    };
+    let mut out = format!("{} ({verdict})", s.phase);
+    for l in lines {
+        let _ = write!(out, "\n  | {l}");
+    }
+    let failed = s.components.iter().filter(|c| {
+        c.state == ComponentState::Failed
+            && c.message
+                .as_deref()
+                .is_some_and(|m| !m.is_empty() && !message.contains(m))
+    });
+    for c in failed {
+        let m = c.message.as_deref().unwrap_or_default();
+        let mut ls = m.lines();
+        let _ = write!(
+            out,
+            "\n{} {} failed ({}): {}",
+            c.kind.as_str(),
+            c.id,
+            c.reason.as_deref().unwrap_or("Failed"),
+            ls.next().unwrap_or_default()
+        );
+        for l in ls {
+            let _ = write!(out, "\n  | {l}");
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aifbench::api::status::{Condition, Phase};
+    use aifbench::api::status::{ComponentKind, ComponentStatus, Condition, Phase};
 
     fn status(phase: Phase, reason: &str, message: &str) -> BenchmarkStatus {
         BenchmarkStatus {
@@ -94,6 +129,40 @@ mod tests {
         assert_eq!(
             verdict_line(&BenchmarkStatus::default()),
             format!("{} ()", BenchmarkStatus::default().phase)
+        );
+    }
+
+    #[test]
+    fn a_failure_shows_the_failing_components_and_their_last_lines() {
+        let mut s = status(
+            Phase::Failed,
+            "ServiceExited",
+            "service llm: exited with code 1:\nTraceback:\nNo module named 'llama_cpp'",
+        );
+        let failed = |id: &str, kind, reason: &str, message: &str| {
+            let mut c = ComponentStatus::new(id, kind, "process");
+            c.state = ComponentState::Failed;
+            c.reason = Some(reason.to_string());
+            c.message = Some(message.to_string());
+            c
+        };
+        s.components = vec![
+            failed(
+                "llm",
+                ComponentKind::Service,
+                "ServiceExited",
+                "exited with code 1:\nTraceback:\nNo module named 'llama_cpp'",
+            ),
+            failed(
+                "chat-1",
+                ComponentKind::Client,
+                "ClientFailed",
+                "exited with code 1 (connection refused)",
+            ),
+        ];
+        assert_eq!(
+            verdict_line(&s),
+            "Failed (ServiceExited: service llm: exited with code 1)\n  | Traceback:\n  | No module named 'llama_cpp'\nclient chat-1 failed (ClientFailed): exited with code 1 (connection refused)"
         );
     }
 }

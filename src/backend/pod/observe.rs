@@ -1,16 +1,25 @@
 //! From the children the API server lists to the engine's [`Observations`]
 //! — pure, so every mapping (pending, unschedulable, image errors, ready,
 //! exit codes, deleted pods, termination messages) is unit-tested.
+//!
+//! A failure says why: a waiting container's reason and message
+//! (`ImagePullBackOff`; `CrashLoopBackOff` is an exit, with its last run's
+//! code and output), an
+//! unschedulable pod's `PodScheduled` message, and a failed container's
+//! termination message — with `FallbackToLogsOnError` the last lines of
+//! its log — tail-bounded and with the pod's literal secret-named env
+//! values redacted ([`crate::backend::stderr_tail`]).
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use kube::ResourceExt;
 
 use crate::api::spec::Benchmark;
 use crate::api::status::{
     BenchmarkStatus, ClientProgress, ComponentKind, ComponentState, Percentiles, ResultsSummary,
 };
+use crate::backend::stderr_tail::{Redactor, tail_of, with_tail};
 use crate::engine::{Observations, Observed, Placement, RunState};
 
 use super::children::{
@@ -57,21 +66,34 @@ pub fn pod_run_state(pod: &Pod) -> RunState {
         return RunState::Queued("Pending".to_string());
     };
     let container = status.container_statuses.as_ref().and_then(|c| c.first());
+    if let Some(exit) = crash_loop(pod, container) {
+        return exit;
+    }
     match status.phase.as_deref() {
         Some("Running") => RunState::Running,
         Some("Succeeded") | Some("Failed") => {
             let term = container
                 .and_then(|c| c.state.as_ref())
                 .and_then(|s| s.terminated.as_ref());
+            let code = term.map(|t| t.exit_code).or(match status.phase.as_deref() {
+                Some("Succeeded") => Some(0),
+                _ => None,
+            });
+            let why = term
+                .and_then(|t| t.reason.clone())
+                .filter(|r| r != "Completed")
+                .or_else(|| {
+                    status.reason.as_ref().map(|r| match &status.message {
+                        Some(m) => format!("{r}: {m}"),
+                        None => r.clone(),
+                    })
+                });
+            let tail = term
+                .filter(|_| code != Some(0))
+                .and_then(|t| output_tail(pod, t.message.as_deref()));
             RunState::Exited {
-                code: term.map(|t| t.exit_code).or(match status.phase.as_deref() {
-                    Some("Succeeded") => Some(0),
-                    _ => None,
-                }),
-                reason: term
-                    .and_then(|t| t.reason.clone())
-                    .filter(|r| r != "Completed")
-                    .or_else(|| status.reason.clone()),
+                code,
+                reason: with_tail(why, tail),
             }
         }
         _ => {
@@ -84,6 +106,7 @@ pub fn pod_run_state(pod: &Pod) -> RunState {
                     Some(m) => format!("{reason}: {m}"),
                     None => reason.clone(),
                 };
+
                 if FATAL_WAITING.contains(&reason.as_str()) {
                     return RunState::LaunchFailed(msg);
                 }
@@ -108,6 +131,53 @@ pub fn pod_run_state(pod: &Pod) -> RunState {
             }
         }
     }
+}
+
+/// A container in `CrashLoopBackOff` (the pod may still say Running): it
+/// exited, with its last exit's code and what that run said. The
+/// operator's children restart nothing (`restartPolicy: Never`), so this
+/// is a pod someone else changed; it is a failure all the same.
+fn crash_loop(pod: &Pod, container: Option<&ContainerStatus>) -> Option<RunState> {
+    let c = container?;
+    let w = c.state.as_ref()?.waiting.as_ref()?;
+    if w.reason.as_deref() != Some("CrashLoopBackOff") {
+        return None;
+    }
+    let last = c.last_state.as_ref().and_then(|s| s.terminated.as_ref());
+    let why = match &w.message {
+        Some(m) => format!("CrashLoopBackOff: {m}"),
+        None => "CrashLoopBackOff".to_string(),
+    };
+    let tail = last.and_then(|t| output_tail(pod, t.message.as_deref()));
+    Some(RunState::Exited {
+        code: last.map(|t| t.exit_code),
+        reason: with_tail(Some(why), tail),
+    })
+}
+
+/// The tail of a container's termination message, unless it is a client's
+/// summary (a JSON object): with `FallbackToLogsOnError`, the last lines of
+/// its log.
+fn output_tail(pod: &Pod, message: Option<&str>) -> Option<String> {
+    let m = message?;
+    if serde_json::from_str::<serde_json::Value>(m).is_ok_and(|v| v.is_object()) {
+        return None;
+    }
+    tail_of(m, &pod_redactor(pod))
+}
+
+/// The literal secret-named env values of the pod's containers (values
+/// from Secrets are not in the pod; a component printing one is beyond
+/// reach here).
+fn pod_redactor(pod: &Pod) -> Redactor {
+    let vars: Vec<(&str, &str)> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .flat_map(|c| c.env.iter().flatten())
+        .filter_map(|e| e.value.as_deref().map(|v| (e.name.as_str(), v)))
+        .collect();
+    Redactor::from_vars(vars)
 }
 
 /// The pod's readiness condition.
@@ -377,6 +447,103 @@ mod tests {
                 code: Some(137),
                 reason: Some("OOMKilled".into())
             }
+        );
+    }
+
+    fn from_json(v: serde_json::Value) -> Pod {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_failed_container_says_why_from_its_termination_message() {
+        let pod = from_json(serde_json::json!({
+            "metadata": {"name": "bm-g1-llm"},
+            "spec": {"containers": [{"name": "llm", "image": "i",
+                "env": [{"name": "HF_TOKEN", "value": "hf_literal_secret"},
+                        {"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}]},
+            "status": {"phase": "Failed", "containerStatuses": [{
+                "name": "llm", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"terminated": {"exitCode": 1, "reason": "Error",
+                    "message": "Loading model\ntoken hf_literal_secret\nModuleNotFoundError: No module named 'llama_cpp'\n"}}}]}
+        }));
+        assert_eq!(
+            pod_run_state(&pod),
+            RunState::Exited {
+                code: Some(1),
+                reason: Some(
+                    "Error\nLoading model\ntoken ***\nModuleNotFoundError: No module named 'llama_cpp'"
+                        .into()
+                )
+            }
+        );
+        // A client's summary as its termination message is no error output.
+        let client = from_json(serde_json::json!({
+            "status": {"phase": "Failed", "containerStatuses": [{
+                "name": "c", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"terminated": {"exitCode": 3, "reason": "Error",
+                    "message": "{\"requests\": 10, \"errors\": 10}"}}}]}
+        }));
+        assert_eq!(
+            pod_run_state(&client),
+            RunState::Exited {
+                code: Some(3),
+                reason: Some("Error".into())
+            }
+        );
+        // An evicted pod: the pod's own reason and message.
+        let evicted = from_json(serde_json::json!({
+            "status": {"phase": "Failed", "reason": "Evicted",
+                "message": "The node was low on resource: memory."}
+        }));
+        assert_eq!(
+            pod_run_state(&evicted),
+            RunState::Exited {
+                code: None,
+                reason: Some("Evicted: The node was low on resource: memory.".into())
+            }
+        );
+    }
+
+    #[test]
+    fn waiting_pods_say_why_from_json_fixtures() {
+        let crash = from_json(serde_json::json!({
+            "status": {"phase": "Running", "containerStatuses": [{
+                "name": "c", "image": "i", "imageID": "", "ready": false, "restartCount": 4,
+                "state": {"waiting": {"reason": "CrashLoopBackOff",
+                    "message": "back-off 1m20s restarting failed container"}},
+                "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                    "message": "panic: bad flag --foo\n"}}}]}
+        }));
+        assert_eq!(
+            pod_run_state(&crash),
+            RunState::Exited {
+                code: Some(1),
+                reason: Some(
+                    "CrashLoopBackOff: back-off 1m20s restarting failed container\npanic: bad flag --foo"
+                        .into()
+                )
+            }
+        );
+        let pull = from_json(serde_json::json!({
+            "status": {"phase": "Pending", "containerStatuses": [{
+                "name": "c", "image": "nope:1", "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"waiting": {"reason": "ImagePullBackOff",
+                    "message": "Back-off pulling image \"nope:1\""}}}]}
+        }));
+        assert_eq!(
+            pod_run_state(&pull),
+            RunState::Queued("ImagePullBackOff: Back-off pulling image \"nope:1\"".into())
+        );
+        let unsched = from_json(serde_json::json!({
+            "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled",
+                "status": "False", "reason": "Unschedulable",
+                "message": "0/1 nodes are available: 1 Insufficient nvidia.com/gpu."}]}
+        }));
+        assert_eq!(
+            pod_run_state(&unsched),
+            RunState::Queued(
+                "Unschedulable: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu.".into()
+            )
         );
     }
 

@@ -38,7 +38,8 @@ use self::remote::{FetchPlan, RunFolder};
 use self::render::{JobRequest, ReadyProbe, RenderError, render_script};
 use self::rest::{RestConfig, RestTransport};
 use self::ssh::SshConfig;
-use self::state::{JobInfo, JobReport, run_state};
+use self::state::{JobInfo, JobReport, SlurmState, run_state};
+use super::stderr_tail::{Redactor, file_tail, with_tail};
 use super::{Backend, BackendError, LaunchRequest, Seen};
 use crate::engine::{Placement, RunState};
 
@@ -245,6 +246,8 @@ struct Tracked {
     fetch: Option<FetchPlan>,
     /// Attempts to bring it back so far (done: [`MAX_FETCHES`]).
     fetches: u8,
+    /// The secrets of its environment, kept out of its `.err` tail.
+    secrets: Redactor,
 }
 
 /// How often the files of an ended job are asked for before giving up.
@@ -369,6 +372,7 @@ impl SlurmBackend {
                     client: req.summary_file.is_some(),
                     fetch: None,
                     fetches: 0,
+                    secrets: Redactor::for_component(&req.env),
                 },
             );
         Ok(Placement {
@@ -508,9 +512,10 @@ impl SlurmBackend {
         }
     }
 
-    /// What Slurm and the job's own report say of a component.
+    /// What Slurm and the job's own report say of a component; a failed
+    /// job's state has the tail of its `.err` after the reason.
     pub async fn seen(&self, id: &str) -> Seen {
-        let run = self.run_state(id).await;
+        let mut run = self.run_state(id).await;
         let info = match &run {
             RunState::Running | RunState::Exited { .. } => self.info(id).await,
             _ => None,
@@ -522,6 +527,7 @@ impl SlurmBackend {
             .unwrap_or_default();
         if matches!(run, RunState::Exited { .. }) {
             self.bring_back(id, report.summary.as_ref()).await;
+            run = self.with_err_tail(id, info.as_ref(), run);
         }
         let node = info
             .as_ref()
@@ -535,6 +541,27 @@ impl SlurmBackend {
             port: report.port,
             ready: (!self.reaches_endpoints()).then_some(report.ready),
             summary: report.summary,
+        }
+    }
+
+    /// A failed job's exit (non-zero, or Slurm's FAILED) with the last
+    /// lines of its `.err` file after the reason, when the driver can read
+    /// it: in the results folder (shared filesystem), or brought back there
+    /// from the run folder (`cli`, `ssh`; not `rest`, which reads no
+    /// files).
+    fn with_err_tail(&self, id: &str, info: Option<&JobInfo>, run: RunState) -> RunState {
+        let RunState::Exited { code, reason } = run else {
+            return run;
+        };
+        let failed =
+            code.is_some_and(|c| c != 0) || info.is_some_and(|j| j.state == SlurmState::Failed);
+        let tail = self.tracked(id).filter(|_| failed).and_then(|t| {
+            let err = self.log_dir.join(format!("{id}-{}.err", t.job_id));
+            file_tail(&err, &t.secrets)
+        });
+        RunState::Exited {
+            code,
+            reason: with_tail(reason, tail),
         }
     }
 

@@ -1,16 +1,39 @@
 //! How a failure is recorded (the first one wins, and the benchmark moves to
 //! Collecting), and the failure checks shared by several phases: a failed
-//! service, the queue deadline, the run deadline.
+//! service, the queue deadline, the run deadline. A failed component's
+//! message (with the last lines it wrote, when its backend knows them) is
+//! carried into the `Succeeded` condition, bounded.
 
 use super::{Reconciler, elapsed};
 use crate::api::status::{
     ComponentKind, ComponentState, ComponentStatus, Phase, condition, reason,
 };
 
+/// Longest a condition's message gets.
+pub(super) const MAX_CONDITION_MESSAGE: usize = 2048;
+
+/// `text` of at most `max` characters: when longer, its first quarter, ` … `
+/// and its end (what a failure's last lines say is at the end).
+pub(super) fn bounded(text: &str, max: usize) -> String {
+    let n = text.chars().count();
+    if n <= max {
+        return text.to_string();
+    }
+    const GAP: &str = " … ";
+    let room = max.saturating_sub(GAP.chars().count());
+    let head = room / 4;
+    let tail = room - head;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(n - tail).collect();
+    format!("{start}{GAP}{end}")
+}
+
 impl Reconciler<'_> {
-    /// Records a failure (the first one wins) and moves to Collecting.
+    /// Records a failure (the first one wins; its message bounded to
+    /// [`MAX_CONDITION_MESSAGE`]) and moves to Collecting.
     pub(super) fn fail(&mut self, r: &str, message: String) {
         if self.verdict().is_none() {
+            let message = bounded(&message, MAX_CONDITION_MESSAGE);
             self.status
                 .set_condition(condition::SUCCEEDED, false, r, message, self.now);
         }
@@ -128,5 +151,21 @@ impl Reconciler<'_> {
             }
             None => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bounded;
+
+    #[test]
+    fn long_messages_keep_their_start_and_end() {
+        assert_eq!(bounded("short", 10), "short");
+        let b = bounded(&format!("head{}tail", "é".repeat(100)), 20);
+        assert_eq!(b.chars().count(), 20, "{b}");
+        assert!(
+            b.starts_with("head") && b.ends_with("tail") && b.contains(" … "),
+            "{b}"
+        );
     }
 }

@@ -1,6 +1,9 @@
 //! What backends saw, applied to the components' states: placement,
-//! progress, launch failures, queueing, health, exits and their reasons.
+//! progress, launch failures, queueing, health, exits and their reasons
+//! (a backend's reason may carry the last lines the component wrote on
+//! stderr: they go into its message, bounded).
 
+use super::failures::bounded;
 use super::{Reconciler, has_healthcheck};
 use crate::api::status::{ComponentKind, ComponentState, reason};
 use crate::engine::{EXIT_ERROR_POLICY, RunState};
@@ -94,16 +97,52 @@ impl Reconciler<'_> {
                     };
                     c.state = state;
                     c.reason = Some(r.to_string());
-                    let mut msg = match code {
-                        Some(code) => format!("exited with code {code}"),
-                        None => "exited".to_string(),
-                    };
-                    if let Some(w) = why {
-                        msg.push_str(&format!(" ({w})"));
-                    }
-                    c.message = Some(msg);
+                    c.message = Some(exit_message(*code, why.as_deref()));
                 }
             }
         }
+    }
+}
+
+/// Longest a component's message gets (the end is kept: the last lines a
+/// failed component wrote say why).
+pub(super) const MAX_COMPONENT_MESSAGE: usize = 1024;
+
+/// `exited with code 1`, with a one-line reason in parentheses, or a
+/// reason of several lines (a stderr tail) on the lines after it.
+fn exit_message(code: Option<i32>, why: Option<&str>) -> String {
+    let head = match code {
+        Some(code) => format!("exited with code {code}"),
+        None => "exited".to_string(),
+    };
+    let msg = match why.map(str::trim).filter(|w| !w.is_empty()) {
+        None => head,
+        Some(w) if !w.contains('\n') => format!("{head} ({w})"),
+        Some(w) => format!("{head}:\n{w}"),
+    };
+    bounded(&msg, MAX_COMPONENT_MESSAGE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_messages_carry_the_reason_and_stay_bounded() {
+        assert_eq!(exit_message(Some(0), None), "exited with code 0");
+        assert_eq!(exit_message(None, Some(" ")), "exited");
+        assert_eq!(
+            exit_message(Some(137), Some("killed by SIGKILL")),
+            "exited with code 137 (killed by SIGKILL)"
+        );
+        assert_eq!(
+            exit_message(Some(1), Some("Traceback:\nNo module named 'x'")),
+            "exited with code 1:\nTraceback:\nNo module named 'x'"
+        );
+        let long = format!("{}\nthe error", "x".repeat(5000));
+        let m = exit_message(Some(1), Some(&long));
+        assert!(m.chars().count() <= MAX_COMPONENT_MESSAGE, "{}", m.len());
+        assert!(m.starts_with("exited with code 1:"), "{m}");
+        assert!(m.ends_with("the error"), "{m}");
     }
 }
