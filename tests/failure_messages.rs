@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::{component, condition};
-use std::path::{Path, PathBuf};
+use common::{component, condition, results_dir};
 use std::process::Command;
 
 const SECRET: &str = "sk-test-not-a-real-key-0123456789";
@@ -29,16 +28,6 @@ spec:
   execution:
     stopGracePeriod: 2s
 "#;
-
-fn results_dir(workspace: &Path) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(workspace)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    dirs.pop().unwrap()
-}
 
 #[test]
 fn a_service_that_exits_at_start_says_why_everywhere_without_its_secret() {

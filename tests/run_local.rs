@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{component, condition};
+use common::{component, condition, results_dir};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -16,16 +16,6 @@ fn run_cmd(workspace: &Path, recipe: &str) -> Command {
         .arg(workspace)
         .current_dir(env!("CARGO_MANIFEST_DIR"));
     c
-}
-
-fn results_dir(workspace: &Path) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(workspace)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    dirs.pop().unwrap()
 }
 
 fn status(dir: &Path) -> serde_json::Value {

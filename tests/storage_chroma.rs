@@ -2,23 +2,16 @@
 //! the recipe. Needs `scripts/setup-chroma.sh` to have been run once; fails
 //! (never skips) when it was not.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::results_dir;
+use std::path::PathBuf;
 use std::process::Command;
 
 fn tools() -> PathBuf {
     std::env::var_os("AIFB_TOOLS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/var/tmp/aifbench-tools"))
-}
-
-fn results_dir(workspace: &Path) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(workspace)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    dirs.pop().unwrap()
 }
 
 #[test]

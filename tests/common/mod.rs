@@ -3,6 +3,7 @@
 // Each test crate uses only some of these.
 #![allow(dead_code)]
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,6 +12,17 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use aifbench::sim::{SimConfig, SimError, serve};
+
+/// The one results folder `aifbench run` made in `workspace`.
+pub fn results_dir(workspace: &Path) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(workspace)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs.pop().unwrap()
+}
 
 /// The condition of type `t` in a status object; panics naming it when absent.
 pub fn condition<'a>(status: &'a Value, t: &str) -> &'a Value {
