@@ -20,9 +20,9 @@ use kube::ResourceExt;
 use super::slurm::{SlurmCredentials, SlurmSession, redact};
 use super::slurm_jobs;
 use crate::api::spec::Benchmark;
-use crate::api::status::{ClientProgress, ComponentKind, ResultsSummary};
-use crate::backend::slurm::job_name;
-use crate::backend::slurm::state::{JobInfo, JobReport, SlurmState, run_state};
+use crate::api::status::ComponentKind;
+use crate::backend::slurm::state::{JobInfo, SlurmState};
+use crate::backend::slurm::{job_name, job_seen};
 use crate::backend::{Backend, BackendError, LaunchRequest, Seen};
 use crate::engine::{self, Placement, PlannedComponent};
 
@@ -175,7 +175,7 @@ impl Backend for OperatorSlurm {
         Box::pin(async move {
             let name = self.job_name(id);
             slurm_jobs::find_job(&self.run.jobs, &name)
-                .map(job_seen)
+                .map(|j| job_seen(j, true))
                 .unwrap_or_default()
         })
     }
@@ -191,75 +191,5 @@ impl Backend for OperatorSlurm {
     /// The controller cancels a finished run's leftover jobs.
     fn cleanup(&self) -> BoxFuture<'_, Result<Vec<String>, BackendError>> {
         Box::pin(async { Ok(Vec::new()) })
-    }
-}
-
-/// What a job says of its component: its state, node, and the port,
-/// readiness and summary of its comment.
-pub fn job_seen(j: &JobInfo) -> Seen {
-    let report = j.comment.as_deref().and_then(JobReport::parse);
-    let summary = report.as_ref().and_then(|r| r.summary.clone());
-    let progress = summary
-        .clone()
-        .and_then(|v| serde_json::from_value::<ResultsSummary>(v).ok())
-        .map(|s| ClientProgress {
-            requests: s.requests,
-            errors: s.errors,
-            elapsed_seconds: s.duration_seconds,
-        });
-    Seen {
-        run: run_state(j),
-        progress,
-        node: j
-            .node
-            .as_deref()
-            .map(|n| n.split(',').next().unwrap_or(n).to_string()),
-        port: report.as_ref().and_then(|r| r.port),
-        ready: report.as_ref().map(|r| r.ready),
-        summary,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::RunState;
-
-    fn job(state: SlurmState, comment: Option<&str>) -> JobInfo {
-        JobInfo {
-            job_id: "7".into(),
-            name: "aifb-x".into(),
-            state,
-            reason: None,
-            node: Some("n1,n2".into()),
-            exit_code: None,
-            signal: None,
-            comment: comment.map(str::to_string),
-        }
-    }
-
-    #[test]
-    fn a_service_job_reports_port_and_readiness_through_its_comment() {
-        let s = job_seen(&job(
-            SlurmState::Running,
-            Some(r#"aifbench:{"port":8000,"ready":true}"#),
-        ));
-        assert_eq!(s.run, RunState::Running);
-        assert_eq!(s.node.as_deref(), Some("n1"));
-        assert_eq!(s.port, Some(8000));
-        assert_eq!(s.ready, Some(true));
-    }
-
-    #[test]
-    fn a_client_job_reports_its_summary() {
-        let s = job_seen(&job(
-            SlurmState::Completed,
-            Some(
-                r#"aifbench:{"summary":{"requests":3,"errors":0,"durationSeconds":1.0,"requestThroughput":3.0}}"#,
-            ),
-        ));
-        assert_eq!(s.progress.map(|p| p.requests), Some(3));
-        assert!(s.summary.is_some());
-        assert_eq!(job_seen(&job(SlurmState::Pending, None)).ready, None);
     }
 }

@@ -40,6 +40,7 @@ use self::rest::{RestConfig, RestTransport};
 use self::ssh::SshConfig;
 use self::state::{JobInfo, JobReport, run_state};
 use super::{Backend, BackendError, LaunchRequest, Seen};
+use crate::api::status::{ClientProgress, ResultsSummary};
 use crate::engine::{Placement, RunState};
 
 /// Why a Slurm operation failed.
@@ -199,6 +200,35 @@ pub fn find_job<'a>(jobs: &'a [JobInfo], name: &str) -> Option<&'a JobInfo> {
     jobs.iter()
         .filter(|j| j.name == name)
         .max_by_key(|j| j.job_id.parse::<u64>().unwrap_or(0))
+}
+
+/// What a listed job says of its component — its state, node, and the
+/// port, readiness and summary of its comment (client progress from that
+/// summary) — the one reading of a job for both drivers. `checks_inside`:
+/// the job runs its own health check (in-allocation), so the readiness it
+/// reports counts; otherwise `ready` is None (the driver checks).
+pub fn job_seen(j: &JobInfo, checks_inside: bool) -> Seen {
+    let report = j.comment.as_deref().and_then(JobReport::parse);
+    let summary = report.as_ref().and_then(|r| r.summary.clone());
+    let progress = summary
+        .clone()
+        .and_then(|v| serde_json::from_value::<ResultsSummary>(v).ok())
+        .map(|s| ClientProgress {
+            requests: s.requests,
+            errors: s.errors,
+            elapsed_seconds: s.duration_seconds,
+        });
+    Seen {
+        run: run_state(j),
+        progress,
+        node: j
+            .node
+            .as_deref()
+            .map(|n| n.split(',').next().unwrap_or(n).to_string()),
+        port: report.as_ref().and_then(|r| r.port),
+        ready: report.as_ref().map(|r| r.ready).filter(|_| checks_inside),
+        summary,
+    }
 }
 
 /// The run id of a Benchmark under the operator: the first 8 characters of
@@ -508,34 +538,28 @@ impl SlurmBackend {
         }
     }
 
-    /// What Slurm and the job's own report say of a component.
+    /// What Slurm and the job's own report say of a component
+    /// ([`job_seen`] of its newest job).
     pub async fn seen(&self, id: &str) -> Seen {
         let run = self.run_state(id).await;
         let info = match &run {
             RunState::Running | RunState::Exited { .. } => self.info(id).await,
             _ => None,
         };
-        let report = info
+        let seen = info
             .as_ref()
-            .and_then(|j| j.comment.as_deref())
-            .and_then(JobReport::parse)
-            .unwrap_or_default();
-        if matches!(run, RunState::Exited { .. }) {
-            self.bring_back(id, report.summary.as_ref()).await;
+            .map(|j| Seen {
+                run: run.clone(),
+                ..job_seen(j, !self.reaches_endpoints())
+            })
+            .unwrap_or(Seen {
+                run,
+                ..Seen::default()
+            });
+        if matches!(seen.run, RunState::Exited { .. }) {
+            self.bring_back(id, seen.summary.as_ref()).await;
         }
-        let node = info
-            .as_ref()
-            .filter(|_| run == RunState::Running)
-            .and_then(|j| j.node.as_deref())
-            .map(|n| n.split(',').next().unwrap_or(n).to_string());
-        Seen {
-            run,
-            progress: None,
-            node,
-            port: report.port,
-            ready: (!self.reaches_endpoints()).then_some(report.ready),
-            summary: report.summary,
-        }
+        seen
     }
 
     /// Stops a component's job: a running client gets SIGTERM (it still
@@ -630,5 +654,61 @@ mod tests {
         assert_eq!(run, "3f2a9c1b-g2");
         assert_eq!(job_name(&run, "chat-1"), "aifb-3f2a9c1b-g2-chat-1");
         assert_eq!(run_prefix(&run), "aifb-3f2a9c1b-g2-");
+    }
+
+    fn job(state: state::SlurmState, comment: Option<&str>) -> JobInfo {
+        JobInfo {
+            job_id: "7".into(),
+            name: "aifb-x".into(),
+            state,
+            reason: None,
+            node: Some("n1,n2".into()),
+            exit_code: None,
+            signal: None,
+            comment: comment.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_service_job_reports_port_and_readiness_through_its_comment() {
+        let s = job_seen(
+            &job(
+                state::SlurmState::Running,
+                Some(r#"aifbench:{"port":8000,"ready":true}"#),
+            ),
+            true,
+        );
+        assert_eq!(s.run, RunState::Running);
+        assert_eq!(s.node.as_deref(), Some("n1"));
+        assert_eq!(s.port, Some(8000));
+        assert_eq!(s.ready, Some(true));
+        // A driver that checks health itself ignores the job's readiness.
+        let s = job_seen(
+            &job(
+                state::SlurmState::Running,
+                Some(r#"aifbench:{"port":8000,"ready":true}"#),
+            ),
+            false,
+        );
+        assert_eq!((s.port, s.ready), (Some(8000), None));
+    }
+
+    #[test]
+    fn a_client_job_reports_its_summary() {
+        let s = job_seen(
+            &job(
+                state::SlurmState::Completed,
+                Some(
+                    r#"aifbench:{"summary":{"requests":3,"errors":0,"durationSeconds":1.0,"requestThroughput":3.0}}"#,
+                ),
+            ),
+            true,
+        );
+        assert_eq!(s.progress.map(|p| p.requests), Some(3));
+        assert!(s.summary.is_some());
+        assert_eq!(
+            job_seen(&job(state::SlurmState::Pending, None), true).ready,
+            None
+        );
     }
 }
