@@ -21,13 +21,59 @@ use super::slurm::{SlurmCredentials, SlurmSession, redact};
 use super::slurm_jobs;
 use crate::api::spec::Benchmark;
 use crate::api::status::ComponentKind;
+use crate::backend::slurm::render::JobRequest;
 use crate::backend::slurm::state::{JobInfo, SlurmState};
-use crate::backend::slurm::{job_name, job_seen};
+use crate::backend::slurm::{JobApi, SlurmError, job_name, job_seen};
 use crate::backend::{Backend, BackendError, LaunchRequest, Seen};
 use crate::engine::{self, Placement, PlannedComponent};
 
 /// An open Slurm session, shared by the reconcile and its backend.
 pub type SharedSession = Arc<Box<dyn SlurmSession>>;
+
+/// The operator's session of one reconcile as the Slurm backend's job
+/// API: its messages are redacted once more with the credentials; closing
+/// is left to the reconcile that opened it.
+pub struct SessionJobs {
+    session: SharedSession,
+    creds: Option<SlurmCredentials>,
+}
+
+impl SessionJobs {
+    /// The job API of `session`, opened with `creds`.
+    pub fn new(session: SharedSession, creds: Option<SlurmCredentials>) -> Self {
+        Self { session, creds }
+    }
+
+    fn failed(&self, e: &str) -> SlurmError {
+        SlurmError::Session(redact(e, self.creds.as_ref()))
+    }
+}
+
+impl JobApi for SessionJobs {
+    fn name(&self) -> &'static str {
+        "session"
+    }
+    fn jobs(&self) -> BoxFuture<'_, Result<Vec<JobInfo>, SlurmError>> {
+        Box::pin(async move { self.session.jobs().await.map_err(|e| self.failed(&e)) })
+    }
+    fn submit<'a>(&'a self, req: &'a JobRequest) -> BoxFuture<'a, Result<String, SlurmError>> {
+        Box::pin(async move { self.session.submit(req).await.map_err(|e| self.failed(&e)) })
+    }
+    fn cancel<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<(), SlurmError>> {
+        Box::pin(async move { self.session.cancel(ids).await.map_err(|e| self.failed(&e)) })
+    }
+    fn terminate<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<(), SlurmError>> {
+        Box::pin(async move {
+            self.session
+                .terminate(ids)
+                .await
+                .map_err(|e| self.failed(&e))
+        })
+    }
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
 
 /// What one reconcile knows of a Benchmark's run, for its Slurm jobs.
 pub struct SlurmRun {

@@ -4,9 +4,11 @@
 //!   pure.
 //! - [`state`]: Slurm job states and the JSON of `squeue --json` and
 //!   slurmrestd (v0.0.38, v0.0.40..v0.0.43), pure.
-//! - Three transports behind one interface ([`Transport`]): the local CLI
-//!   ([`cli`]), the same commands on a login node over SSH ([`ssh`]), and
-//!   slurmrestd ([`rest`]).
+//! - One job API ([`JobApi`]: list, submit, cancel, terminate), which the
+//!   backend holds as a trait object: three transports implement it
+//!   ([`Transport`]: the local CLI ([`cli`]), the same commands on a login
+//!   node over SSH ([`ssh`]), and slurmrestd ([`rest`])), and so does the
+//!   operator's session of a reconcile.
 //! - Clusters that do not share the results folder
 //!   ([`SlurmConfig::remote_dir`]): jobs work in a run folder on the
 //!   cluster ([`remote`], pure), and what they leave there comes back
@@ -19,6 +21,7 @@
 
 pub mod cli;
 pub mod fetch;
+pub mod job_api;
 pub mod remote;
 pub mod render;
 pub mod rest;
@@ -27,16 +30,16 @@ pub mod state;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use tokio::sync::Mutex as AsyncMutex;
 
-use self::cli::{CliTransport, Runner};
+pub use self::job_api::{JobApi, Transport};
 use self::remote::{FetchPlan, RunFolder};
 use self::render::{JobRequest, ReadyProbe, RenderError, render_script};
-use self::rest::{RestConfig, RestTransport};
+use self::rest::RestConfig;
 use self::ssh::SshConfig;
 use self::state::{JobInfo, JobReport, run_state};
 use super::{Backend, BackendError, LaunchRequest, Seen};
@@ -60,6 +63,10 @@ pub enum SlurmError {
         /// What went wrong (its stderr).
         message: String,
     },
+    /// A job API other than the backend's own transports (the operator's
+    /// session) failed; the message is already free of secrets.
+    #[error("{0}")]
+    Session(String),
     /// slurmrestd failed or refused.
     #[error("slurmrestd: {0}")]
     Rest(String),
@@ -126,70 +133,6 @@ impl Default for SlurmConfig {
             poll_interval: Duration::from_secs(1),
             in_allocation: false,
             remote_dir: None,
-        }
-    }
-}
-
-/// One interface over the three transports.
-#[derive(Debug)]
-pub enum Transport {
-    /// CLI, locally or over SSH.
-    Cli(CliTransport),
-    /// slurmrestd.
-    Rest(RestTransport),
-}
-
-impl Transport {
-    /// Builds the transport for `config`.
-    pub fn new(config: &TransportConfig) -> Result<Self, SlurmError> {
-        Ok(match config {
-            TransportConfig::Cli => Self::Cli(CliTransport {
-                runner: Runner::Local,
-            }),
-            TransportConfig::Ssh(c) => Self::Cli(CliTransport {
-                runner: Runner::Ssh(c.clone()),
-            }),
-            TransportConfig::Rest(c) => Self::Rest(RestTransport::new(c.clone())?),
-        })
-    }
-
-    /// Submits; returns the job id.
-    pub async fn submit(&self, req: &JobRequest) -> Result<String, SlurmError> {
-        let script = render_script(req)?;
-        match self {
-            Self::Cli(c) => c.submit(&script).await,
-            Self::Rest(r) => r.submit(req, &script).await,
-        }
-    }
-
-    /// Jobs the controller knows (the user's, for the CLI).
-    pub async fn jobs(&self) -> Result<Vec<JobInfo>, SlurmError> {
-        match self {
-            Self::Cli(c) => c.jobs().await,
-            Self::Rest(r) => r.jobs().await,
-        }
-    }
-
-    /// Cancels jobs.
-    pub async fn cancel(&self, ids: &[String]) -> Result<(), SlurmError> {
-        match self {
-            Self::Cli(c) => c.cancel(ids).await,
-            Self::Rest(r) => r.cancel(ids).await,
-        }
-    }
-
-    /// Sends SIGTERM to every process of the jobs without cancelling them.
-    pub async fn terminate(&self, ids: &[String]) -> Result<(), SlurmError> {
-        match self {
-            Self::Cli(c) => c.terminate(ids).await,
-            Self::Rest(r) => r.terminate(ids).await,
-        }
-    }
-
-    /// Releases connections (the SSH master).
-    pub async fn close(&self) {
-        if let Self::Cli(c) = self {
-            c.close().await;
         }
     }
 }
@@ -282,7 +225,11 @@ const MAX_FETCHES: u8 = 3;
 
 /// Components as Slurm jobs.
 pub struct SlurmBackend {
-    transport: Transport,
+    /// How Slurm is asked: the backend's own transport, or a session.
+    api: Arc<dyn JobApi>,
+    /// The backend's own transport, when it has one: it also moves the
+    /// files of a run folder on the cluster (none over a session).
+    transport: Option<Arc<Transport>>,
     config: SlurmConfig,
     /// `aifb-<run>-`: every job of this run starts with it.
     prefix: String,
@@ -304,26 +251,37 @@ impl SlurmBackend {
     /// folder: with [`SlurmConfig::remote_dir`], its parent is the results
     /// folder the jobs' files come back to).
     pub fn new(config: SlurmConfig, run: &str, log_dir: PathBuf) -> Result<Self, SlurmError> {
-        let transport = Transport::new(&config.transport)?;
-        let prefix = run_prefix(run);
+        let transport = Arc::new(Transport::new(&config.transport)?);
         let folder = config.remote_dir.as_deref().map(|remote| {
             RunFolder::new(
                 log_dir.parent().unwrap_or(&log_dir),
                 remote,
                 run,
-                matches!(transport, Transport::Rest(_)),
+                matches!(*transport, Transport::Rest(_)),
             )
         });
-        Ok(Self {
-            folder,
-            transport,
+        let mut backend = Self::over(transport.clone(), config, run, log_dir);
+        backend.transport = Some(transport);
+        backend.folder = folder;
+        Ok(backend)
+    }
+
+    /// A backend for the run `run` over a job API it does not own (the
+    /// operator's session): jobs work where their requests say; no run
+    /// folder on the cluster ([`SlurmConfig::remote_dir`] and
+    /// [`SlurmConfig::transport`] are not used).
+    pub fn over(api: Arc<dyn JobApi>, config: SlurmConfig, run: &str, log_dir: PathBuf) -> Self {
+        Self {
+            api,
+            transport: None,
+            folder: None,
+            prefix: run_prefix(run),
             config,
-            prefix,
             run: run.to_string(),
             log_dir,
             jobs: Mutex::new(HashMap::new()),
             cache: AsyncMutex::new(None),
-        })
+        }
     }
 
     /// The job name of a component of this run.
@@ -331,9 +289,9 @@ impl SlurmBackend {
         job_name(&self.run, component)
     }
 
-    /// The transport in use (`cli`, `ssh`, `rest`).
+    /// The transport in use (`cli`, `ssh`, `rest`, or `session`).
     pub fn transport_name(&self) -> &'static str {
-        self.config.transport.name()
+        self.api.name()
     }
 
     /// True when health checks and scrapes run inside the allocation.
@@ -341,9 +299,9 @@ impl SlurmBackend {
         self.config.in_allocation
     }
 
-    /// The transport.
-    pub fn transport(&self) -> &Transport {
-        &self.transport
+    /// The backend's own transport (None over a session).
+    pub fn transport(&self) -> Option<&Transport> {
+        self.transport.as_deref()
     }
 
     async fn job_list(&self, max_age: Duration) -> Result<Vec<JobInfo>, SlurmError> {
@@ -354,7 +312,7 @@ impl SlurmBackend {
             return Ok(jobs.clone());
         }
         let jobs: Vec<JobInfo> = self
-            .transport
+            .api
             .jobs()
             .await?
             .into_iter()
@@ -382,7 +340,7 @@ impl SlurmBackend {
                 j.job_id
             }
             None => {
-                let id = self.transport.submit(req).await?;
+                let id = self.api.submit(req).await?;
                 tracing::info!(component = %req.component, job_id = %id, job = %req.name, transport = self.transport_name(), "submitted");
                 self.invalidate();
                 id
@@ -458,7 +416,7 @@ impl SlurmBackend {
     /// Cancels one component's job.
     pub async fn cancel(&self, id: &str) {
         let Some(t) = self.tracked(id) else { return };
-        if let Err(e) = self.transport.cancel(std::slice::from_ref(&t.job_id)).await {
+        if let Err(e) = self.api.cancel(std::slice::from_ref(&t.job_id)).await {
             tracing::warn!(component = %id, job_id = %t.job_id, error = %e, "scancel failed");
         }
         self.invalidate();
@@ -476,7 +434,7 @@ impl SlurmBackend {
             .collect();
         if !active.is_empty() {
             tracing::info!(jobs = ?active, "cancelling the jobs left of this run");
-            self.transport.cancel(&active).await?;
+            self.api.cancel(&active).await?;
         }
         self.invalidate();
         Ok(active)
@@ -489,7 +447,7 @@ impl SlurmBackend {
 
     /// Releases connections.
     pub async fn close(&self) {
-        self.transport.close().await;
+        self.api.close().await;
     }
 }
 
@@ -571,9 +529,9 @@ impl SlurmBackend {
         let running = matches!(self.run_state(id).await, RunState::Running);
         let ids = std::slice::from_ref(&t.job_id);
         let result = if t.client && running {
-            self.transport.terminate(ids).await
+            self.api.terminate(ids).await
         } else {
-            self.transport.cancel(ids).await
+            self.api.cancel(ids).await
         };
         if let Err(e) = result {
             tracing::warn!(component = %id, job_id = %t.job_id, error = %e, "cannot stop the Slurm job");
@@ -595,7 +553,7 @@ impl Backend for SlurmBackend {
         Box::pin(async move {
             let refused = |e: SlurmError| BackendError::Refused(e.to_string());
             let local = self.results_job(&req);
-            let Some(folder) = &self.folder else {
+            let (Some(folder), Some(transport)) = (&self.folder, &self.transport) else {
                 std::fs::create_dir_all(&self.log_dir).map_err(|source| BackendError::Io {
                     path: self.log_dir.clone(),
                     source,
@@ -603,7 +561,7 @@ impl Backend for SlurmBackend {
                 return self.submit(&local).await.map_err(refused);
             };
             let job = folder.job(local.clone());
-            fetch::prepare(&self.transport, folder, &job)
+            fetch::prepare(transport, folder, &job)
                 .await
                 .map_err(refused)?;
             let placement = self.submit(&job).await.map_err(refused)?;
