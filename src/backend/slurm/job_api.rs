@@ -123,3 +123,136 @@ impl JobApi for Transport {
         Box::pin(Transport::close(self))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::backend::Backend;
+    use crate::backend::slurm::state::SlurmState;
+    use crate::backend::slurm::{SlurmBackend, SlurmConfig, job_name};
+    use crate::engine::RunState;
+
+    /// A job API listing fixed jobs and recording what it is asked.
+    #[derive(Default)]
+    struct Fake {
+        jobs: Vec<JobInfo>,
+        asked: Mutex<Vec<String>>,
+    }
+
+    impl Fake {
+        fn ask(&self, what: String) {
+            self.asked.lock().unwrap().push(what);
+        }
+    }
+
+    impl JobApi for Fake {
+        fn name(&self) -> &'static str {
+            "fake"
+        }
+        fn jobs(&self) -> BoxFuture<'_, Result<Vec<JobInfo>, SlurmError>> {
+            self.ask("jobs".into());
+            Box::pin(async { Ok(self.jobs.clone()) })
+        }
+        fn submit<'a>(&'a self, req: &'a JobRequest) -> BoxFuture<'a, Result<String, SlurmError>> {
+            self.ask(format!("submit {}", req.name));
+            Box::pin(async { Ok("99".to_string()) })
+        }
+        fn cancel<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<(), SlurmError>> {
+            self.ask(format!("cancel {}", ids.join(",")));
+            Box::pin(async { Ok(()) })
+        }
+        fn terminate<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<(), SlurmError>> {
+            self.ask(format!("term {}", ids.join(",")));
+            Box::pin(async { Ok(()) })
+        }
+        fn close(&self) -> BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    fn job(id: &str, component: &str, state: SlurmState, comment: Option<&str>) -> JobInfo {
+        JobInfo {
+            job_id: id.into(),
+            name: job_name("r1", component),
+            state,
+            reason: None,
+            node: Some("n1".into()),
+            exit_code: None,
+            signal: None,
+            comment: comment.map(str::to_string),
+        }
+    }
+
+    fn backend(api: Arc<Fake>) -> SlurmBackend {
+        let config = SlurmConfig {
+            in_allocation: true,
+            poll_interval: Duration::from_secs(60),
+            ..Default::default()
+        };
+        SlurmBackend::over(api, config, "r1", PathBuf::from("/nowhere"))
+            .with_sigterm_on_stop(["chat-1".to_string()])
+    }
+
+    #[tokio::test]
+    async fn a_backend_without_memory_observes_and_stops_jobs_by_name() {
+        let api = Arc::new(Fake {
+            jobs: vec![
+                job(
+                    "5",
+                    "sim",
+                    SlurmState::Running,
+                    Some(r#"aifbench:{"port":8000,"ready":true}"#),
+                ),
+                job("6", "chat-1", SlurmState::Running, None),
+                job("7", "chat-2", SlurmState::Pending, None),
+                job("8", "other", SlurmState::Running, None),
+            ],
+            ..Default::default()
+        });
+        let b = backend(api.clone());
+        let sim = b.observe("sim").await;
+        assert_eq!(sim.run, RunState::Running);
+        assert_eq!((sim.port, sim.ready), (Some(8000), Some(true)));
+        assert_eq!(b.observe("gone").await.run, RunState::Unknown);
+        // A running client gets SIGTERM; a queued one and a service are
+        // cancelled.
+        for id in ["chat-1", "chat-2", "sim", "gone"] {
+            b.stop(id, Duration::from_secs(1)).await;
+        }
+        assert_eq!(
+            api.asked.lock().unwrap().as_slice(),
+            [
+                "jobs", "term 6", "jobs", "cancel 7", "jobs", "cancel 5", "jobs"
+            ],
+            "each stop lists afresh after the one before"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_listing_handed_in_is_used_for_adoption() {
+        let api = Arc::new(Fake::default());
+        let b = backend(api.clone()).with_listing(vec![job("5", "sim", SlurmState::Running, None)]);
+        let req = crate::backend::LaunchRequest {
+            id: "sim".into(),
+            ..Default::default()
+        };
+        let placed = b.submit(&b.job_request(&req)).await.expect("adopted");
+        assert_eq!(placed.job_id.as_deref(), Some("5"));
+        let placed = b
+            .submit(&b.job_request(&crate::backend::LaunchRequest {
+                id: "chat-1".into(),
+                ..Default::default()
+            }))
+            .await
+            .expect("submitted");
+        assert_eq!(placed.job_id.as_deref(), Some("99"));
+        assert_eq!(
+            api.asked.lock().unwrap().as_slice(),
+            [format!("submit {}", job_name("r1", "chat-1"))]
+        );
+    }
+}

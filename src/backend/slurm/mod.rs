@@ -28,7 +28,7 @@ pub mod rest;
 pub mod ssh;
 pub mod state;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,7 +41,7 @@ use self::remote::{FetchPlan, RunFolder};
 use self::render::{JobRequest, ReadyProbe, RenderError, render_script};
 use self::rest::RestConfig;
 use self::ssh::SshConfig;
-use self::state::{JobInfo, JobReport, run_state};
+use self::state::{JobInfo, JobReport, SlurmState, run_state};
 use super::{Backend, BackendError, LaunchRequest, Seen};
 use crate::api::status::{ClientProgress, ResultsSummary};
 use crate::engine::{Placement, RunState};
@@ -242,7 +242,20 @@ pub struct SlurmBackend {
     /// results folder.
     folder: Option<RunFolder>,
     jobs: Mutex<HashMap<String, Tracked>>,
-    cache: AsyncMutex<Option<(Instant, Vec<JobInfo>)>>,
+    cache: AsyncMutex<Option<Listing>>,
+    /// Components stopped with SIGTERM while running (client instances)
+    /// also when this backend did not submit their jobs itself.
+    sigterm_on_stop: HashSet<String>,
+}
+
+/// The run's jobs as last listed.
+struct Listing {
+    at: Instant,
+    jobs: Vec<JobInfo>,
+    /// Handed in by the driver ([`SlurmBackend::with_listing`]): it stands
+    /// for [`SlurmConfig::poll_interval`], submissions of this backend
+    /// included (they are tracked by it).
+    given: bool,
 }
 
 impl SlurmBackend {
@@ -281,7 +294,31 @@ impl SlurmBackend {
             log_dir,
             jobs: Mutex::new(HashMap::new()),
             cache: AsyncMutex::new(None),
+            sigterm_on_stop: HashSet::new(),
         }
+    }
+
+    /// Starts from the run's jobs as the driver just listed them (the
+    /// operator's reconcile), instead of listing them again.
+    pub fn with_listing(mut self, jobs: Vec<JobInfo>) -> Self {
+        let jobs = jobs
+            .into_iter()
+            .filter(|j| j.name.starts_with(&self.prefix))
+            .collect();
+        self.cache = AsyncMutex::new(Some(Listing {
+            at: Instant::now(),
+            jobs,
+            given: true,
+        }));
+        self
+    }
+
+    /// Components to stop with SIGTERM while they run (client instances:
+    /// they still write and report their results), for jobs found by name
+    /// rather than submitted by this backend.
+    pub fn with_sigterm_on_stop(mut self, ids: impl IntoIterator<Item = String>) -> Self {
+        self.sigterm_on_stop.extend(ids);
+        self
     }
 
     /// The job name of a component of this run.
@@ -306,10 +343,10 @@ impl SlurmBackend {
 
     async fn job_list(&self, max_age: Duration) -> Result<Vec<JobInfo>, SlurmError> {
         let mut cache = self.cache.lock().await;
-        if let Some((at, jobs)) = cache.as_ref()
-            && at.elapsed() < max_age
+        if let Some(l) = cache.as_ref()
+            && (l.at.elapsed() < max_age || (l.given && l.at.elapsed() < self.config.poll_interval))
         {
-            return Ok(jobs.clone());
+            return Ok(l.jobs.clone());
         }
         let jobs: Vec<JobInfo> = self
             .api
@@ -318,12 +355,18 @@ impl SlurmBackend {
             .into_iter()
             .filter(|j| j.name.starts_with(&self.prefix))
             .collect();
-        *cache = Some((Instant::now(), jobs.clone()));
+        *cache = Some(Listing {
+            at: Instant::now(),
+            jobs: jobs.clone(),
+            given: false,
+        });
         Ok(jobs)
     }
 
     fn invalidate(&self) {
-        if let Ok(mut c) = self.cache.try_lock() {
+        if let Ok(mut c) = self.cache.try_lock()
+            && c.as_ref().is_some_and(|l| !l.given)
+        {
             *c = None;
         }
     }
@@ -385,18 +428,19 @@ impl SlurmBackend {
         }
     }
 
-    /// The component's state, from its job.
+    /// The component's state, from the newest job of its name: one this
+    /// backend submitted or adopted, or one found by name (a backend
+    /// rebuilt every reconcile sees what a long-lived one would).
     pub async fn run_state(&self, id: &str) -> RunState {
-        let Some(t) = self.tracked(id) else {
-            return RunState::Unknown;
-        };
+        let tracked = self.tracked(id);
         match self.job_list(self.config.poll_interval).await {
-            Ok(jobs) => match find_job(&jobs, &self.job_name(id)) {
-                Some(j) => run_state(j),
-                None if t.submitted.elapsed() < Duration::from_secs(15) => {
+            Ok(jobs) => match (find_job(&jobs, &self.job_name(id)), tracked) {
+                (Some(j), _) => run_state(j),
+                (None, None) => RunState::Unknown,
+                (None, Some(t)) if t.submitted.elapsed() < Duration::from_secs(15) => {
                     RunState::Queued(format!("slurm job {} submitted", t.job_id))
                 }
-                None => RunState::Exited {
+                (None, Some(t)) => RunState::Exited {
                     code: None,
                     reason: Some(format!(
                         "slurm job {} is no longer known to the controller",
@@ -408,7 +452,11 @@ impl SlurmBackend {
             // the last known state by saying nothing new.
             Err(e) => {
                 tracing::warn!(component = %id, error = %e, "cannot list Slurm jobs");
-                RunState::Running
+                if tracked.is_some() {
+                    RunState::Running
+                } else {
+                    RunState::Unknown
+                }
             }
         }
     }
@@ -525,18 +573,56 @@ impl SlurmBackend {
     /// period), anything else is cancelled (scancel: SIGTERM, then SIGKILL
     /// after the cluster's KillWait).
     pub async fn stop_job(&self, id: &str) {
-        let Some(t) = self.tracked(id) else { return };
-        let running = matches!(self.run_state(id).await, RunState::Running);
-        let ids = std::slice::from_ref(&t.job_id);
-        let result = if t.client && running {
-            self.api.terminate(ids).await
-        } else {
-            self.api.cancel(ids).await
+        let Some((ids, running_client)) = self.to_stop(id).await else {
+            return;
         };
-        if let Err(e) = result {
-            tracing::warn!(component = %id, job_id = %t.job_id, error = %e, "cannot stop the Slurm job");
+        let result = if running_client {
+            self.api.terminate(&ids).await
+        } else {
+            self.api.cancel(&ids).await
+        };
+        match result {
+            Ok(()) => {
+                tracing::info!(component = %id, jobs = ?ids, sigterm = running_client, "Slurm job stopped")
+            }
+            Err(e) => {
+                tracing::warn!(component = %id, jobs = ?ids, error = %e, "cannot stop the Slurm job")
+            }
         }
         self.invalidate();
+    }
+
+    /// The jobs that stopping a component ends, and whether it is a running
+    /// client (SIGTERM, not cancel): the job this backend submitted or
+    /// adopted, else every active job of its name (None: nothing to stop).
+    async fn to_stop(&self, id: &str) -> Option<(Vec<String>, bool)> {
+        if let Some(t) = self.tracked(id) {
+            let running = matches!(self.run_state(id).await, RunState::Running);
+            return Some((vec![t.job_id], t.client && running));
+        }
+        let name = self.job_name(id);
+        let jobs = match self.job_list(self.config.poll_interval).await {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::warn!(component = %id, error = %e, "cannot list Slurm jobs");
+                return None;
+            }
+        };
+        let active: Vec<&JobInfo> = jobs
+            .iter()
+            .filter(|j| j.name == name && j.state.is_active())
+            .collect();
+        if active.is_empty() {
+            return None;
+        }
+        let running_client = self.sigterm_on_stop.contains(id)
+            && active
+                .iter()
+                .all(|j| matches!(j.state, SlurmState::Running | SlurmState::Suspended));
+        Some((
+            active.iter().map(|j| j.job_id.clone()).collect(),
+            running_client,
+        ))
     }
 }
 
