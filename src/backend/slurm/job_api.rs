@@ -3,7 +3,9 @@
 //! [`super::SlurmBackend`] runs over any of them: a [`Transport`] of its
 //! own (`aifbench run`: the local CLI, the CLI over SSH, slurmrestd) or the
 //! operator's session of one reconcile (an adapter in
-//! `operator::slurm_backend`).
+//! `operator::slurm_backend`). And the one reading of its listing for
+//! both drivers: the newest job of a name ([`find_job`]) and what a job
+//! says of its component ([`job_seen`]), pure.
 
 use futures::future::BoxFuture;
 
@@ -12,7 +14,9 @@ use super::TransportConfig;
 use super::cli::{CliTransport, Runner};
 use super::render::{JobRequest, render_script};
 use super::rest::RestTransport;
-use super::state::JobInfo;
+use super::state::{JobInfo, JobReport, run_state};
+use crate::api::status::{ClientProgress, ResultsSummary};
+use crate::backend::Seen;
 
 /// What the Slurm backend asks of Slurm. Errors carry no secrets.
 pub trait JobApi: Send + Sync {
@@ -121,6 +125,43 @@ impl JobApi for Transport {
     }
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(Transport::close(self))
+    }
+}
+
+/// The newest job of a name (a name is a component of one run: the
+/// adoption key of both drivers).
+pub fn find_job<'a>(jobs: &'a [JobInfo], name: &str) -> Option<&'a JobInfo> {
+    jobs.iter()
+        .filter(|j| j.name == name)
+        .max_by_key(|j| j.job_id.parse::<u64>().unwrap_or(0))
+}
+
+/// What a listed job says of its component — its state, node, and the
+/// port, readiness and summary of its comment (client progress from that
+/// summary) — the one reading of a job for both drivers. `checks_inside`:
+/// the job runs its own health check (in-allocation), so the readiness it
+/// reports counts; otherwise `ready` is None (the driver checks).
+pub fn job_seen(j: &JobInfo, checks_inside: bool) -> Seen {
+    let report = j.comment.as_deref().and_then(JobReport::parse);
+    let summary = report.as_ref().and_then(|r| r.summary.clone());
+    let progress = summary
+        .clone()
+        .and_then(|v| serde_json::from_value::<ResultsSummary>(v).ok())
+        .map(|s| ClientProgress {
+            requests: s.requests,
+            errors: s.errors,
+            elapsed_seconds: s.duration_seconds,
+        });
+    Seen {
+        run: run_state(j),
+        progress,
+        node: j
+            .node
+            .as_deref()
+            .map(|n| n.split(',').next().unwrap_or(n).to_string()),
+        port: report.as_ref().and_then(|r| r.port),
+        ready: report.as_ref().map(|r| r.ready).filter(|_| checks_inside),
+        summary,
     }
 }
 
@@ -253,6 +294,62 @@ mod tests {
         assert_eq!(
             api.asked.lock().unwrap().as_slice(),
             [format!("submit {}", job_name("r1", "chat-1"))]
+        );
+    }
+
+    fn listed(state: SlurmState, comment: Option<&str>) -> JobInfo {
+        JobInfo {
+            job_id: "7".into(),
+            name: "aifb-x".into(),
+            state,
+            reason: None,
+            node: Some("n1,n2".into()),
+            exit_code: None,
+            signal: None,
+            comment: comment.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_service_job_reports_port_and_readiness_through_its_comment() {
+        let s = job_seen(
+            &listed(
+                SlurmState::Running,
+                Some(r#"aifbench:{"port":8000,"ready":true}"#),
+            ),
+            true,
+        );
+        assert_eq!(s.run, RunState::Running);
+        assert_eq!(s.node.as_deref(), Some("n1"));
+        assert_eq!(s.port, Some(8000));
+        assert_eq!(s.ready, Some(true));
+        // A driver that checks health itself ignores the job's readiness.
+        let s = job_seen(
+            &listed(
+                SlurmState::Running,
+                Some(r#"aifbench:{"port":8000,"ready":true}"#),
+            ),
+            false,
+        );
+        assert_eq!((s.port, s.ready), (Some(8000), None));
+    }
+
+    #[test]
+    fn a_client_job_reports_its_summary() {
+        let s = job_seen(
+            &listed(
+                SlurmState::Completed,
+                Some(
+                    r#"aifbench:{"summary":{"requests":3,"errors":0,"durationSeconds":1.0,"requestThroughput":3.0}}"#,
+                ),
+            ),
+            true,
+        );
+        assert_eq!(s.progress.map(|p| p.requests), Some(3));
+        assert!(s.summary.is_some());
+        assert_eq!(
+            job_seen(&listed(SlurmState::Pending, None), true).ready,
+            None
         );
     }
 }

@@ -36,14 +36,13 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use tokio::sync::Mutex as AsyncMutex;
 
-pub use self::job_api::{JobApi, Transport};
+pub use self::job_api::{JobApi, Transport, find_job, job_seen};
 use self::remote::{FetchPlan, RunFolder};
 use self::render::{JobRequest, ReadyProbe, RenderError, render_script};
 use self::rest::RestConfig;
 use self::ssh::SshConfig;
-use self::state::{JobInfo, JobReport, SlurmState, run_state};
+use self::state::{JobInfo, SlurmState, run_state};
 use super::{Backend, BackendError, LaunchRequest, Seen};
-use crate::api::status::{ClientProgress, ResultsSummary};
 use crate::engine::{Placement, RunState};
 
 /// Why a Slurm operation failed.
@@ -137,43 +136,6 @@ impl Default for SlurmConfig {
     }
 }
 
-/// The newest job of a name (a name is a component of one run: the
-/// adoption key of both drivers).
-pub fn find_job<'a>(jobs: &'a [JobInfo], name: &str) -> Option<&'a JobInfo> {
-    jobs.iter()
-        .filter(|j| j.name == name)
-        .max_by_key(|j| j.job_id.parse::<u64>().unwrap_or(0))
-}
-
-/// What a listed job says of its component — its state, node, and the
-/// port, readiness and summary of its comment (client progress from that
-/// summary) — the one reading of a job for both drivers. `checks_inside`:
-/// the job runs its own health check (in-allocation), so the readiness it
-/// reports counts; otherwise `ready` is None (the driver checks).
-pub fn job_seen(j: &JobInfo, checks_inside: bool) -> Seen {
-    let report = j.comment.as_deref().and_then(JobReport::parse);
-    let summary = report.as_ref().and_then(|r| r.summary.clone());
-    let progress = summary
-        .clone()
-        .and_then(|v| serde_json::from_value::<ResultsSummary>(v).ok())
-        .map(|s| ClientProgress {
-            requests: s.requests,
-            errors: s.errors,
-            elapsed_seconds: s.duration_seconds,
-        });
-    Seen {
-        run: run_state(j),
-        progress,
-        node: j
-            .node
-            .as_deref()
-            .map(|n| n.split(',').next().unwrap_or(n).to_string()),
-        port: report.as_ref().and_then(|r| r.port),
-        ready: report.as_ref().map(|r| r.ready).filter(|_| checks_inside),
-        summary,
-    }
-}
-
 /// The run id of a Benchmark under the operator: the first 8 characters of
 /// its uid and the generation of the run (`3f2a9c1b-g2`). Under `aifbench
 /// run` the run id is the results folder name.
@@ -246,6 +208,8 @@ pub struct SlurmBackend {
     /// Components stopped with SIGTERM while running (client instances)
     /// also when this backend did not submit their jobs itself.
     sigterm_on_stop: HashSet<String>,
+    /// The driver's job shape (None: [`SlurmBackend::job_request`]).
+    shape: Option<Arc<dyn JobShape>>,
 }
 
 /// The run's jobs as last listed.
@@ -295,7 +259,14 @@ impl SlurmBackend {
             jobs: Mutex::new(HashMap::new()),
             cache: AsyncMutex::new(None),
             sigterm_on_stop: HashSet::new(),
+            shape: None,
         }
+    }
+
+    /// Builds the jobs with the driver's own `shape`.
+    pub fn with_shape(mut self, shape: Arc<dyn JobShape>) -> Self {
+        self.shape = Some(shape);
+        self
     }
 
     /// Starts from the run's jobs as the driver just listed them (the
@@ -499,6 +470,14 @@ impl SlurmBackend {
     }
 }
 
+/// How a driver turns a component into its batch job, when not the way
+/// `aifbench run` does ([`SlurmBackend::job_request`]): the operator's job
+/// shape (workspace on the cluster, configuration in the script).
+pub trait JobShape: Send + Sync {
+    /// The job of the component `req.id`.
+    fn job(&self, req: &LaunchRequest) -> Result<JobRequest, BackendError>;
+}
+
 impl SlurmBackend {
     /// The batch job of a component (pure): the one job shape of both
     /// drivers, reporting its port, readiness and summary through its
@@ -638,6 +617,9 @@ impl Backend for SlurmBackend {
     fn launch(&self, req: LaunchRequest) -> BoxFuture<'_, Result<Placement, BackendError>> {
         Box::pin(async move {
             let refused = |e: SlurmError| BackendError::Refused(e.to_string());
+            if let Some(shape) = &self.shape {
+                return self.submit(&shape.job(&req)?).await.map_err(refused);
+            }
             let local = self.results_job(&req);
             let (Some(folder), Some(transport)) = (&self.folder, &self.transport) else {
                 std::fs::create_dir_all(&self.log_dir).map_err(|source| BackendError::Io {
@@ -677,9 +659,14 @@ impl Backend for SlurmBackend {
     }
 
     fn preview(&self, req: &LaunchRequest) -> Option<Result<String, BackendError>> {
-        Some(
-            render_script(&self.job_request(req)).map_err(|e| BackendError::Refused(e.to_string())),
-        )
+        let job = match &self.shape {
+            Some(shape) => match shape.job(req) {
+                Ok(job) => job,
+                Err(e) => return Some(Err(e)),
+            },
+            None => self.job_request(req),
+        };
+        Some(render_script(&job).map_err(|e| BackendError::Refused(e.to_string())))
     }
 }
 
@@ -698,61 +685,5 @@ mod tests {
         assert_eq!(run, "3f2a9c1b-g2");
         assert_eq!(job_name(&run, "chat-1"), "aifb-3f2a9c1b-g2-chat-1");
         assert_eq!(run_prefix(&run), "aifb-3f2a9c1b-g2-");
-    }
-
-    fn job(state: state::SlurmState, comment: Option<&str>) -> JobInfo {
-        JobInfo {
-            job_id: "7".into(),
-            name: "aifb-x".into(),
-            state,
-            reason: None,
-            node: Some("n1,n2".into()),
-            exit_code: None,
-            signal: None,
-            comment: comment.map(str::to_string),
-        }
-    }
-
-    #[test]
-    fn a_service_job_reports_port_and_readiness_through_its_comment() {
-        let s = job_seen(
-            &job(
-                state::SlurmState::Running,
-                Some(r#"aifbench:{"port":8000,"ready":true}"#),
-            ),
-            true,
-        );
-        assert_eq!(s.run, RunState::Running);
-        assert_eq!(s.node.as_deref(), Some("n1"));
-        assert_eq!(s.port, Some(8000));
-        assert_eq!(s.ready, Some(true));
-        // A driver that checks health itself ignores the job's readiness.
-        let s = job_seen(
-            &job(
-                state::SlurmState::Running,
-                Some(r#"aifbench:{"port":8000,"ready":true}"#),
-            ),
-            false,
-        );
-        assert_eq!((s.port, s.ready), (Some(8000), None));
-    }
-
-    #[test]
-    fn a_client_job_reports_its_summary() {
-        let s = job_seen(
-            &job(
-                state::SlurmState::Completed,
-                Some(
-                    r#"aifbench:{"summary":{"requests":3,"errors":0,"durationSeconds":1.0,"requestThroughput":3.0}}"#,
-                ),
-            ),
-            true,
-        );
-        assert_eq!(s.progress.map(|p| p.requests), Some(3));
-        assert!(s.summary.is_some());
-        assert_eq!(
-            job_seen(&job(state::SlurmState::Pending, None), true).ready,
-            None
-        );
     }
 }

@@ -1,7 +1,7 @@
 //! The act step of a reconcile: the [`Run`] carries out the engine's actions
 //! — launches and stops of services and clients through the reconcile's
 //! backends ([`Backends::for_operator`]: the pod backend and the Slurm
-//! adapter), the monitor tasks, and the post-actions `report` and
+//! backend over the reconcile's session), the monitor tasks, and the post-actions `report` and
 //! `uploadResults` — and reports their outcomes as [`Feedback`] for the
 //! engine (the one driver loop feeds them back, `decide`).
 
@@ -31,7 +31,7 @@ use crate::operator::children;
 use crate::operator::results::Gathered;
 use crate::operator::runs;
 use crate::operator::slurm::{SlurmCredentials, cancel_matching, redact};
-use crate::operator::slurm_backend::{OperatorSlurm, SharedSession, SlurmRun};
+use crate::operator::slurm_backend::{SharedSession, SlurmRun, operator_backend};
 use crate::operator::slurm_jobs;
 
 /// One run of a Benchmark, as this reconcile carries out its actions.
@@ -162,7 +162,7 @@ impl<'a> Run<'a> {
             pods: self.pods.to_vec(),
             upload: client_upload(self.bm, &self.ns, &self.folder),
         }));
-        let slurm = Arc::new(OperatorSlurm::new(SlurmRun {
+        let slurm = Arc::new(operator_backend(SlurmRun {
             benchmark: self.bm.clone(),
             generation: self.generation,
             folder: self.folder.clone(),
