@@ -14,10 +14,15 @@
 //!   cluster ([`remote`], pure), and what they leave there comes back
 //!   through the transport when they end ([`fetch`]).
 //!
-//! Job names are deterministic (`aifb-<benchmark>-<run>-<component>`, the
-//! run being the results folder), so a restarted driver adopts its jobs
-//! instead of submitting them again, and [`SlurmBackend::cancel_all`] finds
-//! every job of a run.
+//! One backend for both drivers: `aifbench run` builds it over its own
+//! transport ([`SlurmBackend::new`]), the operator over its session of one
+//! reconcile ([`SlurmBackend::over`], with its own [`JobShape`] and the
+//! reconcile's listing). Job names are deterministic ([`job_name`]:
+//! `aifb-<run>-<component>`), and the backend needs no memory of its own:
+//! what it did not submit itself it finds by name in the job listing, so a
+//! restarted driver (or a backend rebuilt every reconcile) adopts, observes
+//! and stops the jobs of its run instead of submitting them again, and
+//! [`SlurmBackend::cancel_all`] finds every job of a run.
 
 pub mod cli;
 pub mod fetch;
@@ -444,6 +449,8 @@ impl SlurmBackend {
     /// Cancels every job of this run still pending or running (found by
     /// name, so also jobs of a previous driver). Returns the ids cancelled.
     pub async fn cancel_all(&self) -> Result<Vec<String>, SlurmError> {
+        // Listed afresh, also over a listing handed in.
+        self.cache.lock().await.take();
         let active: Vec<String> = self
             .job_list(Duration::ZERO)
             .await?
