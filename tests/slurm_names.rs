@@ -2,7 +2,8 @@
 //! scripts/setup-slurm.sh: the same Benchmark (a Slurm service and a Slurm
 //! client) under the same run id gets the same job names through
 //! `aifbench run`'s backend (`Backends::for_local_run`, sbatch here) and
-//! through the operator's (`OperatorSlurm` over a slurmrestd session), as
+//! through the operator's (`operator_backend`: the same `SlurmBackend`
+//! over a slurmrestd session, with the operator's job shape), as
 //! Slurm itself lists them; and a fresh backend of that run adopts the job
 //! instead of submitting a second one. This test FAILS when Slurm is not up.
 
@@ -22,7 +23,7 @@ use aifbench::api::status::ComponentKind;
 use aifbench::backend::slurm::{SlurmConfig, job_name, operator_run_id, run_prefix};
 use aifbench::backend::{Backend, Backends, LaunchRequest};
 use aifbench::operator::slurm::{ClusterSlurm, SlurmConnector, credentials_from_secret};
-use aifbench::operator::slurm_backend::{OperatorSlurm, SlurmRun};
+use aifbench::operator::slurm_backend::{SlurmRun, operator_backend};
 use slurm_support::{Job, cancel_active, jobs, slurm_env, wait_no_active};
 
 /// A uid no earlier run of this test used (job names of finished jobs stay
@@ -188,7 +189,7 @@ async fn both_drivers_name_a_runs_jobs_alike_and_adopt_them() {
         creds: Some(creds.clone()),
         jobs,
     };
-    let operator = OperatorSlurm::new(operator_run(Vec::new()));
+    let operator = operator_backend(operator_run(Vec::new()));
     for (id, kind) in components {
         let req = LaunchRequest {
             id: id.to_string(),
@@ -243,7 +244,7 @@ async fn both_drivers_name_a_runs_jobs_alike_and_adopt_them() {
 
     // A fresh operator that listed the run's jobs adopts them too.
     let seen = session.jobs().await.expect("the job list");
-    let operator = OperatorSlurm::new(operator_run(
+    let operator = operator_backend(operator_run(
         seen.into_iter()
             .filter(|j| j.name.starts_with(&prefix))
             .collect(),

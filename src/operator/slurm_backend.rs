@@ -1,33 +1,83 @@
-//! `executor: slurm` under the operator as a [`Backend`], for one
-//! reconcile: a thin adapter over the operator's Slurm session and the
-//! pure builders of [`super::slurm_jobs`] (the job shape of the operator:
-//! workspace as log folder, configuration carried in the script, ready
-//! probe and report in the job's comment).
+//! `executor: slurm` under the operator: the one Slurm backend
+//! ([`SlurmBackend`], the backend of `aifbench run`) over the operator's
+//! session of one reconcile ([`operator_backend`]). What is the operator's
+//! own is small: the session as a job API ([`SessionJobs`], messages
+//! redacted), the job shape of the operator ([`OperatorJobs`] over the
+//! pure builders of [`super::slurm_jobs`]: workspace as log folder,
+//! configuration carried in the script, ready probe and report in the job's
+//! comment), and the run's jobs as this reconcile listed them.
 //!
-//! `launch` submits a component's job or adopts the job of the same name
-//! (listed this reconcile); `stop` sends SIGTERM to a running client (it
-//! still posts its summary) and cancels anything else; `observe` reads the
-//! job's state and comment. Ending the run's leftover jobs stays with the
-//! controller (it knows when a run is over).
+//! So `launch` submits a component's job or adopts the job of the same
+//! name; `stop` sends SIGTERM to a running client (it still posts its
+//! summary) and cancels anything else; `observe` reads the job's state and
+//! comment ([`crate::backend::slurm::job_seen`]) — all SlurmBackend's.
+//! Ending the run's leftover jobs stays with the controller (it knows when
+//! a run is over).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use kube::ResourceExt;
 
 use super::slurm::{SlurmCredentials, SlurmSession, redact};
 use super::slurm_jobs;
 use crate::api::spec::Benchmark;
-use crate::api::status::{ClientProgress, ComponentKind, ResultsSummary};
-use crate::backend::slurm::job_name;
-use crate::backend::slurm::state::{JobInfo, JobReport, SlurmState, run_state};
-use crate::backend::{Backend, BackendError, LaunchRequest, Seen};
-use crate::engine::{self, Placement, PlannedComponent};
+use crate::api::status::ComponentKind;
+use crate::backend::slurm::render::JobRequest;
+use crate::backend::slurm::state::JobInfo;
+use crate::backend::slurm::{JobApi, JobShape, SlurmBackend, SlurmConfig, SlurmError};
+use crate::backend::{BackendError, LaunchRequest};
+use crate::engine::{self, PlannedComponent};
 
 /// An open Slurm session, shared by the reconcile and its backend.
 pub type SharedSession = Arc<Box<dyn SlurmSession>>;
+
+/// The operator's session of one reconcile as the Slurm backend's job
+/// API: its messages are redacted once more with the credentials; closing
+/// is left to the reconcile that opened it.
+pub struct SessionJobs {
+    session: SharedSession,
+    creds: Option<SlurmCredentials>,
+}
+
+impl SessionJobs {
+    /// The job API of `session`, opened with `creds`.
+    pub fn new(session: SharedSession, creds: Option<SlurmCredentials>) -> Self {
+        Self { session, creds }
+    }
+
+    fn failed(&self, e: &str) -> SlurmError {
+        SlurmError::Session(redact(e, self.creds.as_ref()))
+    }
+}
+
+impl JobApi for SessionJobs {
+    fn name(&self) -> &'static str {
+        "session"
+    }
+    fn jobs(&self) -> BoxFuture<'_, Result<Vec<JobInfo>, SlurmError>> {
+        Box::pin(async move { self.session.jobs().await.map_err(|e| self.failed(&e)) })
+    }
+    fn submit<'a>(&'a self, req: &'a JobRequest) -> BoxFuture<'a, Result<String, SlurmError>> {
+        Box::pin(async move { self.session.submit(req).await.map_err(|e| self.failed(&e)) })
+    }
+    fn cancel<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<(), SlurmError>> {
+        Box::pin(async move { self.session.cancel(ids).await.map_err(|e| self.failed(&e)) })
+    }
+    fn terminate<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<(), SlurmError>> {
+        Box::pin(async move {
+            self.session
+                .terminate(ids)
+                .await
+                .map_err(|e| self.failed(&e))
+        })
+    }
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
 
 /// What one reconcile knows of a Benchmark's run, for its Slurm jobs.
 pub struct SlurmRun {
@@ -49,217 +99,128 @@ pub struct SlurmRun {
     pub jobs: Vec<JobInfo>,
 }
 
-/// Slurm jobs of one reconcile, through the operator's session.
-pub struct OperatorSlurm {
-    run: SlurmRun,
-    planned: BTreeMap<String, PlannedComponent>,
-    ns: String,
-    name: String,
+/// How long the reconcile's job listing stands for the backend built from
+/// it (the whole reconcile, as a rule): adoption reads it, not a new one.
+const RECONCILE_LISTING: Duration = Duration::from_secs(60);
+
+/// The Slurm backend of one reconcile: [`SlurmBackend`] over the
+/// operator's session (or, when Slurm is not reachable, over a job API
+/// that says why), with the operator's job shape ([`OperatorJobs`]), the
+/// run's jobs as listed this reconcile, and the client instances stopped
+/// with SIGTERM.
+pub fn operator_backend(run: SlurmRun) -> SlurmBackend {
+    let api: Arc<dyn JobApi> = match &run.session {
+        Some(session) => Arc::new(SessionJobs::new(session.clone(), run.creds.clone())),
+        None => Arc::new(Unreachable(run.problem.clone())),
+    };
+    let run_id = slurm_jobs::run_id(&run.benchmark, run.generation);
+    let config = SlurmConfig {
+        poll_interval: RECONCILE_LISTING,
+        in_allocation: true,
+        ..SlurmConfig::default()
+    };
+    let shape = OperatorJobs::new(run.benchmark, run.generation, run.folder, run.endpoints);
+    let clients: Vec<String> = shape
+        .planned
+        .values()
+        .filter(|p| p.kind == ComponentKind::Client)
+        .map(|p| p.id.clone())
+        .collect();
+    // Logs go where each job's request says (the workspace on the cluster).
+    SlurmBackend::over(api, config, &run_id, PathBuf::new())
+        .with_listing(run.jobs)
+        .with_sigterm_on_stop(clients)
+        .with_shape(Arc::new(shape))
 }
 
-impl OperatorSlurm {
-    /// The backend of `run`.
-    pub fn new(run: SlurmRun) -> Self {
-        let planned = engine::plan_components(&run.benchmark.spec)
+/// The operator's job shape: the pure builders of [`super::slurm_jobs`]
+/// (workspace as log folder, configuration carried in the script, ready
+/// probe and report in the job's comment).
+pub struct OperatorJobs {
+    benchmark: Benchmark,
+    generation: i64,
+    folder: String,
+    endpoints: BTreeMap<String, String>,
+    planned: BTreeMap<String, PlannedComponent>,
+}
+
+impl OperatorJobs {
+    /// The jobs of run `generation` of `benchmark`, in its results folder
+    /// `folder`, with the service endpoints known from the status.
+    pub fn new(
+        benchmark: Benchmark,
+        generation: i64,
+        folder: String,
+        endpoints: BTreeMap<String, String>,
+    ) -> Self {
+        let planned = engine::plan_components(&benchmark.spec)
             .into_iter()
             .map(|p| (p.id.clone(), p))
             .collect();
-        let ns = run.benchmark.namespace().unwrap_or_default();
-        let name = run.benchmark.name_any();
         Self {
-            run,
+            benchmark,
+            generation,
+            folder,
+            endpoints,
             planned,
-            ns,
-            name,
         }
     }
+}
 
-    fn job_name(&self, id: &str) -> String {
-        job_name(
-            &slurm_jobs::run_id(&self.run.benchmark, self.run.generation),
-            id,
-        )
-    }
-
-    /// Submits a component's job, or adopts the job of the same name a
-    /// previous reconcile (or operator) submitted.
-    async fn submit(&self, p: &PlannedComponent) -> Result<(), String> {
-        let r = &self.run;
-        let Some(session) = r.session.as_deref() else {
-            return Err(format!("Slurm is not reachable: {}", r.problem));
+impl JobShape for OperatorJobs {
+    fn job(&self, req: &LaunchRequest) -> Result<JobRequest, BackendError> {
+        let Some(p) = self.planned.get(&req.id) else {
+            return Err(BackendError::Unknown(req.id.clone()));
         };
-        let req = match p.kind {
+        let b = &self.benchmark;
+        match p.kind {
             ComponentKind::Service => slurm_jobs::service_job(
-                &r.benchmark,
-                r.generation,
-                &r.benchmark.spec.services[p.index],
-                &r.folder,
-                &r.endpoints,
-            )?,
-            _ => slurm_jobs::client_job(
-                &r.benchmark,
-                r.generation,
-                &r.benchmark.spec.clients[p.index],
-                &p.id,
-                &r.folder,
-                &r.endpoints,
-            )?,
-        };
-        if let Some(j) = slurm_jobs::find_job(&r.jobs, &req.name) {
-            tracing::info!(namespace = %self.ns, benchmark = %self.name, component = %p.id, job_id = %j.job_id, state = j.state.as_str(), "adopting the Slurm job already submitted");
-            return Ok(());
-        }
-        let id = session.submit(&req).await?;
-        tracing::info!(namespace = %self.ns, benchmark = %self.name, component = %p.id, job_id = %id, job = %req.name, "Slurm job submitted");
-        Ok(())
-    }
-
-    /// A running client is asked to stop (it still posts its summary); a
-    /// service, or a client not running yet, is cancelled.
-    async fn stop_job(&self, p: &PlannedComponent) {
-        let name = self.job_name(&p.id);
-        let active: Vec<&JobInfo> = self
-            .run
-            .jobs
-            .iter()
-            .filter(|j| j.name == name && j.state.is_active())
-            .collect();
-        let ids: Vec<String> = active.iter().map(|j| j.job_id.clone()).collect();
-        let running_client = p.kind == ComponentKind::Client
-            && active
-                .iter()
-                .all(|j| matches!(j.state, SlurmState::Running | SlurmState::Suspended));
-        let (Some(session), false) = (self.run.session.as_deref(), ids.is_empty()) else {
-            return;
-        };
-        let (result, what) = if running_client {
-            (session.terminate(&ids).await, "Slurm job sent SIGTERM")
-        } else {
-            (session.cancel(&ids).await, "Slurm job cancelled")
-        };
-        match result {
-            Ok(()) => {
-                tracing::info!(namespace = %self.ns, benchmark = %self.name, component = %p.id, jobs = ?ids, "{what}")
-            }
-            Err(e) => {
-                let e = redact(&e, self.run.creds.as_ref());
-                tracing::warn!(namespace = %self.ns, benchmark = %self.name, component = %p.id, error = %e, "cannot cancel the Slurm job");
-            }
-        }
-    }
-}
-
-impl Backend for OperatorSlurm {
-    fn name(&self) -> &'static str {
-        "slurm"
-    }
-
-    /// Health checks run inside the job; the endpoint is reported back.
-    fn reaches_endpoints(&self) -> bool {
-        false
-    }
-
-    fn launch(&self, req: LaunchRequest) -> BoxFuture<'_, Result<Placement, BackendError>> {
-        Box::pin(async move {
-            let Some(p) = self.planned.get(&req.id) else {
-                return Err(BackendError::Unknown(req.id));
-            };
-            self.submit(p)
-                .await
-                .map(|()| Placement::default())
-                .map_err(BackendError::Refused)
-        })
-    }
-
-    fn observe<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Seen> {
-        Box::pin(async move {
-            let name = self.job_name(id);
-            slurm_jobs::find_job(&self.run.jobs, &name)
-                .map(job_seen)
-                .unwrap_or_default()
-        })
-    }
-
-    fn stop<'a>(&'a self, id: &'a str, _grace: Duration) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            if let Some(p) = self.planned.get(id) {
-                self.stop_job(p).await;
-            }
-        })
-    }
-
-    /// The controller cancels a finished run's leftover jobs.
-    fn cleanup(&self) -> BoxFuture<'_, Result<Vec<String>, BackendError>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-}
-
-/// What a job says of its component: its state, node, and the port,
-/// readiness and summary of its comment.
-pub fn job_seen(j: &JobInfo) -> Seen {
-    let report = j.comment.as_deref().and_then(JobReport::parse);
-    let summary = report.as_ref().and_then(|r| r.summary.clone());
-    let progress = summary
-        .clone()
-        .and_then(|v| serde_json::from_value::<ResultsSummary>(v).ok())
-        .map(|s| ClientProgress {
-            requests: s.requests,
-            errors: s.errors,
-            elapsed_seconds: s.duration_seconds,
-        });
-    Seen {
-        run: run_state(j),
-        progress,
-        node: j
-            .node
-            .as_deref()
-            .map(|n| n.split(',').next().unwrap_or(n).to_string()),
-        port: report.as_ref().and_then(|r| r.port),
-        ready: report.as_ref().map(|r| r.ready),
-        summary,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::RunState;
-
-    fn job(state: SlurmState, comment: Option<&str>) -> JobInfo {
-        JobInfo {
-            job_id: "7".into(),
-            name: "aifb-x".into(),
-            state,
-            reason: None,
-            node: Some("n1,n2".into()),
-            exit_code: None,
-            signal: None,
-            comment: comment.map(str::to_string),
-        }
-    }
-
-    #[test]
-    fn a_service_job_reports_port_and_readiness_through_its_comment() {
-        let s = job_seen(&job(
-            SlurmState::Running,
-            Some(r#"aifbench:{"port":8000,"ready":true}"#),
-        ));
-        assert_eq!(s.run, RunState::Running);
-        assert_eq!(s.node.as_deref(), Some("n1"));
-        assert_eq!(s.port, Some(8000));
-        assert_eq!(s.ready, Some(true));
-    }
-
-    #[test]
-    fn a_client_job_reports_its_summary() {
-        let s = job_seen(&job(
-            SlurmState::Completed,
-            Some(
-                r#"aifbench:{"summary":{"requests":3,"errors":0,"durationSeconds":1.0,"requestThroughput":3.0}}"#,
+                b,
+                self.generation,
+                &b.spec.services[p.index],
+                &self.folder,
+                &self.endpoints,
             ),
-        ));
-        assert_eq!(s.progress.map(|p| p.requests), Some(3));
-        assert!(s.summary.is_some());
-        assert_eq!(job_seen(&job(SlurmState::Pending, None)).ready, None);
+            _ => slurm_jobs::client_job(
+                b,
+                self.generation,
+                &b.spec.clients[p.index],
+                &p.id,
+                &self.folder,
+                &self.endpoints,
+            ),
+        }
+        .map_err(BackendError::Refused)
+    }
+}
+
+/// The job API of a reconcile that could not open Slurm: every call fails
+/// with why.
+struct Unreachable(String);
+
+impl Unreachable {
+    fn failed(&self) -> SlurmError {
+        SlurmError::Session(format!("Slurm is not reachable: {}", self.0))
+    }
+}
+
+impl JobApi for Unreachable {
+    fn name(&self) -> &'static str {
+        "unreachable"
+    }
+    fn jobs(&self) -> BoxFuture<'_, Result<Vec<JobInfo>, SlurmError>> {
+        Box::pin(async { Err(self.failed()) })
+    }
+    fn submit<'a>(&'a self, _req: &'a JobRequest) -> BoxFuture<'a, Result<String, SlurmError>> {
+        Box::pin(async { Err(self.failed()) })
+    }
+    fn cancel<'a>(&'a self, _ids: &'a [String]) -> BoxFuture<'a, Result<(), SlurmError>> {
+        Box::pin(async { Err(self.failed()) })
+    }
+    fn terminate<'a>(&'a self, _ids: &'a [String]) -> BoxFuture<'a, Result<(), SlurmError>> {
+        Box::pin(async { Err(self.failed()) })
+    }
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
     }
 }

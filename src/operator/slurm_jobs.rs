@@ -36,14 +36,12 @@ use std::path::{Path, PathBuf};
 use kube::ResourceExt;
 
 use crate::api::spec::{Benchmark, ClientSpec, ServiceSpec};
-use crate::api::status::{
-    BenchmarkStatus, ClientProgress, ComponentKind, ComponentState, ResultsSummary,
-};
+use crate::api::status::{BenchmarkStatus, ComponentKind, ComponentState, ResultsSummary};
 use crate::api::template;
 use crate::backend::Backends;
 use crate::backend::slurm::render::{JobRequest, ReadyProbe};
-use crate::backend::slurm::state::{JobInfo, JobReport, run_state};
-use crate::backend::slurm::{job_name, operator_run_id};
+use crate::backend::slurm::state::JobInfo;
+use crate::backend::slurm::{job_name, job_seen, operator_run_id};
 use crate::engine::{Observed, Placement, RunState};
 use crate::workload::loadgen::LoadgenConfig;
 
@@ -338,45 +336,36 @@ pub fn observe_job(
         };
         return (o, None);
     };
-    o.run = run_state(j);
-    let node = j
-        .node
-        .as_deref()
-        .map(|n| n.split(',').next().unwrap_or(n).to_string());
-    let report = j.comment.as_deref().and_then(JobReport::parse);
+    let seen = job_seen(j, true);
+    o.run = seen.run;
     o.placement = Placement {
         job_id: Some(j.job_id.clone()),
-        node: node.clone(),
+        node: seen.node.clone(),
         ..Default::default()
     };
-    let mut summary = None;
-    let port_known = report.as_ref().is_some_and(|r| r.port.is_some());
-    if kind == ComponentKind::Service && expects_port && o.run == RunState::Running && !port_known {
+    if kind == ComponentKind::Service
+        && expects_port
+        && o.run == RunState::Running
+        && seen.port.is_none()
+    {
         o.run = RunState::Queued(format!(
             "slurm job {} is running; waiting for it to report its port (scontrol update Comment=...)",
             j.job_id
         ));
     }
-    if let Some(r) = report {
-        match kind {
-            ComponentKind::Service => {
-                if let (Some(n), Some(p)) = (&node, r.port) {
-                    o.placement.endpoint = Some(format!("http://{n}:{p}"));
-                }
-                o.healthy = r.ready && o.run == RunState::Running;
+    let mut summary = None;
+    match kind {
+        ComponentKind::Service => {
+            if let (Some(n), Some(p)) = (&seen.node, seen.port) {
+                o.placement.endpoint = Some(format!("http://{n}:{p}"));
             }
-            _ => {
-                summary = r
-                    .summary
-                    .and_then(|v| serde_json::from_value::<ResultsSummary>(v).ok());
-                if let Some(s) = &summary {
-                    o.progress = Some(ClientProgress {
-                        requests: s.requests,
-                        errors: s.errors,
-                        elapsed_seconds: s.duration_seconds,
-                    });
-                }
-            }
+            o.healthy = seen.ready == Some(true) && o.run == RunState::Running;
+        }
+        _ => {
+            summary = seen
+                .summary
+                .and_then(|v| serde_json::from_value::<ResultsSummary>(v).ok());
+            o.progress = seen.progress;
         }
     }
     (o, summary)

@@ -38,7 +38,9 @@ impl SlurmBackend {
     /// [`MAX_FETCHES`] times). `summary`: what the job posted in its
     /// comment.
     pub(super) async fn bring_back(&self, id: &str, summary: Option<&serde_json::Value>) {
-        let Some(folder) = &self.folder else { return };
+        let (Some(folder), Some(transport)) = (&self.folder, &self.transport) else {
+            return;
+        };
         let (plan, job_id) = {
             let mut jobs = self
                 .jobs
@@ -52,7 +54,7 @@ impl SlurmBackend {
             t.fetches += 1;
             (plan, t.job_id.clone())
         };
-        match collect(&self.transport, folder, &plan, &job_id, summary).await {
+        match collect(transport, folder, &plan, &job_id, summary).await {
             Ok(files) => {
                 tracing::info!(component = %id, job_id = %job_id, files = files.len(), transport = self.transport_name(), "brought the job's files back into the results folder");
                 self.done_fetching(id);

@@ -4,41 +4,49 @@
 //!   pure.
 //! - [`state`]: Slurm job states and the JSON of `squeue --json` and
 //!   slurmrestd (v0.0.38, v0.0.40..v0.0.43), pure.
-//! - Three transports behind one interface ([`Transport`]): the local CLI
-//!   ([`cli`]), the same commands on a login node over SSH ([`ssh`]), and
-//!   slurmrestd ([`rest`]).
+//! - One job API ([`JobApi`]: list, submit, cancel, terminate), which the
+//!   backend holds as a trait object: three transports implement it
+//!   ([`Transport`]: the local CLI ([`cli`]), the same commands on a login
+//!   node over SSH ([`ssh`]), and slurmrestd ([`rest`])), and so does the
+//!   operator's session of a reconcile.
 //! - Clusters that do not share the results folder
 //!   ([`SlurmConfig::remote_dir`]): jobs work in a run folder on the
 //!   cluster ([`remote`], pure), and what they leave there comes back
 //!   through the transport when they end ([`fetch`]).
 //!
-//! Job names are deterministic (`aifb-<benchmark>-<run>-<component>`, the
-//! run being the results folder), so a restarted driver adopts its jobs
-//! instead of submitting them again, and [`SlurmBackend::cancel_all`] finds
-//! every job of a run.
+//! One backend for both drivers: `aifbench run` builds it over its own
+//! transport ([`SlurmBackend::new`]), the operator over its session of one
+//! reconcile ([`SlurmBackend::over`], with its own [`JobShape`] and the
+//! reconcile's listing). Job names are deterministic ([`job_name`]:
+//! `aifb-<run>-<component>`), and the backend needs no memory of its own:
+//! what it did not submit itself it finds by name in the job listing, so a
+//! restarted driver (or a backend rebuilt every reconcile) adopts, observes
+//! and stops the jobs of its run instead of submitting them again, and
+//! [`SlurmBackend::cancel_all`] finds every job of a run.
 
 pub mod cli;
 pub mod fetch;
+pub mod job_api;
 pub mod remote;
 pub mod render;
 pub mod rest;
 pub mod ssh;
 pub mod state;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use tokio::sync::Mutex as AsyncMutex;
 
-use self::cli::{CliTransport, Runner};
+pub use self::job_api::{JobApi, Transport, find_job, job_seen};
 use self::remote::{FetchPlan, RunFolder};
 use self::render::{JobRequest, ReadyProbe, RenderError, render_script};
-use self::rest::{RestConfig, RestTransport};
+use self::rest::RestConfig;
 use self::ssh::SshConfig;
-use self::state::{JobInfo, JobReport, SlurmState, run_state};
+use self::state::{JobInfo, SlurmState, run_state};
 use super::stderr_tail::{Redactor, file_tail, with_tail};
 use super::{Backend, BackendError, LaunchRequest, Seen};
 use crate::engine::{Placement, RunState};
@@ -60,6 +68,10 @@ pub enum SlurmError {
         /// What went wrong (its stderr).
         message: String,
     },
+    /// A job API other than the backend's own transports (the operator's
+    /// session) failed; the message is already free of secrets.
+    #[error("{0}")]
+    Session(String),
     /// slurmrestd failed or refused.
     #[error("slurmrestd: {0}")]
     Rest(String),
@@ -130,78 +142,6 @@ impl Default for SlurmConfig {
     }
 }
 
-/// One interface over the three transports.
-#[derive(Debug)]
-pub enum Transport {
-    /// CLI, locally or over SSH.
-    Cli(CliTransport),
-    /// slurmrestd.
-    Rest(RestTransport),
-}
-
-impl Transport {
-    /// Builds the transport for `config`.
-    pub fn new(config: &TransportConfig) -> Result<Self, SlurmError> {
-        Ok(match config {
-            TransportConfig::Cli => Self::Cli(CliTransport {
-                runner: Runner::Local,
-            }),
-            TransportConfig::Ssh(c) => Self::Cli(CliTransport {
-                runner: Runner::Ssh(c.clone()),
-            }),
-            TransportConfig::Rest(c) => Self::Rest(RestTransport::new(c.clone())?),
-        })
-    }
-
-    /// Submits; returns the job id.
-    pub async fn submit(&self, req: &JobRequest) -> Result<String, SlurmError> {
-        let script = render_script(req)?;
-        match self {
-            Self::Cli(c) => c.submit(&script).await,
-            Self::Rest(r) => r.submit(req, &script).await,
-        }
-    }
-
-    /// Jobs the controller knows (the user's, for the CLI).
-    pub async fn jobs(&self) -> Result<Vec<JobInfo>, SlurmError> {
-        match self {
-            Self::Cli(c) => c.jobs().await,
-            Self::Rest(r) => r.jobs().await,
-        }
-    }
-
-    /// Cancels jobs.
-    pub async fn cancel(&self, ids: &[String]) -> Result<(), SlurmError> {
-        match self {
-            Self::Cli(c) => c.cancel(ids).await,
-            Self::Rest(r) => r.cancel(ids).await,
-        }
-    }
-
-    /// Sends SIGTERM to every process of the jobs without cancelling them.
-    pub async fn terminate(&self, ids: &[String]) -> Result<(), SlurmError> {
-        match self {
-            Self::Cli(c) => c.terminate(ids).await,
-            Self::Rest(r) => r.terminate(ids).await,
-        }
-    }
-
-    /// Releases connections (the SSH master).
-    pub async fn close(&self) {
-        if let Self::Cli(c) = self {
-            c.close().await;
-        }
-    }
-}
-
-/// The newest job of a name (a name is a component of one run: the
-/// adoption key of both drivers).
-pub fn find_job<'a>(jobs: &'a [JobInfo], name: &str) -> Option<&'a JobInfo> {
-    jobs.iter()
-        .filter(|j| j.name == name)
-        .max_by_key(|j| j.job_id.parse::<u64>().unwrap_or(0))
-}
-
 /// The run id of a Benchmark under the operator: the first 8 characters of
 /// its uid and the generation of the run (`3f2a9c1b-g2`). Under `aifbench
 /// run` the run id is the results folder name.
@@ -255,7 +195,11 @@ const MAX_FETCHES: u8 = 3;
 
 /// Components as Slurm jobs.
 pub struct SlurmBackend {
-    transport: Transport,
+    /// How Slurm is asked: the backend's own transport, or a session.
+    api: Arc<dyn JobApi>,
+    /// The backend's own transport, when it has one: it also moves the
+    /// files of a run folder on the cluster (none over a session).
+    transport: Option<Arc<Transport>>,
     config: SlurmConfig,
     /// `aifb-<run>-`: every job of this run starts with it.
     prefix: String,
@@ -268,7 +212,22 @@ pub struct SlurmBackend {
     /// results folder.
     folder: Option<RunFolder>,
     jobs: Mutex<HashMap<String, Tracked>>,
-    cache: AsyncMutex<Option<(Instant, Vec<JobInfo>)>>,
+    cache: AsyncMutex<Option<Listing>>,
+    /// Components stopped with SIGTERM while running (client instances)
+    /// also when this backend did not submit their jobs itself.
+    sigterm_on_stop: HashSet<String>,
+    /// The driver's job shape (None: [`SlurmBackend::job_request`]).
+    shape: Option<Arc<dyn JobShape>>,
+}
+
+/// The run's jobs as last listed.
+struct Listing {
+    at: Instant,
+    jobs: Vec<JobInfo>,
+    /// Handed in by the driver ([`SlurmBackend::with_listing`]): it stands
+    /// for [`SlurmConfig::poll_interval`], submissions of this backend
+    /// included (they are tracked by it).
+    given: bool,
 }
 
 impl SlurmBackend {
@@ -277,26 +236,68 @@ impl SlurmBackend {
     /// folder: with [`SlurmConfig::remote_dir`], its parent is the results
     /// folder the jobs' files come back to).
     pub fn new(config: SlurmConfig, run: &str, log_dir: PathBuf) -> Result<Self, SlurmError> {
-        let transport = Transport::new(&config.transport)?;
-        let prefix = run_prefix(run);
+        let transport = Arc::new(Transport::new(&config.transport)?);
         let folder = config.remote_dir.as_deref().map(|remote| {
             RunFolder::new(
                 log_dir.parent().unwrap_or(&log_dir),
                 remote,
                 run,
-                matches!(transport, Transport::Rest(_)),
+                matches!(*transport, Transport::Rest(_)),
             )
         });
-        Ok(Self {
-            folder,
-            transport,
+        let mut backend = Self::over(transport.clone(), config, run, log_dir);
+        backend.transport = Some(transport);
+        backend.folder = folder;
+        Ok(backend)
+    }
+
+    /// A backend for the run `run` over a job API it does not own (the
+    /// operator's session): jobs work where their requests say; no run
+    /// folder on the cluster ([`SlurmConfig::remote_dir`] and
+    /// [`SlurmConfig::transport`] are not used).
+    pub fn over(api: Arc<dyn JobApi>, config: SlurmConfig, run: &str, log_dir: PathBuf) -> Self {
+        Self {
+            api,
+            transport: None,
+            folder: None,
+            prefix: run_prefix(run),
             config,
-            prefix,
             run: run.to_string(),
             log_dir,
             jobs: Mutex::new(HashMap::new()),
             cache: AsyncMutex::new(None),
-        })
+            sigterm_on_stop: HashSet::new(),
+            shape: None,
+        }
+    }
+
+    /// Builds the jobs with the driver's own `shape`.
+    pub fn with_shape(mut self, shape: Arc<dyn JobShape>) -> Self {
+        self.shape = Some(shape);
+        self
+    }
+
+    /// Starts from the run's jobs as the driver just listed them (the
+    /// operator's reconcile), instead of listing them again.
+    pub fn with_listing(mut self, jobs: Vec<JobInfo>) -> Self {
+        let jobs = jobs
+            .into_iter()
+            .filter(|j| j.name.starts_with(&self.prefix))
+            .collect();
+        self.cache = AsyncMutex::new(Some(Listing {
+            at: Instant::now(),
+            jobs,
+            given: true,
+        }));
+        self
+    }
+
+    /// Components to stop with SIGTERM while they run (client instances:
+    /// they still write and report their results), for jobs found by name
+    /// rather than submitted by this backend.
+    pub fn with_sigterm_on_stop(mut self, ids: impl IntoIterator<Item = String>) -> Self {
+        self.sigterm_on_stop.extend(ids);
+        self
     }
 
     /// The job name of a component of this run.
@@ -304,9 +305,9 @@ impl SlurmBackend {
         job_name(&self.run, component)
     }
 
-    /// The transport in use (`cli`, `ssh`, `rest`).
+    /// The transport in use (`cli`, `ssh`, `rest`, or `session`).
     pub fn transport_name(&self) -> &'static str {
-        self.config.transport.name()
+        self.api.name()
     }
 
     /// True when health checks and scrapes run inside the allocation.
@@ -314,31 +315,37 @@ impl SlurmBackend {
         self.config.in_allocation
     }
 
-    /// The transport.
-    pub fn transport(&self) -> &Transport {
-        &self.transport
+    /// The backend's own transport (None over a session).
+    pub fn transport(&self) -> Option<&Transport> {
+        self.transport.as_deref()
     }
 
     async fn job_list(&self, max_age: Duration) -> Result<Vec<JobInfo>, SlurmError> {
         let mut cache = self.cache.lock().await;
-        if let Some((at, jobs)) = cache.as_ref()
-            && at.elapsed() < max_age
+        if let Some(l) = cache.as_ref()
+            && (l.at.elapsed() < max_age || (l.given && l.at.elapsed() < self.config.poll_interval))
         {
-            return Ok(jobs.clone());
+            return Ok(l.jobs.clone());
         }
         let jobs: Vec<JobInfo> = self
-            .transport
+            .api
             .jobs()
             .await?
             .into_iter()
             .filter(|j| j.name.starts_with(&self.prefix))
             .collect();
-        *cache = Some((Instant::now(), jobs.clone()));
+        *cache = Some(Listing {
+            at: Instant::now(),
+            jobs: jobs.clone(),
+            given: false,
+        });
         Ok(jobs)
     }
 
     fn invalidate(&self) {
-        if let Ok(mut c) = self.cache.try_lock() {
+        if let Ok(mut c) = self.cache.try_lock()
+            && c.as_ref().is_some_and(|l| !l.given)
+        {
             *c = None;
         }
     }
@@ -355,7 +362,7 @@ impl SlurmBackend {
                 j.job_id
             }
             None => {
-                let id = self.transport.submit(req).await?;
+                let id = self.api.submit(req).await?;
                 tracing::info!(component = %req.component, job_id = %id, job = %req.name, transport = self.transport_name(), "submitted");
                 self.invalidate();
                 id
@@ -401,18 +408,19 @@ impl SlurmBackend {
         }
     }
 
-    /// The component's state, from its job.
+    /// The component's state, from the newest job of its name: one this
+    /// backend submitted or adopted, or one found by name (a backend
+    /// rebuilt every reconcile sees what a long-lived one would).
     pub async fn run_state(&self, id: &str) -> RunState {
-        let Some(t) = self.tracked(id) else {
-            return RunState::Unknown;
-        };
+        let tracked = self.tracked(id);
         match self.job_list(self.config.poll_interval).await {
-            Ok(jobs) => match find_job(&jobs, &self.job_name(id)) {
-                Some(j) => run_state(j),
-                None if t.submitted.elapsed() < Duration::from_secs(15) => {
+            Ok(jobs) => match (find_job(&jobs, &self.job_name(id)), tracked) {
+                (Some(j), _) => run_state(j),
+                (None, None) => RunState::Unknown,
+                (None, Some(t)) if t.submitted.elapsed() < Duration::from_secs(15) => {
                     RunState::Queued(format!("slurm job {} submitted", t.job_id))
                 }
-                None => RunState::Exited {
+                (None, Some(t)) => RunState::Exited {
                     code: None,
                     reason: Some(format!(
                         "slurm job {} is no longer known to the controller",
@@ -424,7 +432,11 @@ impl SlurmBackend {
             // the last known state by saying nothing new.
             Err(e) => {
                 tracing::warn!(component = %id, error = %e, "cannot list Slurm jobs");
-                RunState::Running
+                if tracked.is_some() {
+                    RunState::Running
+                } else {
+                    RunState::Unknown
+                }
             }
         }
     }
@@ -432,7 +444,7 @@ impl SlurmBackend {
     /// Cancels one component's job.
     pub async fn cancel(&self, id: &str) {
         let Some(t) = self.tracked(id) else { return };
-        if let Err(e) = self.transport.cancel(std::slice::from_ref(&t.job_id)).await {
+        if let Err(e) = self.api.cancel(std::slice::from_ref(&t.job_id)).await {
             tracing::warn!(component = %id, job_id = %t.job_id, error = %e, "scancel failed");
         }
         self.invalidate();
@@ -441,6 +453,8 @@ impl SlurmBackend {
     /// Cancels every job of this run still pending or running (found by
     /// name, so also jobs of a previous driver). Returns the ids cancelled.
     pub async fn cancel_all(&self) -> Result<Vec<String>, SlurmError> {
+        // Listed afresh, also over a listing handed in.
+        self.cache.lock().await.take();
         let active: Vec<String> = self
             .job_list(Duration::ZERO)
             .await?
@@ -450,7 +464,7 @@ impl SlurmBackend {
             .collect();
         if !active.is_empty() {
             tracing::info!(jobs = ?active, "cancelling the jobs left of this run");
-            self.transport.cancel(&active).await?;
+            self.api.cancel(&active).await?;
         }
         self.invalidate();
         Ok(active)
@@ -463,8 +477,16 @@ impl SlurmBackend {
 
     /// Releases connections.
     pub async fn close(&self) {
-        self.transport.close().await;
+        self.api.close().await;
     }
+}
+
+/// How a driver turns a component into its batch job, when not the way
+/// `aifbench run` does ([`SlurmBackend::job_request`]): the operator's job
+/// shape (workspace on the cluster, configuration in the script).
+pub trait JobShape: Send + Sync {
+    /// The job of the component `req.id`.
+    fn job(&self, req: &LaunchRequest) -> Result<JobRequest, BackendError>;
 }
 
 impl SlurmBackend {
@@ -512,36 +534,30 @@ impl SlurmBackend {
         }
     }
 
-    /// What Slurm and the job's own report say of a component; a failed
-    /// job's state has the tail of its `.err` after the reason.
+    /// What Slurm and the job's own report say of a component
+    /// ([`job_seen`] of its newest job); a failed job's state has the tail
+    /// of its `.err` after the reason.
     pub async fn seen(&self, id: &str) -> Seen {
-        let mut run = self.run_state(id).await;
+        let run = self.run_state(id).await;
         let info = match &run {
             RunState::Running | RunState::Exited { .. } => self.info(id).await,
             _ => None,
         };
-        let report = info
+        let mut seen = info
             .as_ref()
-            .and_then(|j| j.comment.as_deref())
-            .and_then(JobReport::parse)
-            .unwrap_or_default();
-        if matches!(run, RunState::Exited { .. }) {
-            self.bring_back(id, report.summary.as_ref()).await;
-            run = self.with_err_tail(id, info.as_ref(), run);
+            .map(|j| Seen {
+                run: run.clone(),
+                ..job_seen(j, !self.reaches_endpoints())
+            })
+            .unwrap_or(Seen {
+                run,
+                ..Seen::default()
+            });
+        if matches!(seen.run, RunState::Exited { .. }) {
+            self.bring_back(id, seen.summary.as_ref()).await;
+            seen.run = self.with_err_tail(id, info.as_ref(), seen.run);
         }
-        let node = info
-            .as_ref()
-            .filter(|_| run == RunState::Running)
-            .and_then(|j| j.node.as_deref())
-            .map(|n| n.split(',').next().unwrap_or(n).to_string());
-        Seen {
-            run,
-            progress: None,
-            node,
-            port: report.port,
-            ready: (!self.reaches_endpoints()).then_some(report.ready),
-            summary: report.summary,
-        }
+        seen
     }
 
     /// A failed job's exit (non-zero, or Slurm's FAILED) with the last
@@ -570,18 +586,56 @@ impl SlurmBackend {
     /// period), anything else is cancelled (scancel: SIGTERM, then SIGKILL
     /// after the cluster's KillWait).
     pub async fn stop_job(&self, id: &str) {
-        let Some(t) = self.tracked(id) else { return };
-        let running = matches!(self.run_state(id).await, RunState::Running);
-        let ids = std::slice::from_ref(&t.job_id);
-        let result = if t.client && running {
-            self.transport.terminate(ids).await
-        } else {
-            self.transport.cancel(ids).await
+        let Some((ids, running_client)) = self.to_stop(id).await else {
+            return;
         };
-        if let Err(e) = result {
-            tracing::warn!(component = %id, job_id = %t.job_id, error = %e, "cannot stop the Slurm job");
+        let result = if running_client {
+            self.api.terminate(&ids).await
+        } else {
+            self.api.cancel(&ids).await
+        };
+        match result {
+            Ok(()) => {
+                tracing::info!(component = %id, jobs = ?ids, sigterm = running_client, "Slurm job stopped")
+            }
+            Err(e) => {
+                tracing::warn!(component = %id, jobs = ?ids, error = %e, "cannot stop the Slurm job")
+            }
         }
         self.invalidate();
+    }
+
+    /// The jobs that stopping a component ends, and whether it is a running
+    /// client (SIGTERM, not cancel): the job this backend submitted or
+    /// adopted, else every active job of its name (None: nothing to stop).
+    async fn to_stop(&self, id: &str) -> Option<(Vec<String>, bool)> {
+        if let Some(t) = self.tracked(id) {
+            let running = matches!(self.run_state(id).await, RunState::Running);
+            return Some((vec![t.job_id], t.client && running));
+        }
+        let name = self.job_name(id);
+        let jobs = match self.job_list(self.config.poll_interval).await {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::warn!(component = %id, error = %e, "cannot list Slurm jobs");
+                return None;
+            }
+        };
+        let active: Vec<&JobInfo> = jobs
+            .iter()
+            .filter(|j| j.name == name && j.state.is_active())
+            .collect();
+        if active.is_empty() {
+            return None;
+        }
+        let running_client = self.sigterm_on_stop.contains(id)
+            && active
+                .iter()
+                .all(|j| matches!(j.state, SlurmState::Running | SlurmState::Suspended));
+        Some((
+            active.iter().map(|j| j.job_id.clone()).collect(),
+            running_client,
+        ))
     }
 }
 
@@ -597,8 +651,11 @@ impl Backend for SlurmBackend {
     fn launch(&self, req: LaunchRequest) -> BoxFuture<'_, Result<Placement, BackendError>> {
         Box::pin(async move {
             let refused = |e: SlurmError| BackendError::Refused(e.to_string());
+            if let Some(shape) = &self.shape {
+                return self.submit(&shape.job(&req)?).await.map_err(refused);
+            }
             let local = self.results_job(&req);
-            let Some(folder) = &self.folder else {
+            let (Some(folder), Some(transport)) = (&self.folder, &self.transport) else {
                 std::fs::create_dir_all(&self.log_dir).map_err(|source| BackendError::Io {
                     path: self.log_dir.clone(),
                     source,
@@ -606,7 +663,7 @@ impl Backend for SlurmBackend {
                 return self.submit(&local).await.map_err(refused);
             };
             let job = folder.job(local.clone());
-            fetch::prepare(&self.transport, folder, &job)
+            fetch::prepare(transport, folder, &job)
                 .await
                 .map_err(refused)?;
             let placement = self.submit(&job).await.map_err(refused)?;
@@ -636,9 +693,14 @@ impl Backend for SlurmBackend {
     }
 
     fn preview(&self, req: &LaunchRequest) -> Option<Result<String, BackendError>> {
-        Some(
-            render_script(&self.job_request(req)).map_err(|e| BackendError::Refused(e.to_string())),
-        )
+        let job = match &self.shape {
+            Some(shape) => match shape.job(req) {
+                Ok(job) => job,
+                Err(e) => return Some(Err(e)),
+            },
+            None => self.job_request(req),
+        };
+        Some(render_script(&job).map_err(|e| BackendError::Refused(e.to_string())))
     }
 }
 

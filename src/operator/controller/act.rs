@@ -1,7 +1,7 @@
 //! The act step of a reconcile: the [`Run`] carries out the engine's actions
 //! — launches and stops of services and clients through the reconcile's
 //! backends ([`Backends::for_operator`]: the pod backend and the Slurm
-//! adapter), the monitor tasks, and the post-actions `report` and
+//! backend over the reconcile's session), the monitor tasks, and the post-actions `report` and
 //! `uploadResults` — and reports their outcomes as [`Feedback`] for the
 //! engine (the one driver loop feeds them back, `decide`).
 
@@ -20,9 +20,9 @@ use super::slurm_link::SlurmLink;
 use crate::api::spec::{Benchmark, PostAction, ServiceSpec};
 use crate::api::status::{BenchmarkStatus, ComponentKind};
 use crate::backend::pod::{PodBackend, PodRun};
-use crate::backend::slurm::run_prefix;
+use crate::backend::slurm::SlurmBackend;
 use crate::backend::slurm::state::JobInfo;
-use crate::backend::{Backends, LaunchRequest};
+use crate::backend::{Backend, Backends, LaunchRequest};
 use crate::driver::{Feedback, Warning};
 use crate::engine::{self, ActionOutcome, PlannedComponent};
 use crate::monitor::scrape::MonitorConfig;
@@ -30,8 +30,8 @@ use crate::monitor::targets::scrape_targets;
 use crate::operator::children;
 use crate::operator::results::Gathered;
 use crate::operator::runs;
-use crate::operator::slurm::{SlurmCredentials, cancel_matching, redact};
-use crate::operator::slurm_backend::{OperatorSlurm, SharedSession, SlurmRun};
+use crate::operator::slurm::{SlurmCredentials, redact};
+use crate::operator::slurm_backend::{SharedSession, SlurmRun, operator_backend};
 use crate::operator::slurm_jobs;
 
 /// One run of a Benchmark, as this reconcile carries out its actions.
@@ -162,7 +162,14 @@ impl<'a> Run<'a> {
             pods: self.pods.to_vec(),
             upload: client_upload(self.bm, &self.ns, &self.folder),
         }));
-        let slurm = Arc::new(OperatorSlurm::new(SlurmRun {
+        let slurm = Arc::new(self.slurm_backend());
+        (Backends::for_operator(pods.clone(), slurm), pods)
+    }
+
+    /// The Slurm backend of this reconcile: over its session, with the
+    /// run's jobs as listed.
+    fn slurm_backend(&self) -> SlurmBackend {
+        operator_backend(SlurmRun {
             benchmark: self.bm.clone(),
             generation: self.generation,
             folder: self.folder.clone(),
@@ -171,8 +178,7 @@ impl<'a> Run<'a> {
             problem: self.slurm_problem.clone(),
             creds: self.creds.cloned(),
             jobs: self.slurm_jobs.clone(),
-        }));
-        (Backends::for_operator(pods.clone(), slurm), pods)
+        })
     }
 
     /// Ok(Err(msg)) is a launch the cluster refused (fed to the engine);
@@ -267,19 +273,18 @@ impl<'a> Run<'a> {
     }
 
     /// Nothing of a finished run may stay in the queue: cancels the run's
-    /// Slurm jobs still queued or running.
+    /// Slurm jobs still queued or running (the Slurm backend's cleanup).
     pub(super) async fn cancel_leftover_jobs(&self) {
-        let Some(session) = self.slurm.as_deref().map(|s| &**s) else {
+        if self.slurm.is_none() {
             return;
-        };
-        let run_prefix = run_prefix(&slurm_jobs::run_id(self.bm, self.generation));
-        match cancel_matching(session, &run_prefix, None).await {
+        }
+        match self.slurm_backend().cleanup().await {
             Ok(ids) if !ids.is_empty() => {
                 tracing::warn!(namespace = %self.ns, benchmark = %self.name, jobs = ?ids, "cancelled Slurm jobs still running at the end")
             }
             Ok(_) => {}
             Err(e) => {
-                let e = redact(&e, self.creds);
+                let e = redact(&e.to_string(), self.creds);
                 tracing::warn!(namespace = %self.ns, benchmark = %self.name, error = %e, "cannot check for Slurm jobs left running");
             }
         }
