@@ -4,7 +4,8 @@
 //! These types are part of the `Benchmark` custom resource, so they stay
 //! structural: plain structs and unit-only string enums, with a doc comment on
 //! every field (it becomes the `kubectl explain` text). The trace-replay
-//! settings of the OpenAI workload are in `trace` (re-exported here).
+//! settings of the OpenAI workload are in `trace`, the shared-prefix
+//! dataset's in `shared_prefix` (both re-exported here).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -15,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use crate::api::bytesize::ByteSize;
 use crate::api::duration::Duration;
 
+mod shared_prefix;
 mod trace;
+pub use shared_prefix::SharedPrefixSpec;
 pub use trace::{TraceFormat, TraceSpec};
 
 /// The workload a client runs against its target service.
@@ -151,7 +154,8 @@ pub struct Dataset {
     /// `{"messages": [...]}` object per line, optional `max_tokens`), or
     /// `sharegpt` (a JSON array of `{"conversations": [{"from", "value"}]}`;
     /// the first human turn is the prompt, the reply's length the output
-    /// length).
+    /// length), or `sharedPrefix` (groups of synthetic prompts sharing a
+    /// prefix, see `sharedPrefix`).
     #[serde(rename = "type")]
     pub kind: DatasetType,
     /// File of a `jsonl` or `sharegpt` dataset.
@@ -170,6 +174,9 @@ pub struct Dataset {
     /// Default 1000.
     #[schemars(range(min = 1))]
     pub num_prompts: u32,
+    /// Settings of `type: sharedPrefix`; defaults apply when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_prefix: Option<SharedPrefixSpec>,
 }
 
 /// Default number of prepared prompts.
@@ -183,6 +190,7 @@ impl Default for Dataset {
             input_tokens: None,
             output_tokens: None,
             num_prompts: DEFAULT_NUM_PROMPTS,
+            shared_prefix: None,
         }
     }
 }
@@ -198,6 +206,9 @@ pub enum DatasetType {
     Jsonl,
     /// ShareGPT conversations.
     Sharegpt,
+    /// Groups of synthetic prompts sharing a prefix (prefix caching).
+    #[serde(rename = "sharedPrefix")]
+    SharedPrefix,
 }
 
 /// A distribution of lengths in tokens: `{type: fixed, value: 128}`,

@@ -8,11 +8,15 @@
 //! server sends usage (requested with `stream_options.include_usage`), else
 //! from the number of events carrying non-empty text.
 //!
+//! With a `sharedPrefix` dataset the executor also tells the first request
+//! of each group from the later ones and keeps their latencies apart
+//! ([`super::openai_labels`]).
+//!
 //! Proxies from the environment are ignored: a benchmark measures the service
 //! itself.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -24,11 +28,13 @@ use tokio::time::Instant;
 
 use super::WorkloadError;
 use super::dataset::{self, Entry, Prompt};
+use super::dataset_shared_prefix::{self as shared_prefix, GroupTracker};
 use super::load::{Executor, RequestContext};
+use super::openai_labels::{LabelledLatencies, PREFIX_FIRST, PREFIX_LATER};
 use super::openai_payload::{Payload, excerpt};
 use super::record::{ErrorClass, Failure, Outcome, Success, TokenSource};
 use super::sse::SseParser;
-use crate::api::workload::{OpenAiApi, OpenAiWorkload};
+use crate::api::workload::{DatasetType, OpenAiApi, OpenAiWorkload};
 
 /// Loads the API key named by `apiKeyEnv` or `apiKeyFile`, if any. Error
 /// messages name the variable or file, never the key.
@@ -356,6 +362,20 @@ impl OpenAiClient {
     /// The executor sending requests for `model`, one body per dataset entry
     /// (built from `seed`), cycled by request index.
     pub fn executor(&self, model: &str, seed: u64) -> Result<OpenAiExecutor, WorkloadError> {
+        if let Some(d) = self
+            .cfg
+            .dataset
+            .as_ref()
+            .filter(|d| d.kind == DatasetType::SharedPrefix)
+        {
+            let grouped = shared_prefix::build(d, self.cfg.api, self.cfg.max_tokens, seed)?;
+            let mut ex = self.executor_for(model, &grouped.entries)?;
+            ex.groups = Some(Arc::new(Groups {
+                of_entry: grouped.groups,
+                tracker: Mutex::new(GroupTracker::default()),
+            }));
+            return Ok(ex);
+        }
         let entries = dataset::build(
             self.cfg.dataset.as_ref(),
             &self.cfg.prompt,
@@ -391,6 +411,32 @@ impl OpenAiClient {
             bodies: Arc::new(bodies),
             stream: self.cfg.stream,
             timeout: self.cfg.request_timeout.get(),
+            groups: None,
+            labelled: Arc::new(LabelledLatencies::default()),
+        })
+    }
+}
+
+/// The shared-prefix group of each prepared body, and which groups were sent.
+#[derive(Debug)]
+struct Groups {
+    of_entry: Vec<u32>,
+    tracker: Mutex<GroupTracker>,
+}
+
+impl Groups {
+    /// The label of request `index`, marking its group as sent.
+    fn label(&self, index: u64) -> Option<&'static str> {
+        let n = self.of_entry.len() as u64;
+        let group = *self.of_entry.get(usize::try_from(index % n.max(1)).ok()?)?;
+        let mut tracker = self
+            .tracker
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Some(if tracker.first_send(group) {
+            PREFIX_FIRST
+        } else {
+            PREFIX_LATER
         })
     }
 }
@@ -403,9 +449,19 @@ pub struct OpenAiExecutor {
     bodies: Arc<Vec<Bytes>>,
     stream: bool,
     timeout: Duration,
+    groups: Option<Arc<Groups>>,
+    labelled: Arc<LabelledLatencies>,
 }
 
 impl OpenAiExecutor {
+    /// The latencies kept apart by label (shared-prefix first or later
+    /// request), encoded as result histograms; empty without labels.
+    pub fn labelled_histograms(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, String>, WorkloadError> {
+        self.labelled.encoded()
+    }
+
     async fn send(&self, index: u64) -> Outcome {
         let body = match self.bodies.len() {
             0 => Bytes::new(),
@@ -456,13 +512,19 @@ impl OpenAiExecutor {
 
 impl Executor for OpenAiExecutor {
     async fn execute(&self, ctx: RequestContext) -> Outcome {
-        match tokio::time::timeout(self.timeout, self.send(ctx.index)).await {
+        let label = self.groups.as_ref().and_then(|g| g.label(ctx.index));
+        let sent = Instant::now();
+        let outcome = match tokio::time::timeout(self.timeout, self.send(ctx.index)).await {
             Ok(outcome) => outcome,
             Err(_) => Err(Failure::new(
                 ErrorClass::Timeout,
                 format!("no complete response within {:?}", self.timeout),
             )),
+        };
+        if let (Some(label), Ok(success), false) = (label, &outcome, ctx.warmup) {
+            self.labelled.record(label, sent, success);
         }
+        outcome
     }
 }
 
