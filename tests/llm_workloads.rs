@@ -95,3 +95,46 @@ fn shared_prefix_requests_after_the_first_of_their_group_answer_sooner() {
     assert!(ms["prefix_first.ttft"]["p50"].is_number(), "{ms:#}");
     assert!(ms["prefix_later.ttft"]["p50"].is_number(), "{ms:#}");
 }
+
+#[test]
+fn multi_turn_conversations_grow_their_prompts_turn_by_turn() {
+    let workspace = tempfile::tempdir().unwrap();
+    let dir = run_recipe("recipes/multi-turn.yaml", workspace.path());
+    let client = |id: &str| -> serde_json::Value {
+        let path = dir.join(format!("clients/{id}-1.json"));
+        serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{path:?}: {e}")))
+            .unwrap()
+    };
+    // Whole responses carry the server's usage: every later turn's prompt
+    // is longer than the one before (the history grows).
+    let whole = client("chat-whole");
+    assert_eq!(
+        (whole["requests"].as_u64(), whole["errors"].as_u64()),
+        (Some(8), Some(0)),
+        "{whole:#}"
+    );
+    let turns = &whole["turns"];
+    let mut last = 0.0;
+    for k in 1..=4 {
+        let t = &turns[k.to_string()];
+        assert_eq!(t["requests"], 2, "turn {k}: {turns:#}");
+        let mean = t["inputTokens"].as_f64().unwrap() / 2.0;
+        eprintln!("turn {k}: mean prompt tokens {mean} (server usage)");
+        assert!(
+            mean > last,
+            "turn {k}: {mean} prompt tokens, not above {last}: {turns:#}"
+        );
+        last = mean;
+    }
+    // The streamed client has TTFT per turn; the merged summary has both.
+    let stream = client("chat-stream");
+    assert_eq!(stream["requests"], 8, "{stream:#}");
+    let t = total(&dir);
+    for k in 1..=4 {
+        assert_eq!(t["turns"][k.to_string()]["requests"], 4, "{t:#}");
+        let ttft = &t["latency"][format!("turn{k}.ttft")];
+        assert_eq!(ttft["count"], 2, "turn {k}: {t:#}");
+        assert_eq!(t["latency"][format!("turn{k}.e2el")]["count"], 4);
+        eprintln!("turn {k}: TTFT p50 {} ms", ttft["p50Ms"]);
+    }
+}

@@ -5,7 +5,8 @@
 //! structural: plain structs and unit-only string enums, with a doc comment on
 //! every field (it becomes the `kubectl explain` text). The trace-replay
 //! settings of the OpenAI workload are in `trace`, the shared-prefix
-//! dataset's in `shared_prefix` (both re-exported here).
+//! dataset's in `shared_prefix`, the multi-turn conversations' in
+//! `conversation` (all re-exported here).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -16,8 +17,10 @@ use serde::{Deserialize, Serialize};
 use crate::api::bytesize::ByteSize;
 use crate::api::duration::Duration;
 
+mod conversation;
 mod shared_prefix;
 mod trace;
+pub use conversation::ConversationSpec;
 pub use shared_prefix::SharedPrefixSpec;
 pub use trace::{TraceFormat, TraceSpec};
 
@@ -139,6 +142,13 @@ pub struct OpenAiWorkload {
     /// (default 1024); `load.warmup`, `duration` and `maxRequests` still apply.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceSpec>,
+    /// Multi-turn conversations instead of single prompts (`api: chat`,
+    /// closed loop): each worker carries its conversation's history across
+    /// turns, with think time between turns; `dataset` may be absent
+    /// (synthetic conversations, `dataset.numPrompts` of them) or `sharegpt`
+    /// (every human turn).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<ConversationSpec>,
     /// Per-request service-level objectives: a request counts towards
     /// goodput when it meets all of those given (as `vllm bench serve
     /// --goodput`).
@@ -286,6 +296,7 @@ impl Default for OpenAiWorkload {
             request_timeout: Duration::from_secs(60),
             dataset: None,
             trace: None,
+            conversation: None,
             goodput: None,
         }
     }

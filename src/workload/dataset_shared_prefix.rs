@@ -4,10 +4,10 @@
 //! seed gives the same prefixes, suffixes and order.
 //!
 //! Each entry keeps its group, so the executor can tell the first request of
-//! a group (which finds no cached prefix) from the later ones
-//! ([`GroupTracker`]).
+//! a group (which finds no cached prefix) from the later ones ([`Groups`]).
 
 use std::collections::HashSet;
+use std::sync::Mutex;
 
 use rand::SeedableRng as _;
 use rand::rngs::SmallRng;
@@ -16,6 +16,7 @@ use serde_json::json;
 
 use super::WorkloadError;
 use super::dataset::{Entry, Prompt, sample_len, synthetic_prompt};
+use super::openai_labels::{PREFIX_FIRST, PREFIX_LATER};
 use crate::api::workload::{Dataset, OpenAiApi};
 
 /// The prompts of a shared-prefix dataset and the group of each.
@@ -110,6 +111,40 @@ impl GroupTracker {
     }
 }
 
+/// The group of each prepared request and which groups were sent: labels
+/// each request first or later of its group.
+#[derive(Debug)]
+pub struct Groups {
+    of_entry: Vec<u32>,
+    tracker: Mutex<GroupTracker>,
+}
+
+impl Groups {
+    /// `of_entry[i]` is the group of prepared request `i`.
+    pub fn new(of_entry: Vec<u32>) -> Self {
+        Self {
+            of_entry,
+            tracker: Mutex::new(GroupTracker::default()),
+        }
+    }
+
+    /// The label of request `index` (cycling over the prepared requests),
+    /// marking its group as sent: `prefix_first` or `prefix_later`.
+    pub fn label(&self, index: u64) -> Option<&'static str> {
+        let n = self.of_entry.len() as u64;
+        let group = *self.of_entry.get(usize::try_from(index % n.max(1)).ok()?)?;
+        let mut tracker = self
+            .tracker
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Some(if tracker.first_send(group) {
+            PREFIX_FIRST
+        } else {
+            PREFIX_LATER
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +220,11 @@ mod tests {
         assert!(t.first_send(2));
         assert!(!t.first_send(2));
         assert!(t.first_send(0));
+        let g = Groups::new(vec![0, 1, 0]);
+        let labels: Vec<_> = (0..4).map(|i| g.label(i).unwrap()).collect();
+        assert_eq!(
+            labels,
+            [PREFIX_FIRST, PREFIX_FIRST, PREFIX_LATER, PREFIX_LATER]
+        );
     }
 }

@@ -189,6 +189,35 @@ impl Validator {
                 check_len(self, l, format!("{at}.dataset.outputTokens"));
             }
         }
+        if let Some(c) = &o.conversation {
+            let here = format!("{at}.conversation");
+            for (field, problem) in c.problems(&here) {
+                self.err(field, problem);
+            }
+            if let Some(l) = &c.user_tokens {
+                check_len(self, l, format!("{here}.userTokens"));
+            }
+            if o.api != crate::api::workload::OpenAiApi::Chat {
+                self.err(
+                    here.clone(),
+                    "needs api: chat (the history is sent as a message list)",
+                );
+            }
+            if o.trace.is_some() {
+                self.err(
+                    here.clone(),
+                    "not with trace (a trace gives independent requests)",
+                );
+            }
+            if let Some(d) = &o.dataset
+                && !matches!(d.kind, DatasetType::Synthetic | DatasetType::Sharegpt)
+            {
+                self.err(
+                    format!("{at}.dataset.type"),
+                    "conversations come from a synthetic (or no) dataset or sharegpt",
+                );
+            }
+        }
         if let Some(g) = &o.goodput
             && g.ttft.is_none()
             && g.tpot.is_none()
@@ -299,5 +328,28 @@ mod tests {
         }
         let p = paths_of("{dataset: {type: synthetic, sharedPrefix: {groups: 2}}}");
         assert_eq!(p, [format!("{at}.sharedPrefix")]);
+    }
+
+    #[test]
+    fn conversation_settings_are_checked_by_field() {
+        let at = "spec.clients[0].workload.openai";
+        assert_eq!(
+            paths_of("{conversation: {turns: 4, thinkTime: 1s}}"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            paths_of("{dataset: {type: sharegpt, path: /s.json}, conversation: {}}"),
+            Vec::<String>::new()
+        );
+        let p = paths_of(
+            "{api: completions, dataset: {type: jsonl, path: /p.jsonl}, conversation: {userTokens: {type: uniform, min: 9, max: 3}}}",
+        );
+        for want in [
+            format!("{at}.conversation"),
+            format!("{at}.conversation.userTokens"),
+            format!("{at}.dataset.type"),
+        ] {
+            assert!(p.contains(&want), "{want} missing in {p:?}");
+        }
     }
 }
