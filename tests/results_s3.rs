@@ -382,6 +382,7 @@ fn result(id: &str, fast: u64, slow: u64) -> ClientResult {
         operations: Default::default(),
         recall: None,
         setup: None,
+        turns: Default::default(),
     }
 }
 

@@ -4,7 +4,9 @@
 //! These types are part of the `Benchmark` custom resource, so they stay
 //! structural: plain structs and unit-only string enums, with a doc comment on
 //! every field (it becomes the `kubectl explain` text). The trace-replay
-//! settings of the OpenAI workload are in `trace` (re-exported here).
+//! settings of the OpenAI workload are in `trace`, the shared-prefix
+//! dataset's in `shared_prefix`, the multi-turn conversations' in
+//! `conversation` (all re-exported here).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -15,7 +17,11 @@ use serde::{Deserialize, Serialize};
 use crate::api::bytesize::ByteSize;
 use crate::api::duration::Duration;
 
+mod conversation;
+mod shared_prefix;
 mod trace;
+pub use conversation::ConversationSpec;
+pub use shared_prefix::SharedPrefixSpec;
 pub use trace::{TraceFormat, TraceSpec};
 
 /// The workload a client runs against its target service.
@@ -136,6 +142,13 @@ pub struct OpenAiWorkload {
     /// (default 1024); `load.warmup`, `duration` and `maxRequests` still apply.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceSpec>,
+    /// Multi-turn conversations instead of single prompts (`api: chat`,
+    /// closed loop): each worker carries its conversation's history across
+    /// turns, with think time between turns; `dataset` may be absent
+    /// (synthetic conversations, `dataset.numPrompts` of them) or `sharegpt`
+    /// (every human turn).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<ConversationSpec>,
     /// Per-request service-level objectives: a request counts towards
     /// goodput when it meets all of those given (as `vllm bench serve
     /// --goodput`).
@@ -151,7 +164,8 @@ pub struct Dataset {
     /// `{"messages": [...]}` object per line, optional `max_tokens`), or
     /// `sharegpt` (a JSON array of `{"conversations": [{"from", "value"}]}`;
     /// the first human turn is the prompt, the reply's length the output
-    /// length).
+    /// length), or `sharedPrefix` (groups of synthetic prompts sharing a
+    /// prefix, see `sharedPrefix`).
     #[serde(rename = "type")]
     pub kind: DatasetType,
     /// File of a `jsonl` or `sharegpt` dataset.
@@ -170,6 +184,9 @@ pub struct Dataset {
     /// Default 1000.
     #[schemars(range(min = 1))]
     pub num_prompts: u32,
+    /// Settings of `type: sharedPrefix`; defaults apply when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_prefix: Option<SharedPrefixSpec>,
 }
 
 /// Default number of prepared prompts.
@@ -183,6 +200,7 @@ impl Default for Dataset {
             input_tokens: None,
             output_tokens: None,
             num_prompts: DEFAULT_NUM_PROMPTS,
+            shared_prefix: None,
         }
     }
 }
@@ -198,6 +216,9 @@ pub enum DatasetType {
     Jsonl,
     /// ShareGPT conversations.
     Sharegpt,
+    /// Groups of synthetic prompts sharing a prefix (prefix caching).
+    #[serde(rename = "sharedPrefix")]
+    SharedPrefix,
 }
 
 /// A distribution of lengths in tokens: `{type: fixed, value: 128}`,
@@ -275,6 +296,7 @@ impl Default for OpenAiWorkload {
             request_timeout: Duration::from_secs(60),
             dataset: None,
             trace: None,
+            conversation: None,
             goodput: None,
         }
     }

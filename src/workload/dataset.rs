@@ -1,5 +1,6 @@
 //! Request data for the OpenAI workload: synthetic prompts of chosen
-//! lengths, a JSON Lines prompts file, or a ShareGPT conversation file.
+//! lengths, a JSON Lines prompts file, or a ShareGPT conversation file (the
+//! shared-prefix groups are built in [`super::dataset_shared_prefix`]).
 //!
 //! Everything here is pure except reading the file; the same seed gives the
 //! same prompts, lengths and order.
@@ -226,6 +227,17 @@ pub fn build(
                 return Err(invalid(format!("{path} holds no usable prompt")));
             }
             entries
+        }
+        // Text prompts here; the executor builds the grouped form itself
+        // (a system message for chat, the group of each prompt).
+        DatasetType::SharedPrefix => {
+            return Ok(super::dataset_shared_prefix::build(
+                d,
+                crate::api::workload::OpenAiApi::Completions,
+                default_max_tokens,
+                seed,
+            )?
+            .entries);
         }
     };
     for e in &mut entries {

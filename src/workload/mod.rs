@@ -4,9 +4,13 @@
 //! - [`load`]: the protocol-independent load model (closed and open loop,
 //!   warm-up, stop conditions, error policy) driving any [`load::Executor`];
 //! - [`record`]: the per-request record every executor produces;
-//! - [`openai`] (with [`sse`], [`dataset`], and [`trace`] with
-//!   [`trace_formats`] for trace replay), [`s3`] and [`chroma`]: the
-//!   protocol executors (inference, object store, vector database);
+//! - [`openai`] (with [`sse`] and its response reader `openai_stream`,
+//!   [`dataset`], [`dataset_shared_prefix`] and [`dataset_conversation`],
+//!   [`trace`] with [`trace_formats`] for trace replay,
+//!   [`openai_conversation`] for multi-turn conversations, and
+//!   [`openai_labels`] for per-group and per-turn latencies), [`s3`] and
+//!   [`chroma`]: the protocol executors (inference, object store, vector
+//!   database);
 //! - [`openai_run`], [`s3_run`], [`chroma_run`]: one instance of each
 //!   workload (setup, stages, pre-population, recall), each a
 //!   [`runner::Workload`] listed in [`registry`];
@@ -26,13 +30,18 @@
 pub mod chroma;
 pub mod chroma_run;
 pub mod dataset;
+pub mod dataset_conversation;
+pub mod dataset_shared_prefix;
 pub mod headline;
 pub mod load;
 pub mod loadgen;
 pub mod object_store;
 pub mod openai;
+pub mod openai_conversation;
+pub mod openai_labels;
 mod openai_payload;
 pub mod openai_run;
+mod openai_stream;
 pub mod record;
 pub mod registry;
 pub mod result;

@@ -1,12 +1,18 @@
 //! The OpenAI-compatible inference workload: `POST /v1/completions` or
 //! `/v1/chat/completions`, streamed (server-sent events) or not.
 //!
-//! Per streamed request: the first event whose `choices` is non-empty is the
+//! Per streamed request (read by `openai_stream`): the first event whose `choices` is non-empty is the
 //! first token (TTFT); the gaps between successive such events are the
 //! inter-token latencies; the request ends at the last event before
 //! `data: [DONE]`. Output tokens come from `usage.completion_tokens` when the
 //! server sends usage (requested with `stream_options.include_usage`), else
 //! from the number of events carrying non-empty text.
+//!
+//! With a `sharedPrefix` dataset the executor also tells the first request
+//! of each group from the later ones and keeps their latencies apart
+//! ([`super::openai_labels`]); with `conversation` it sends the turns of
+//! multi-turn conversations instead of prepared bodies
+//! ([`super::openai_conversation`]).
 //!
 //! Proxies from the environment are ignored: a benchmark measures the service
 //! itself.
@@ -24,11 +30,15 @@ use tokio::time::Instant;
 
 use super::WorkloadError;
 use super::dataset::{self, Entry, Prompt};
+use super::dataset_shared_prefix::{self as shared_prefix, Groups};
 use super::load::{Executor, RequestContext};
-use super::openai_payload::{Payload, excerpt};
-use super::record::{ErrorClass, Failure, Outcome, Success, TokenSource};
+use super::openai_conversation::{self as conversation, Conversations, append_delta, whole_answer};
+use super::openai_labels::LabelledLatencies;
+use super::openai_payload::excerpt;
+pub use super::openai_stream::{StreamAccumulator, parse_response};
+use super::record::{ErrorClass, Failure, Outcome};
 use super::sse::SseParser;
-use crate::api::workload::{OpenAiApi, OpenAiWorkload};
+use crate::api::workload::{DatasetType, OpenAiApi, OpenAiWorkload};
 
 /// Loads the API key named by `apiKeyEnv` or `apiKeyFile`, if any. Error
 /// messages name the variable or file, never the key.
@@ -131,116 +141,6 @@ fn describe(err: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     text
-}
-
-/// Follows the events of one streamed response. Pure: the caller supplies
-/// each event's arrival instant.
-#[derive(Debug, Default)]
-pub struct StreamAccumulator {
-    token_times: Vec<Instant>,
-    first_content: Option<Instant>,
-    text_events: u64,
-    prompt_tokens: Option<u64>,
-    completion_tokens: Option<u64>,
-    last_event: Option<Instant>,
-    done: bool,
-}
-
-impl StreamAccumulator {
-    /// A fresh accumulator.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Whether `data: [DONE]` was seen.
-    pub fn is_done(&self) -> bool {
-        self.done
-    }
-
-    /// Takes the data of one event that arrived at `at`.
-    pub fn on_event(&mut self, data: &str, at: Instant) -> Result<(), Failure> {
-        if self.done {
-            return Ok(());
-        }
-        if data.trim() == "[DONE]" {
-            self.done = true;
-            return Ok(());
-        }
-        let payload = Payload::parse(data)?;
-        let choices = payload.choices();
-        if choices.count > 0 {
-            self.token_times.push(at);
-            if choices.any_text {
-                self.text_events += 1;
-                self.first_content.get_or_insert(at);
-            }
-        }
-        if let Some(usage) = payload.usage {
-            self.prompt_tokens = usage.prompt_tokens.or(self.prompt_tokens);
-            self.completion_tokens = usage.completion_tokens.or(self.completion_tokens);
-        }
-        self.last_event = Some(at);
-        Ok(())
-    }
-
-    /// The outcome once the stream ended at `ended`: a failure when it ended
-    /// without `[DONE]`.
-    pub fn finish(self, ended: Instant) -> Outcome {
-        if !self.done {
-            return Err(Failure::new(
-                ErrorClass::Stream,
-                format!(
-                    "stream ended without [DONE] after {} token events",
-                    self.token_times.len()
-                ),
-            ));
-        }
-        let (output_tokens, token_source) = match self.completion_tokens {
-            Some(n) => (n, TokenSource::Usage),
-            None => (self.text_events, TokenSource::Counted),
-        };
-        // As `vllm bench serve`: the request ends at its last event with
-        // `choices` (a trailing usage-only event does not count).
-        let end = self
-            .token_times
-            .last()
-            .copied()
-            .or(self.last_event)
-            .unwrap_or(ended);
-        Ok(Success {
-            end,
-            first_content: self.first_content,
-            token_times: self.token_times,
-            input_tokens: self.prompt_tokens.unwrap_or(0),
-            output_tokens,
-            token_source,
-        })
-    }
-}
-
-/// Interprets a whole non-streamed response body received at `end`.
-pub fn parse_response(body: &[u8], end: Instant) -> Outcome {
-    let text = String::from_utf8_lossy(body);
-    let payload = Payload::parse(&text)?;
-    if payload.choices().count == 0 {
-        return Err(Failure::new(
-            ErrorClass::InvalidPayload,
-            format!("response has no choices: {}", excerpt(&text)),
-        ));
-    }
-    let usage = payload.usage.unwrap_or_default();
-    let (output_tokens, token_source) = match usage.completion_tokens {
-        Some(n) => (n, TokenSource::Usage),
-        None => (0, TokenSource::Unknown),
-    };
-    Ok(Success {
-        token_times: Vec::new(),
-        first_content: None,
-        end,
-        input_tokens: usage.prompt_tokens.unwrap_or(0),
-        output_tokens,
-        token_source,
-    })
 }
 
 /// Extracts the first model id from a `GET /v1/models` response.
@@ -356,6 +256,23 @@ impl OpenAiClient {
     /// The executor sending requests for `model`, one body per dataset entry
     /// (built from `seed`), cycled by request index.
     pub fn executor(&self, model: &str, seed: u64) -> Result<OpenAiExecutor, WorkloadError> {
+        if let Some(spec) = &self.cfg.conversation {
+            let conv = Conversations::for_workload(&self.cfg, spec, model, seed)?;
+            let mut ex = self.executor_for(model, &[])?;
+            ex.conversations = Some(Arc::new(conv));
+            return Ok(ex);
+        }
+        if let Some(d) = self
+            .cfg
+            .dataset
+            .as_ref()
+            .filter(|d| d.kind == DatasetType::SharedPrefix)
+        {
+            let grouped = shared_prefix::build(d, self.cfg.api, self.cfg.max_tokens, seed)?;
+            let mut ex = self.executor_for(model, &grouped.entries)?;
+            ex.groups = Some(Arc::new(Groups::new(grouped.groups)));
+            return Ok(ex);
+        }
         let entries = dataset::build(
             self.cfg.dataset.as_ref(),
             &self.cfg.prompt,
@@ -391,6 +308,9 @@ impl OpenAiClient {
             bodies: Arc::new(bodies),
             stream: self.cfg.stream,
             timeout: self.cfg.request_timeout.get(),
+            groups: None,
+            conversations: None,
+            labelled: Arc::new(LabelledLatencies::default()),
         })
     }
 }
@@ -403,14 +323,46 @@ pub struct OpenAiExecutor {
     bodies: Arc<Vec<Bytes>>,
     stream: bool,
     timeout: Duration,
+    groups: Option<Arc<Groups>>,
+    conversations: Option<Arc<Conversations>>,
+    labelled: Arc<LabelledLatencies>,
 }
 
 impl OpenAiExecutor {
-    async fn send(&self, index: u64) -> Outcome {
-        let body = match self.bodies.len() {
-            0 => Bytes::new(),
-            n => self.bodies[(index % n as u64) as usize].clone(),
-        };
+    /// Conversations: measured requests by turn; empty without.
+    pub fn turn_stats(&self) -> std::collections::BTreeMap<u32, super::result::TurnStats> {
+        self.conversations
+            .as_ref()
+            .map(|c| c.turn_stats())
+            .unwrap_or_default()
+    }
+
+    /// The latencies kept apart by label (shared-prefix first or later
+    /// request, conversation turn), encoded as result histograms; empty
+    /// without labels.
+    pub fn labelled_histograms(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, String>, WorkloadError> {
+        self.labelled.encoded()
+    }
+
+    /// Sends `body` within the request timeout; with `answer`, the
+    /// answer's text is appended to it.
+    pub(super) async fn send_with_timeout(
+        &self,
+        body: Bytes,
+        answer: Option<&mut String>,
+    ) -> Outcome {
+        match tokio::time::timeout(self.timeout, self.send(body, answer)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Failure::new(
+                ErrorClass::Timeout,
+                format!("no complete response within {:?}", self.timeout),
+            )),
+        }
+    }
+
+    async fn send(&self, body: Bytes, mut answer: Option<&mut String>) -> Outcome {
         let resp = self
             .http
             .post(self.url.clone())
@@ -435,7 +387,11 @@ impl OpenAiExecutor {
                 .bytes()
                 .await
                 .map_err(|e| Failure::new(classify_transport(&e, true), describe(&e)))?;
-            return parse_response(&body, Instant::now());
+            let end = Instant::now();
+            if let Some(a) = answer {
+                a.push_str(&whole_answer(&body));
+            }
+            return parse_response(&body, end);
         }
         let mut chunks = resp.bytes_stream();
         let mut parser = SseParser::new();
@@ -444,10 +400,18 @@ impl OpenAiExecutor {
             let chunk =
                 chunk.map_err(|e| Failure::new(classify_transport(&e, true), describe(&e)))?;
             let at = Instant::now();
-            parser.feed_with(&chunk, |_, data| acc.on_event(data, at))?;
+            parser.feed_with(&chunk, |_, data| {
+                if let Some(a) = answer.as_deref_mut() {
+                    append_delta(data, a);
+                }
+                acc.on_event(data, at)
+            })?;
         }
         let ended = Instant::now();
         if let Some(event) = parser.finish() {
+            if let Some(a) = answer {
+                append_delta(&event.data, a);
+            }
             acc.on_event(&event.data, ended)?;
         }
         acc.finish(ended)
@@ -456,23 +420,26 @@ impl OpenAiExecutor {
 
 impl Executor for OpenAiExecutor {
     async fn execute(&self, ctx: RequestContext) -> Outcome {
-        match tokio::time::timeout(self.timeout, self.send(ctx.index)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(Failure::new(
-                ErrorClass::Timeout,
-                format!("no complete response within {:?}", self.timeout),
-            )),
+        if let Some(conv) = &self.conversations {
+            return conversation::execute(self, conv, &self.labelled, ctx).await;
         }
+        let label = self.groups.as_ref().and_then(|g| g.label(ctx.index));
+        let body = match self.bodies.len() {
+            0 => Bytes::new(),
+            n => self.bodies[(ctx.index % n as u64) as usize].clone(),
+        };
+        let sent = Instant::now();
+        let outcome = self.send_with_timeout(body, None).await;
+        if let (Some(label), Ok(success), false) = (label, &outcome, ctx.warmup) {
+            self.labelled.record(label, sent, success);
+        }
+        outcome
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ms(n: u64) -> Duration {
-        Duration::from_millis(n)
-    }
 
     #[test]
     fn body_for_chat_and_completions() {
@@ -509,92 +476,6 @@ mod tests {
         assert_eq!(api_root("http://h:8000/"), "http://h:8000");
         assert_eq!(api_root("http://h:8000/v1"), "http://h:8000");
         assert_eq!(api_root("http://h:8000/v1/"), "http://h:8000");
-    }
-
-    #[test]
-    fn stream_with_usage_chunk() {
-        let t0 = Instant::now();
-        let mut acc = StreamAccumulator::new();
-        let events = [
-            r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}],"usage":null}"#,
-            r#"{"choices":[{"index":0,"delta":{"content":"Hel"}}],"usage":null}"#,
-            r#"{"choices":[{"index":0,"delta":{"content":"lo"}}]}"#,
-            r#"{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12}}"#,
-            "[DONE]",
-        ];
-        for (i, e) in events.iter().enumerate() {
-            acc.on_event(e, t0 + ms(10 * (i as u64 + 1))).unwrap();
-        }
-        assert!(acc.is_done());
-        let s = acc.finish(t0 + ms(100)).unwrap();
-        // Events with non-empty choices are token events; the request ends at
-        // the last of them, not at the usage-only chunk (as vLLM's bench).
-        assert_eq!(s.token_times, vec![t0 + ms(10), t0 + ms(20), t0 + ms(30)]);
-        assert_eq!(s.end, t0 + ms(30));
-        // The first event's content is empty: first content comes later.
-        assert_eq!(s.first_content, Some(t0 + ms(20)));
-        assert_eq!(s.output_tokens, 3);
-        assert_eq!(s.input_tokens, 9);
-        assert_eq!(s.token_source, TokenSource::Usage);
-    }
-
-    #[test]
-    fn stream_without_usage_counts_text_events() {
-        let t0 = Instant::now();
-        let mut acc = StreamAccumulator::new();
-        for (i, text) in ["a", "b", "c", ""].iter().enumerate() {
-            let e = json!({"choices":[{"index":0,"text":text}]}).to_string();
-            acc.on_event(&e, t0 + ms(i as u64)).unwrap();
-        }
-        acc.on_event("[DONE]", t0 + ms(9)).unwrap();
-        let s = acc.finish(t0 + ms(10)).unwrap();
-        assert_eq!(s.output_tokens, 3);
-        assert_eq!(s.token_source, TokenSource::Counted);
-        assert_eq!(s.input_tokens, 0);
-        assert_eq!(s.token_times.len(), 4);
-    }
-
-    #[test]
-    fn truncated_stream_is_a_stream_error() {
-        let t0 = Instant::now();
-        let mut acc = StreamAccumulator::new();
-        acc.on_event(r#"{"choices":[{"text":"a"}]}"#, t0).unwrap();
-        let f = acc.finish(t0).unwrap_err();
-        assert_eq!(f.class, ErrorClass::Stream);
-    }
-
-    #[test]
-    fn bad_payloads_are_classified() {
-        let t0 = Instant::now();
-        let f = StreamAccumulator::new()
-            .on_event("{not json", t0)
-            .unwrap_err();
-        assert_eq!(f.class, ErrorClass::InvalidPayload);
-        let f = StreamAccumulator::new()
-            .on_event(r#"{"error":{"message":"boom","code":500}}"#, t0)
-            .unwrap_err();
-        assert_eq!(f.class, ErrorClass::Stream);
-        assert!(f.message.contains("boom"));
-        let f = StreamAccumulator::new()
-            .on_event(r#"{"object":"error","message":"overloaded"}"#, t0)
-            .unwrap_err();
-        assert_eq!(f.class, ErrorClass::Stream);
-        let f = parse_response(b"<html>", t0).unwrap_err();
-        assert_eq!(f.class, ErrorClass::InvalidPayload);
-        let f = parse_response(br#"{"choices":[]}"#, t0).unwrap_err();
-        assert_eq!(f.class, ErrorClass::InvalidPayload);
-    }
-
-    #[test]
-    fn non_streamed_response_uses_usage() {
-        let t0 = Instant::now();
-        let body = br#"{"choices":[{"message":{"role":"assistant","content":"hi"}}],"usage":{"prompt_tokens":5,"completion_tokens":2}}"#;
-        let s = parse_response(body, t0).unwrap();
-        assert_eq!((s.input_tokens, s.output_tokens), (5, 2));
-        assert_eq!(s.token_source, TokenSource::Usage);
-        assert!(s.token_times.is_empty());
-        let s = parse_response(br#"{"choices":[{"text":"hi"}]}"#, t0).unwrap();
-        assert_eq!(s.token_source, TokenSource::Unknown);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Runs one `openai` instance for `aifbench loadgen`: resolves the model,
 //! drives each load stage with the OpenAI-compatible executor ([`super::openai`]),
-//! and combines the stages into one result. With `trace` set, the single
-//! plan is an open loop on the trace's arrival times ([`super::trace`]).
+//! and combines the stages into one result, with the latencies the
+//! executor kept per label (shared-prefix first and later requests,
+//! conversation turns with their counts; over all stages). With `trace` set, the single plan is an open loop on the trace's
+//! arrival times ([`super::trace`]).
 
 use std::sync::Arc;
 
@@ -75,6 +77,8 @@ async fn run(i: Instance<'_>) -> Result<ClientResult, WorkloadError> {
     };
     let live = Arc::new(LiveCounters::default());
     let mut parts = Vec::new();
+    let mut labelled = std::collections::BTreeMap::new();
+    let mut turns = std::collections::BTreeMap::new();
     match model {
         None => parts.push((plans[0].clone(), empty_outcome(plans[0].seed))),
         Some(model) => {
@@ -107,6 +111,8 @@ async fn run(i: Instance<'_>) -> Result<ClientResult, WorkloadError> {
                     break;
                 }
             }
+            labelled = executor.labelled_histograms()?;
+            turns = executor.turn_stats();
         }
     }
     if let Some(sink) = &sink {
@@ -127,7 +133,7 @@ async fn run(i: Instance<'_>) -> Result<ClientResult, WorkloadError> {
             Ok(r)
         })
         .collect::<Result<Vec<_>, WorkloadError>>()?;
-    let result = if plans.len() > 1 {
+    let mut result = if plans.len() > 1 {
         ClientResult::combine_stages(results)?
     } else {
         results
@@ -135,6 +141,10 @@ async fn run(i: Instance<'_>) -> Result<ClientResult, WorkloadError> {
             .next()
             .ok_or_else(|| WorkloadError::InvalidConfig("no stage ran".to_string()))?
     };
+    // Per-label latencies (shared-prefix groups, conversation turns) and
+    // per-turn counts over the whole run.
+    result.histograms.extend(labelled);
+    result.turns = turns;
     Ok(result)
 }
 
@@ -416,6 +426,101 @@ mod tests {
         let on_disk: ClientResult = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
         assert_eq!(on_disk, r);
         assert!(matches!(events.last(), Some(ProgressEvent::Done { .. })));
+    }
+
+    #[tokio::test]
+    async fn shared_prefix_keeps_first_and_later_requests_of_a_group_apart() {
+        use crate::api::workload::{Dataset, DatasetType, SharedPrefixSpec};
+        let server = TestServer::start(Behavior {
+            first_token: Duration::from_millis(1),
+            gap: Duration::from_millis(1),
+            tokens: 2,
+            ..Behavior::default()
+        })
+        .await;
+        let mut c = config(&server.url, 9, 1);
+        c.workload.openai = Some(OpenAiWorkload {
+            model: Some("m".into()),
+            dataset: Some(Dataset {
+                kind: DatasetType::SharedPrefix,
+                num_prompts: 6,
+                shared_prefix: Some(SharedPrefixSpec {
+                    groups: 3,
+                    prefix_tokens: 20,
+                    suffix_tokens: None,
+                }),
+                ..Dataset::default()
+            }),
+            ..Default::default()
+        });
+        let (r, _) = run_collect(c, None, CancellationToken::new()).await;
+        let r = r.unwrap();
+        assert_eq!((r.requests, r.errors), (9, 0), "{r:?}");
+        // Three groups: three first requests, the other six later ones.
+        let s = merge(&[r]).unwrap();
+        assert_eq!(s.latency["prefix_first.ttft"].count, 3, "{:?}", s.latency);
+        assert_eq!(s.latency["prefix_later.ttft"].count, 6);
+        assert_eq!(s.latency["prefix_later.e2el"].count, 6);
+        assert_eq!(s.latency[TTFT].count, 9);
+        // Chat: the group's prefix is the system message.
+        let body = server.last_body();
+        assert_eq!(body["messages"][0]["role"], "system");
+        assert_eq!(
+            body["messages"][0]["content"]
+                .as_str()
+                .unwrap()
+                .split(' ')
+                .count(),
+            20
+        );
+    }
+
+    #[tokio::test]
+    async fn conversations_carry_their_history_and_keep_turns_apart() {
+        use crate::api::workload::ConversationSpec;
+        let server = TestServer::start(Behavior {
+            first_token: Duration::from_millis(1),
+            gap: Duration::from_millis(1),
+            tokens: 2,
+            usage_completion_tokens: Some(2),
+            ..Behavior::default()
+        })
+        .await;
+        let mut c = config(&server.url, 6, 1);
+        c.workload.openai = Some(OpenAiWorkload {
+            model: Some("m".into()),
+            conversation: Some(ConversationSpec {
+                turns: Some(3),
+                think_time: Some(SpecDuration::from_millis(300)),
+                ..ConversationSpec::default()
+            }),
+            ..Default::default()
+        });
+        let started = Instant::now();
+        let (r, _) = run_collect(c, None, CancellationToken::new()).await;
+        let r = r.unwrap();
+        assert_eq!((r.requests, r.errors), (6, 0), "{r:?}");
+        // Two conversations of three turns; the last request was a third
+        // turn with the whole history, the server's answers included.
+        let body = server.last_body();
+        let msgs = body["messages"].as_array().unwrap();
+        let roles: Vec<&str> = msgs.iter().map(|m| m["role"].as_str().unwrap()).collect();
+        assert_eq!(roles, ["user", "assistant", "user", "assistant", "user"]);
+        assert_eq!(msgs[1]["content"], "toktok");
+        assert_eq!(r.turns.len(), 3);
+        for k in 1..=3 {
+            assert_eq!(r.turns[&k].requests, 2, "{:?}", r.turns);
+        }
+        let s = merge(&[r]).unwrap();
+        assert_eq!(s.turns[&2].requests, 2);
+        assert_eq!(s.latency["turn1.ttft"].count, 2, "{:?}", s.latency);
+        assert_eq!(s.latency["turn3.e2el"].count, 2);
+        // Think time between turns (2 x 2 waits of 300 ms) is not latency.
+        assert!(started.elapsed() >= Duration::from_millis(1200));
+        for k in [2, 3] {
+            let l = &s.latency[&format!("turn{k}.e2el")];
+            assert!(l.max_ms < 250.0, "turn {k}: {l:?}");
+        }
     }
 
     #[tokio::test]

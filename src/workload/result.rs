@@ -88,6 +88,9 @@ pub struct ClientResult {
     /// objects, added vectors).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub setup: Option<SetupStats>,
+    /// Multi-turn conversations: measured requests by turn (1, 2, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub turns: BTreeMap<u32, TurnStats>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -104,6 +107,30 @@ pub struct OperationStats {
     pub errors: u64,
     /// Payload bytes moved by the successful requests.
     pub bytes: u64,
+}
+
+/// Measured requests of one conversation turn.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnStats {
+    /// Successful requests.
+    pub requests: u64,
+    /// Failed requests.
+    pub errors: u64,
+    /// Prompt tokens of the successful requests (the server's usage counts).
+    pub input_tokens: u64,
+    /// Output tokens of the successful requests.
+    pub output_tokens: u64,
+}
+
+impl TurnStats {
+    /// Adds `other` into this.
+    pub fn add(&mut self, other: &Self) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+    }
 }
 
 impl OperationStats {
@@ -180,6 +207,7 @@ impl ClientResult {
             operations: BTreeMap::new(),
             recall: None,
             setup: None,
+            turns: BTreeMap::new(),
         })
     }
 
@@ -220,6 +248,9 @@ impl ClientResult {
                 }
                 if total.aborted.is_none() {
                     total.aborted.clone_from(&part.aborted);
+                }
+                for (turn, stats) in &part.turns {
+                    total.turns.entry(*turn).or_default().add(stats);
                 }
             }
             add_all(&mut histograms, &part.histograms)?;
@@ -328,6 +359,9 @@ pub struct Summary {
     /// Vector-database workloads: recall@k, query-weighted over instances.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recall: Option<RecallStats>,
+    /// Multi-turn conversations: requests and tokens by turn.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub turns: BTreeMap<u32, TurnStats>,
 }
 
 /// Merges the results of instances: counters add up, histograms are decoded
@@ -366,6 +400,7 @@ pub fn merge_with(results: &[ClientResult], percentiles: &[f64]) -> Result<Summa
         data_loss: None,
         operations: BTreeMap::new(),
         recall: None,
+        turns: BTreeMap::new(),
     };
     let mut histograms: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
     for r in results {
@@ -392,6 +427,9 @@ pub fn merge_with(results: &[ClientResult], percentiles: &[f64]) -> Result<Summa
         }
         for (op, stats) in &r.operations {
             s.operations.entry(op.clone()).or_default().add(stats);
+        }
+        for (turn, stats) in &r.turns {
+            s.turns.entry(*turn).or_default().add(stats);
         }
         if let Some(rc) = &r.recall {
             s.recall = Some(match s.recall.take() {
@@ -562,6 +600,7 @@ mod tests {
             operations: BTreeMap::new(),
             recall: None,
             setup: None,
+            turns: Default::default(),
         }
     }
 

@@ -138,7 +138,7 @@ impl Validator {
                 self.err(format!("{at}.dataset.numPrompts"), "must be at least 1");
             }
             match d.kind {
-                DatasetType::Synthetic => {
+                DatasetType::Synthetic | DatasetType::SharedPrefix => {
                     if d.path.is_some() {
                         self.err(
                             format!("{at}.dataset.path"),
@@ -161,11 +161,61 @@ impl Validator {
                     }
                 }
             }
+            if d.kind == DatasetType::SharedPrefix {
+                let sp = d.shared_prefix.clone().unwrap_or_default();
+                let here = format!("{at}.dataset.sharedPrefix");
+                for (field, problem) in sp.problems(&here, d.num_prompts) {
+                    self.err(field, problem);
+                }
+                if let Some(l) = &sp.suffix_tokens {
+                    check_len(self, l, format!("{here}.suffixTokens"));
+                }
+                if d.input_tokens.is_some() {
+                    self.err(
+                        format!("{at}.dataset.inputTokens"),
+                        "not for type sharedPrefix: set sharedPrefix.prefixTokens and suffixTokens",
+                    );
+                }
+            } else if d.shared_prefix.is_some() {
+                self.err(
+                    format!("{at}.dataset.sharedPrefix"),
+                    "only for type sharedPrefix",
+                );
+            }
             if let Some(l) = &d.input_tokens {
                 check_len(self, l, format!("{at}.dataset.inputTokens"));
             }
             if let Some(l) = &d.output_tokens {
                 check_len(self, l, format!("{at}.dataset.outputTokens"));
+            }
+        }
+        if let Some(c) = &o.conversation {
+            let here = format!("{at}.conversation");
+            for (field, problem) in c.problems(&here) {
+                self.err(field, problem);
+            }
+            if let Some(l) = &c.user_tokens {
+                check_len(self, l, format!("{here}.userTokens"));
+            }
+            if o.api != crate::api::workload::OpenAiApi::Chat {
+                self.err(
+                    here.clone(),
+                    "needs api: chat (the history is sent as a message list)",
+                );
+            }
+            if o.trace.is_some() {
+                self.err(
+                    here.clone(),
+                    "not with trace (a trace gives independent requests)",
+                );
+            }
+            if let Some(d) = &o.dataset
+                && !matches!(d.kind, DatasetType::Synthetic | DatasetType::Sharegpt)
+            {
+                self.err(
+                    format!("{at}.dataset.type"),
+                    "conversations come from a synthetic (or no) dataset or sharegpt",
+                );
             }
         }
         if let Some(g) = &o.goodput
@@ -234,6 +284,72 @@ impl Validator {
                     format!("{n} is above the limit of {MAX_REQUESTS} requests"),
                 );
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::api::load::load_str;
+
+    fn paths_of(openai: &str) -> Vec<String> {
+        let text = format!(
+            "apiVersion: aifbench.io/v1alpha1\nkind: Benchmark\nmetadata: {{name: t}}\nspec:\n  services:\n    - id: sim\n      command: [aifbench, sim]\n  clients:\n    - id: load\n      target: sim\n      workload:\n        type: openai\n        openai: {openai}\n      load: {{maxRequests: 5}}\n"
+        );
+        let errs = match load_str(&text, "t.yaml", &|_| None) {
+            Ok(l) => super::super::validate(&l.benchmark),
+            Err(e) => e.errors,
+        };
+        // Only the workload's problems (the sketchy service has its own).
+        errs.into_iter()
+            .map(|e| e.path)
+            .filter(|p| p.contains(".workload."))
+            .collect()
+    }
+
+    #[test]
+    fn shared_prefix_settings_are_checked_by_field() {
+        let at = "spec.clients[0].workload.openai.dataset";
+        assert_eq!(
+            paths_of(
+                "{dataset: {type: sharedPrefix, numPrompts: 8, sharedPrefix: {groups: 2, prefixTokens: 300}}}"
+            ),
+            Vec::<String>::new()
+        );
+        let p = paths_of(
+            "{dataset: {type: sharedPrefix, numPrompts: 2, inputTokens: {type: fixed, value: 3}, sharedPrefix: {groups: 4, suffixTokens: {type: uniform, min: 9, max: 3}}}}",
+        );
+        for want in [
+            format!("{at}.sharedPrefix.groups"),
+            format!("{at}.sharedPrefix.suffixTokens"),
+            format!("{at}.inputTokens"),
+        ] {
+            assert!(p.contains(&want), "{want} missing in {p:?}");
+        }
+        let p = paths_of("{dataset: {type: synthetic, sharedPrefix: {groups: 2}}}");
+        assert_eq!(p, [format!("{at}.sharedPrefix")]);
+    }
+
+    #[test]
+    fn conversation_settings_are_checked_by_field() {
+        let at = "spec.clients[0].workload.openai";
+        assert_eq!(
+            paths_of("{conversation: {turns: 4, thinkTime: 1s}}"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            paths_of("{dataset: {type: sharegpt, path: /s.json}, conversation: {}}"),
+            Vec::<String>::new()
+        );
+        let p = paths_of(
+            "{api: completions, dataset: {type: jsonl, path: /p.jsonl}, conversation: {userTokens: {type: uniform, min: 9, max: 3}}}",
+        );
+        for want in [
+            format!("{at}.conversation"),
+            format!("{at}.conversation.userTokens"),
+            format!("{at}.dataset.type"),
+        ] {
+            assert!(p.contains(&want), "{want} missing in {p:?}");
         }
     }
 }

@@ -51,6 +51,7 @@ fn run(label: &str, n: u64, ttft_ms: f64, errors: u64) -> RunData {
         operations: BTreeMap::new(),
         recall: None,
         setup: None,
+        turns: Default::default(),
     };
     RunData {
         label: label.into(),
