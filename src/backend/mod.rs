@@ -31,9 +31,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use serde::Deserialize;
 
 use crate::api::spec::{ApptainerSpec, SlurmSpec};
-use crate::api::status::{ClientProgress, ComponentKind};
+use crate::api::status::{ClientProgress, ComponentKind, ResultsSummary};
 use crate::engine::{Placement, RunState};
 
 pub use registry::Backends;
@@ -208,4 +209,15 @@ pub trait Backend: Send + Sync {
     fn preview(&self, _req: &LaunchRequest) -> Option<Result<String, BackendError>> {
         None
     }
+}
+
+/// A client's progress from the summary it reported (a Slurm job's
+/// comment, a pod's termination message); `None` when it is not one.
+pub fn progress_of_summary(summary: &serde_json::Value) -> Option<ClientProgress> {
+    let s = ResultsSummary::deserialize(summary).ok()?;
+    Some(ClientProgress {
+        requests: s.requests,
+        errors: s.errors,
+        elapsed_seconds: s.duration_seconds,
+    })
 }

@@ -29,9 +29,9 @@ use serde_json::json;
 
 use self::children::{ClientUpload, FIELD_MANAGER, child_name};
 use self::observe::{find_pod, pod_ready, pod_run_state};
-use super::{Backend, BackendError, LaunchRequest, Seen};
+use super::{Backend, BackendError, LaunchRequest, Seen, progress_of_summary};
 use crate::api::spec::Benchmark;
-use crate::api::status::{ClientProgress, ComponentKind, ResultsSummary};
+use crate::api::status::ComponentKind;
 use crate::engine::{self, Placement, PlannedComponent, RunState};
 
 /// What one reconcile knows of a Benchmark's run, for its pods.
@@ -283,14 +283,7 @@ pub fn pod_seen(pod: &Pod) -> Seen {
         .and_then(|s| s.terminated.as_ref())
         .and_then(|t| t.message.as_deref());
     let summary: Option<serde_json::Value> = message.and_then(|m| serde_json::from_str(m).ok());
-    let progress = summary
-        .clone()
-        .and_then(|v| serde_json::from_value::<ResultsSummary>(v).ok())
-        .map(|s| ClientProgress {
-            requests: s.requests,
-            errors: s.errors,
-            elapsed_seconds: s.duration_seconds,
-        });
+    let progress = summary.as_ref().and_then(progress_of_summary);
     Seen {
         run: pod_run_state(pod),
         progress,

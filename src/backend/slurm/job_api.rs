@@ -15,8 +15,7 @@ use super::cli::{CliTransport, Runner};
 use super::render::{JobRequest, render_script};
 use super::rest::RestTransport;
 use super::state::{JobInfo, JobReport, run_state};
-use crate::api::status::{ClientProgress, ResultsSummary};
-use crate::backend::Seen;
+use crate::backend::{Seen, progress_of_summary};
 
 /// What the Slurm backend asks of Slurm. Errors carry no secrets.
 pub trait JobApi: Send + Sync {
@@ -144,14 +143,7 @@ pub fn find_job<'a>(jobs: &'a [JobInfo], name: &str) -> Option<&'a JobInfo> {
 pub fn job_seen(j: &JobInfo, checks_inside: bool) -> Seen {
     let report = j.comment.as_deref().and_then(JobReport::parse);
     let summary = report.as_ref().and_then(|r| r.summary.clone());
-    let progress = summary
-        .clone()
-        .and_then(|v| serde_json::from_value::<ResultsSummary>(v).ok())
-        .map(|s| ClientProgress {
-            requests: s.requests,
-            errors: s.errors,
-            elapsed_seconds: s.duration_seconds,
-        });
+    let progress = summary.as_ref().and_then(progress_of_summary);
     Seen {
         run: run_state(j),
         progress,
