@@ -209,6 +209,17 @@ mod tests {
     use crate::workload::stats::{E2EL, ITL, QUEUE_TIME, TPOT, TTFT};
     use crate::workload::testserver::{Behavior, TestServer};
 
+    /// A test server answering two tokens a millisecond apart.
+    async fn fast_server() -> TestServer {
+        TestServer::start(Behavior {
+            first_token: Duration::from_millis(1),
+            gap: Duration::from_millis(1),
+            tokens: 2,
+            ..Behavior::default()
+        })
+        .await
+    }
+
     #[tokio::test]
     async fn streaming_with_usage_measures_ttft_itl_and_tokens() {
         let server = TestServer::start(Behavior {
@@ -431,13 +442,7 @@ mod tests {
     #[tokio::test]
     async fn shared_prefix_keeps_first_and_later_requests_of_a_group_apart() {
         use crate::api::workload::{Dataset, DatasetType, SharedPrefixSpec};
-        let server = TestServer::start(Behavior {
-            first_token: Duration::from_millis(1),
-            gap: Duration::from_millis(1),
-            tokens: 2,
-            ..Behavior::default()
-        })
-        .await;
+        let server = fast_server().await;
         let mut c = config(&server.url, 9, 1);
         c.workload.openai = Some(OpenAiWorkload {
             model: Some("m".into()),
@@ -541,13 +546,7 @@ mod tests {
 
     #[tokio::test]
     async fn trace_replay_sends_every_line_at_its_time_with_its_lengths() {
-        let server = TestServer::start(Behavior {
-            first_token: Duration::from_millis(1),
-            gap: Duration::from_millis(1),
-            tokens: 2,
-            ..Behavior::default()
-        })
-        .await;
+        let server = fast_server().await;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("trace.jsonl");
         // 20 requests over 380 ms of trace time; the last asks for 99 tokens.
