@@ -14,7 +14,7 @@ use rand::seq::SliceRandom as _;
 use serde::Deserialize;
 
 use super::WorkloadError;
-use super::dataset::{estimate_tokens, sample_len, synthetic_prompt};
+use super::prompt::{estimate_tokens, sample_len, synthetic_prompt};
 use crate::api::workload::{ConversationSpec, DEFAULT_NUM_PROMPTS, Dataset, DatasetType};
 
 /// One user turn: the message and the `max_tokens` of its answer.

@@ -15,8 +15,8 @@ use rand::seq::SliceRandom as _;
 use serde_json::json;
 
 use super::WorkloadError;
-use super::dataset::{Entry, Prompt, sample_len, synthetic_prompt};
 use super::openai_labels::{PREFIX_FIRST, PREFIX_LATER};
+use super::prompt::{Entry, Prompt, sample_len, synthetic_prompt};
 use crate::api::workload::{Dataset, OpenAiApi};
 
 /// The prompts of a shared-prefix dataset and the group of each.

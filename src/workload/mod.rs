@@ -4,8 +4,10 @@
 //! - [`load`]: the protocol-independent load model (closed and open loop,
 //!   warm-up, stop conditions, error policy) driving any [`load::Executor`];
 //! - [`record`]: the per-request record every executor produces;
-//! - [`openai`] (with [`sse`] and its response reader `openai_stream`,
-//!   [`dataset`], [`dataset_shared_prefix`] and [`dataset_conversation`],
+//! - [`openai`] (with [`openai_body`] for request bodies, [`sse`] and its
+//!   response reader `openai_stream`,
+//!   [`dataset`], [`dataset_shared_prefix`] and [`dataset_conversation`]
+//!   over their shared leaf [`prompt`],
 //!   [`trace`] with [`trace_formats`] for trace replay,
 //!   [`openai_conversation`] for multi-turn conversations, and
 //!   [`openai_labels`] for per-group and per-turn latencies), [`s3`] and
@@ -37,11 +39,13 @@ pub mod load;
 pub mod loadgen;
 pub mod object_store;
 pub mod openai;
+pub mod openai_body;
 pub mod openai_conversation;
 pub mod openai_labels;
 mod openai_payload;
 pub mod openai_run;
 mod openai_stream;
+pub mod prompt;
 pub mod record;
 pub mod registry;
 pub mod result;

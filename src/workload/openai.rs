@@ -25,17 +25,17 @@ use bytes::Bytes;
 use futures::StreamExt as _;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::WorkloadError;
-use super::dataset::{self, Entry, Prompt};
+use super::dataset::{self, Entry};
 use super::dataset_shared_prefix::{self as shared_prefix, Groups};
 use super::load::{Executor, RequestContext};
-use super::openai_conversation::{self as conversation, Conversations, append_delta, whole_answer};
+pub use super::openai_body::{entry_body, request_body};
+use super::openai_conversation::{self as conversation, Conversations, TurnSender};
 use super::openai_labels::LabelledLatencies;
 use super::openai_payload::excerpt;
-pub use super::openai_stream::{StreamAccumulator, parse_response};
+pub use super::openai_stream::{StreamAccumulator, append_delta, parse_response, whole_answer};
 use super::record::{ErrorClass, Failure, Outcome};
 use super::sse::SseParser;
 use crate::api::workload::{DatasetType, OpenAiApi, OpenAiWorkload};
@@ -67,51 +67,6 @@ pub fn load_api_key(cfg: &OpenAiWorkload) -> Result<Option<String>, WorkloadErro
 pub fn api_root(base_url: &str) -> &str {
     let trimmed = base_url.trim_end_matches('/');
     trimmed.strip_suffix("/v1").unwrap_or(trimmed)
-}
-
-/// The JSON body of a request with the configured prompt and `maxTokens`.
-pub fn request_body(cfg: &OpenAiWorkload, model: &str) -> Value {
-    let entry = Entry {
-        prompt: Prompt::Text(cfg.prompt.clone()),
-        max_tokens: Some(cfg.max_tokens),
-    };
-    entry_body(cfg, model, &entry)
-}
-
-/// The JSON body of a request for one dataset entry.
-pub fn entry_body(cfg: &OpenAiWorkload, model: &str, entry: &Entry) -> Value {
-    let mut body = json!({
-        "model": model,
-        "max_tokens": entry.max_tokens.unwrap_or(cfg.max_tokens),
-        "stream": cfg.stream,
-    });
-    match (&entry.prompt, cfg.api) {
-        (Prompt::Text(text), OpenAiApi::Completions) => body["prompt"] = json!(text),
-        (Prompt::Text(text), OpenAiApi::Chat) => {
-            body["messages"] = json!([{"role": "user", "content": text}]);
-        }
-        (Prompt::Messages(messages), OpenAiApi::Chat) => body["messages"] = messages.clone(),
-        // A completions endpoint gets the messages' text, one per line.
-        (Prompt::Messages(messages), OpenAiApi::Completions) => {
-            let text: Vec<&str> = messages
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|m| m.get("content").and_then(Value::as_str))
-                .collect();
-            body["prompt"] = json!(text.join("\n"));
-        }
-    }
-    if cfg.stream {
-        body["stream_options"] = json!({"include_usage": true});
-    }
-    if let Some(t) = cfg.temperature {
-        body["temperature"] = json!(t);
-    }
-    if cfg.ignore_eos {
-        body["ignore_eos"] = json!(true);
-    }
-    body
 }
 
 /// Classifies a transport error; `in_body` when it happened while reading
@@ -434,6 +389,12 @@ impl Executor for OpenAiExecutor {
             self.labelled.record(label, sent, success);
         }
         outcome
+    }
+}
+
+impl TurnSender for OpenAiExecutor {
+    async fn send_turn(&self, body: Bytes, answer: &mut String) -> Outcome {
+        self.send_with_timeout(body, Some(answer)).await
     }
 }
 

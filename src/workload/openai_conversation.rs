@@ -25,11 +25,11 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::WorkloadError;
-use super::dataset::{Entry, Prompt};
 use super::dataset_conversation::{self, Script};
 use super::load::RequestContext;
-use super::openai::{OpenAiExecutor, entry_body};
+use super::openai_body::entry_body;
 use super::openai_labels::{LabelledLatencies, turn_label};
+use super::prompt::{Entry, Prompt};
 use super::record::{ErrorClass, Failure, Outcome};
 use super::result::TurnStats;
 use crate::api::workload::{ConversationSpec, OpenAiApi, OpenAiWorkload};
@@ -171,36 +171,16 @@ impl Conversations {
     }
 }
 
-/// The text of one streamed chunk's first choice (`delta.content`, or
-/// `text` from completions), appended to `answer`.
-pub fn append_delta(data: &str, answer: &mut String) {
-    let Ok(v) = serde_json::from_str::<Value>(data) else {
-        return;
-    };
-    let choice = &v["choices"][0];
-    if let Some(t) = choice["delta"]["content"]
-        .as_str()
-        .or_else(|| choice["text"].as_str())
-    {
-        answer.push_str(t);
-    }
-}
-
-/// The answer of a whole response: its first choice's `message.content`.
-pub fn whole_answer(body: &[u8]) -> String {
-    serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| {
-            v["choices"][0]["message"]["content"]
-                .as_str()
-                .map(String::from)
-        })
-        .unwrap_or_default()
+/// What sends one turn's body and collects the answer's text: the OpenAI
+/// executor (a test double in the tests).
+pub trait TurnSender {
+    /// Sends `body`, appending the answer's text to `answer`.
+    fn send_turn(&self, body: Bytes, answer: &mut String) -> impl Future<Output = Outcome> + Send;
 }
 
 /// Sends the next turn of a conversation; see the module documentation.
 pub async fn execute(
-    ex: &OpenAiExecutor,
+    ex: &impl TurnSender,
     conv: &Conversations,
     labelled: &LabelledLatencies,
     ctx: RequestContext,
@@ -209,7 +189,7 @@ pub async fn execute(
     let (turn, body) = conv.next_request(&mut session)?;
     let mut answer = String::new();
     let sent = Instant::now();
-    let outcome = ex.send_with_timeout(body, Some(&mut answer)).await;
+    let outcome = ex.send_turn(body, &mut answer).await;
     if !ctx.warmup {
         conv.count(turn, &outcome);
         if let Ok(success) = &outcome {
@@ -231,6 +211,7 @@ pub async fn execute(
 mod tests {
     use super::*;
     use crate::workload::dataset_conversation::UserTurn;
+    use crate::workload::openai_stream::{append_delta, whole_answer};
 
     fn scripts() -> Vec<Script> {
         let turn = |t: &str| UserTurn {

@@ -1,8 +1,10 @@
 //! Reading an OpenAI-compatible response for the measurements: the events
 //! of a streamed response ([`StreamAccumulator`], pure: the caller supplies
 //! each event's arrival instant) and a whole non-streamed response
-//! ([`parse_response`]). Re-exported by [`super::openai`].
+//! ([`parse_response`]), and the answer's text for conversations
+//! ([`append_delta`], [`whole_answer`]). Re-exported by [`super::openai`].
 
+use serde_json::Value;
 use tokio::time::Instant;
 
 use super::openai_payload::{Payload, excerpt};
@@ -116,6 +118,33 @@ pub fn parse_response(body: &[u8], end: Instant) -> Outcome {
         output_tokens,
         token_source,
     })
+}
+
+/// The text of one streamed chunk's first choice (`delta.content`, or
+/// `text` from completions), appended to `answer`.
+pub fn append_delta(data: &str, answer: &mut String) {
+    let Ok(v) = serde_json::from_str::<Value>(data) else {
+        return;
+    };
+    let choice = &v["choices"][0];
+    if let Some(t) = choice["delta"]["content"]
+        .as_str()
+        .or_else(|| choice["text"].as_str())
+    {
+        answer.push_str(t);
+    }
+}
+
+/// The answer of a whole response: its first choice's `message.content`.
+pub fn whole_answer(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            v["choices"][0]["message"]["content"]
+                .as_str()
+                .map(String::from)
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
