@@ -234,6 +234,7 @@ fn sweep_stages_show_the_simulated_knee_with_vllm_keys() {
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
     let stages = summary["total"]["stages"].as_array().expect("stages");
+    // Five stages planned, the last skipped past saturation.
     assert_eq!(stages.len(), 4, "{summary:#}");
     let v = |k: usize, key: &str| {
         stages[k]["vllm"][key]
@@ -255,6 +256,22 @@ fn sweep_stages_show_the_simulated_knee_with_vllm_keys() {
     assert_eq!(v(3, "request_goodput"), 0.0);
     // Configured extra percentile.
     assert!(summary["total"]["latency"]["ttft"]["percentiles"]["p99.9"].is_number());
+    // The simulator's capacity is 16 running requests: the sweep saturates
+    // there, and stage 64 is skipped once 32 no longer paid.
+    let sat = &summary["total"]["saturation"];
+    assert_eq!(sat["loadKind"], "concurrency", "{sat:#}");
+    assert_eq!(sat["point"]["load"].as_f64(), Some(16.0), "{sat:#}");
+    assert_eq!(sat["stoppedEarly"], true, "{sat:#}");
+    assert_eq!(sat["curve"].as_array().map(Vec::len), Some(4), "{sat:#}");
+    // Goodput is best below saturation.
+    let best = sat["bestGoodput"]["load"].as_f64().expect("best goodput");
+    assert!(best < 16.0 + 1.0, "{sat:#}");
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("## Stages"), "{md}");
+    assert!(md.contains("| 2 (saturation) | 16 |"), "{md}");
+    assert!(md.contains("Sweep: saturated at concurrency 16"), "{md}");
+    assert!(md.contains("(`load.stopAtSaturation`)"), "{md}");
+    let st = status(&dir);
+    let sweep = &st["summary"]["sweep"];
+    assert_eq!(sweep["saturationLoad"].as_f64(), Some(16.0), "{st:#}");
 }

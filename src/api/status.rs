@@ -286,6 +286,32 @@ pub struct ResultsSummary {
     /// means and medians request-weighted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub approximate: bool,
+    /// A sweep's saturation, when the run had stages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepHeadline>,
+}
+
+/// Where a sweep of stages saturated (the full curve is in summary.json,
+/// `total.saturation`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepHeadline {
+    /// What the load is: `concurrency` or `rate`.
+    pub load_kind: String,
+    /// The saturation point's load; absent when the sweep did not saturate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturation_load: Option<f64>,
+    /// Throughput (requests/s) at the saturation point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturation_throughput: Option<f64>,
+    /// The load with the highest goodput, when objectives were given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_goodput_load: Option<f64>,
+    /// Why, in words.
+    pub reason: String,
+    /// True when stages were skipped past saturation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped_early: bool,
 }
 
 /// Statistics of one latency distribution, in milliseconds.

@@ -629,6 +629,12 @@ pub struct LoadSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = crate::api::limits::MAX_STAGES))]
     pub stages: Vec<StageSpec>,
+    /// With stages of rising load: skip the remaining stages once one no
+    /// longer pays — its throughput rose by less than 10% while its median
+    /// latency rose by 10% or more (see docs/metrics.md, "Sweeps"). The
+    /// summary says where the sweep saturated either way.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stop_at_saturation: bool,
 }
 
 /// One stage of a sweep: what changes from the client's `load`.

@@ -200,10 +200,16 @@ pub fn stages_table(s: &Summary) -> String {
             .get(name)
             .map_or("-".to_string(), |l| format!("{:.2}", f(l)))
     };
+    let knee = s
+        .saturation
+        .as_ref()
+        .and_then(|a| a.point.as_ref())
+        .map(|p| p.stage);
     for (k, st) in s.stages.iter().enumerate() {
+        let mark = if knee == Some(k) { " (saturation)" } else { "" };
         let _ = writeln!(
             md,
-            "| {k} | {} | {} | {} | {} | {:.2} | {} | {:.1} | {} | {} | {} | {} |",
+            "| {k}{mark} | {} | {} | {} | {} | {:.2} | {} | {:.1} | {} | {} | {} | {} |",
             st.concurrency.map_or("-".to_string(), |c| c.to_string()),
             st.rate.map_or("-".to_string(), |r| format!("{r}")),
             st.requests,
@@ -217,6 +223,21 @@ pub fn stages_table(s: &Summary) -> String {
             stat(st, "tpot", |l| l.p50_ms),
             stat(st, "e2el", |l| l.p99_ms),
         );
+    }
+    if let Some(a) = &s.saturation {
+        let _ = writeln!(md, "\nSweep: {}.", a.reason);
+        if let Some(g) = &a.best_goodput {
+            let _ = writeln!(
+                md,
+                "Best goodput: {:.2} good req/s at {} {}.",
+                g.goodput.unwrap_or_default(),
+                a.load_kind,
+                g.load
+            );
+        }
+        if a.stopped_early {
+            md.push_str("The stages past saturation were skipped (`load.stopAtSaturation`).\n");
+        }
     }
     md
 }

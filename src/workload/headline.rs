@@ -4,7 +4,7 @@
 
 use super::result::Summary;
 use super::stats::LatencyStats;
-use crate::api::status::{Percentiles, ResultsSummary};
+use crate::api::status::{Percentiles, ResultsSummary, SweepHeadline};
 
 /// The status's headline numbers from a merged summary.
 pub fn headline(s: &Summary) -> ResultsSummary {
@@ -38,6 +38,14 @@ pub fn headline(s: &Summary) -> ResultsSummary {
             })
             .collect(),
         approximate: false,
+        sweep: s.saturation.as_ref().map(|a| SweepHeadline {
+            load_kind: a.load_kind.clone(),
+            saturation_load: a.point.as_ref().map(|p| p.load),
+            saturation_throughput: a.point.as_ref().map(|p| round3(p.throughput)),
+            best_goodput_load: a.best_goodput.as_ref().map(|p| p.load),
+            reason: a.reason.clone(),
+            stopped_early: a.stopped_early,
+        }),
     }
 }
 

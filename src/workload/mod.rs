@@ -18,7 +18,7 @@
 //!   [`runner::Workload`] listed in [`registry`];
 //! - [`stats`]: mergeable HDR histograms fed by the records;
 //! - [`result`]: the per-instance result file, the merged summary and its
-//!   headline numbers;
+//!   headline numbers; [`saturation`]: where a sweep of stages saturates;
 //! - [`s3_credentials`] and [`object_store`]: S3 credentials and the bucket
 //!   client for results, shared with [`crate::results`] (which sits above);
 //! - [`loadgen`]: the `aifbench loadgen` entry point tying them together.
@@ -53,6 +53,7 @@ pub mod runner;
 pub mod s3;
 pub mod s3_credentials;
 pub mod s3_run;
+pub mod saturation;
 pub mod sse;
 pub mod stats;
 #[cfg(test)]

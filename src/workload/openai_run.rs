@@ -3,7 +3,9 @@
 //! and combines the stages into one result, with the latencies the
 //! executor kept per label (shared-prefix first and later requests,
 //! conversation turns with their counts; over all stages). With `trace` set, the single plan is an open loop on the trace's
-//! arrival times ([`super::trace`]).
+//! arrival times ([`super::trace`]). With `load.stopAtSaturation` it skips
+//! the remaining stages once the last one no longer paid
+//! ([`super::saturation`]).
 
 use std::sync::Arc;
 
@@ -11,12 +13,13 @@ use futures::future::BoxFuture;
 use tokio::time::Instant;
 
 use super::WorkloadError;
-use super::load::{LiveCounters, LoadPlan, RecordSink};
+use super::load::{LiveCounters, LoadOutcome, LoadPlan, RecordSink};
 use super::loadgen::progress::{ProgressTicks, drive_with_progress, empty_outcome};
 use super::loadgen::request_log::RequestLog;
 use super::openai::OpenAiClient;
-use super::result::ClientResult;
+use super::result::{ClientResult, merge};
 use super::runner::{Instance, Workload};
+use super::saturation;
 use super::stats::Goodput;
 use super::trace::{self, Trace};
 use crate::api::workload::{
@@ -79,6 +82,7 @@ async fn run(i: Instance<'_>) -> Result<ClientResult, WorkloadError> {
     let mut parts = Vec::new();
     let mut labelled = std::collections::BTreeMap::new();
     let mut turns = std::collections::BTreeMap::new();
+    let mut stopped_at_saturation = false;
     match model {
         None => parts.push((plans[0].clone(), empty_outcome(plans[0].seed))),
         Some(model) => {
@@ -109,6 +113,14 @@ async fn run(i: Instance<'_>) -> Result<ClientResult, WorkloadError> {
                 parts.push((plan.clone(), outcome));
                 if aborted {
                     break;
+                }
+                if config.load.stop_at_saturation && parts.len() < plans.len() {
+                    let tail = parts.len().saturating_sub(2);
+                    if last_stage_stops_paying(&config.id, started_at, &parts[tail..])? {
+                        tracing::info!(id = %config.id, stage = parts.len(), skipped = plans.len() - parts.len(), "past saturation: skipping the remaining stages");
+                        stopped_at_saturation = true;
+                        break;
+                    }
                 }
             }
             labelled = executor.labelled_histograms()?;
@@ -145,7 +157,32 @@ async fn run(i: Instance<'_>) -> Result<ClientResult, WorkloadError> {
     // per-turn counts over the whole run.
     result.histograms.extend(labelled);
     result.turns = turns;
+    result.stopped_at_saturation = stopped_at_saturation;
     Ok(result)
+}
+
+/// Whether the last of two stages (`parts`, as they ran) no longer paid,
+/// by the sweep rule of [`super::saturation`]; false with fewer than two.
+fn last_stage_stops_paying(
+    id: &str,
+    started_at: jiff::Timestamp,
+    parts: &[(LoadPlan, LoadOutcome)],
+) -> Result<bool, WorkloadError> {
+    let [(prev_plan, prev), (cur_plan, cur)] = parts else {
+        return Ok(false);
+    };
+    let summary = |plan: &LoadPlan, outcome: &LoadOutcome| -> Result<_, WorkloadError> {
+        let mut r = ClientResult::from_outcome(id, "openai", started_at, outcome)?;
+        r.concurrency = Some(plan.concurrency);
+        r.rate = plan.rate;
+        merge(&[r])
+    };
+    let (a, b) = (summary(prev_plan, prev)?, summary(cur_plan, cur)?);
+    let metric = a.sweep_metric().map(str::to_string);
+    Ok(saturation::stops_paying(
+        &a.sweep_point(0, metric.as_deref()),
+        &b.sweep_point(1, metric.as_deref()),
+    ))
 }
 
 /// Loads the trace of `spec` and makes `plans` (one, without stages) replay

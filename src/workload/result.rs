@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::WorkloadError;
 use super::load::LoadOutcome;
+use super::saturation::{self, Saturation, SweepPoint};
 use super::stats::{
     DEFAULT_PERCENTILES, E2EL, ITL, LatencyStats, TPOT, TTFT, add_histogram, decode_histogram,
     encode_histogram, new_histogram, percentile_key,
@@ -91,6 +92,11 @@ pub struct ClientResult {
     /// Multi-turn conversations: measured requests by turn (1, 2, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub turns: BTreeMap<u32, TurnStats>,
+    /// With `load.stopAtSaturation`: true when this instance skipped its
+    /// remaining stages because the last one no longer paid
+    /// ([`super::saturation`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped_at_saturation: bool,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -208,6 +214,7 @@ impl ClientResult {
             recall: None,
             setup: None,
             turns: BTreeMap::new(),
+            stopped_at_saturation: false,
         })
     }
 
@@ -362,6 +369,56 @@ pub struct Summary {
     /// Multi-turn conversations: requests and tokens by turn.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub turns: BTreeMap<u32, TurnStats>,
+    /// With two or more stages: the throughput–latency curve, the
+    /// saturation point and the best goodput ([`super::saturation`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturation: Option<Saturation>,
+}
+
+impl Summary {
+    /// The latency metric a sweep's rule reads: e2el, else ttft, else the
+    /// first one measured.
+    pub fn sweep_metric(&self) -> Option<&str> {
+        ["e2el", "ttft"]
+            .into_iter()
+            .find(|m| self.latency.contains_key(*m))
+            .or_else(|| self.latency.keys().next().map(String::as_str))
+    }
+
+    /// This summary as stage `stage` of a sweep, its latency read from
+    /// `metric`.
+    pub fn sweep_point(&self, stage: usize, metric: Option<&str>) -> SweepPoint {
+        SweepPoint {
+            stage,
+            load: self
+                .concurrency
+                .map(f64::from)
+                .or(self.rate)
+                .unwrap_or_default(),
+            throughput: self.request_throughput,
+            latency_p50_ms: metric.and_then(|m| self.latency.get(m)).map(|l| l.p50_ms),
+            goodput: self.request_goodput,
+        }
+    }
+
+    /// The analysis of this summary's stages ([`super::saturation`]); None
+    /// without two stages.
+    fn sweep(&self, stopped_early: bool) -> Option<Saturation> {
+        let first = self.stages.first()?;
+        let load_kind = if first.concurrency.is_none() && first.rate.is_some() {
+            "rate"
+        } else {
+            "concurrency"
+        };
+        let metric = first.sweep_metric().map(str::to_string);
+        let curve = self
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(k, st)| st.sweep_point(k, metric.as_deref()))
+            .collect();
+        saturation::analyse(load_kind, metric, curve, stopped_early)
+    }
 }
 
 /// Merges the results of instances: counters add up, histograms are decoded
@@ -401,6 +458,7 @@ pub fn merge_with(results: &[ClientResult], percentiles: &[f64]) -> Result<Summa
         operations: BTreeMap::new(),
         recall: None,
         turns: BTreeMap::new(),
+        saturation: None,
     };
     let mut histograms: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
     for r in results {
@@ -477,6 +535,8 @@ pub fn merge_with(results: &[ClientResult], percentiles: &[f64]) -> Result<Summa
             .collect();
         s.stages.push(merge_with(&parts, percentiles)?);
     }
+    let stopped = results.iter().any(|r| r.stopped_at_saturation);
+    s.saturation = s.sweep(stopped);
     s.vllm = vllm_keys(&s, &histograms, percentiles);
     Ok(s)
 }
@@ -601,6 +661,7 @@ mod tests {
             recall: None,
             setup: None,
             turns: Default::default(),
+            stopped_at_saturation: false,
         }
     }
 

@@ -59,6 +59,29 @@ fn load_and_dataset_extras_are_checked() {
 }
 
 #[test]
+fn stop_at_saturation_needs_a_sweep() {
+    let with = |load: &str| {
+        GOOD.replace(
+            "      workload: {type: openai}\n",
+            &format!("      workload: {{type: openai}}\n      load: {load}\n"),
+        )
+    };
+    let errs = errors_of(&with(
+        "{duration: 5s, stopAtSaturation: true, stages: [{concurrency: 4}]}",
+    ));
+    let e = errs
+        .iter()
+        .find(|e| e.path == "spec.clients[0].load.stopAtSaturation")
+        .unwrap_or_else(|| panic!("{errs:?}"));
+    assert!(e.message.contains("two or more load.stages"), "{e:?}");
+    assert!(e.message.contains("found 1"), "{e:?}");
+    let ok = with(
+        "{duration: 5s, stopAtSaturation: true, stages: [{concurrency: 1}, {concurrency: 4}]}",
+    );
+    assert!(errors_of(&ok).is_empty(), "{:?}", errors_of(&ok));
+}
+
+#[test]
 fn results_s3_is_checked_with_field_paths() {
     let with = |s3: &str, post: &str| {
         format!("{GOOD}  results:\n    s3: {s3}\n  execution:\n    postActions: [{post}]\n")

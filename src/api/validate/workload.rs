@@ -79,6 +79,15 @@ impl Validator {
                 "arrivals shape an open loop: also set rate (requests/s)",
             );
         }
+        if load.stop_at_saturation && load.stages.len() < 2 {
+            self.err(
+                format!("{at}.stopAtSaturation"),
+                format!(
+                    "needs a sweep: two or more load.stages of rising concurrency or rate (found {})",
+                    load.stages.len()
+                ),
+            );
+        }
         for (k, st) in load.stages.iter().enumerate() {
             let sat = format!("{at}.stages[{k}]");
             if st.concurrency == Some(0) {

@@ -362,6 +362,12 @@ pub fn merge_summaries(parts: &[ResultsSummary]) -> Option<ResultsSummary> {
         latency_ms,
         // One instance's own headline is exact; more are merged roughly.
         approximate: parts.len() > 1 || parts.iter().any(|p| p.approximate),
+        // A sweep's curve needs the merged stages (`results.s3`); one
+        // instance's own is exact.
+        sweep: match parts {
+            [one] => one.sweep.clone(),
+            _ => None,
+        },
     })
 }
 

@@ -66,6 +66,10 @@ pub struct RunInfo {
     /// What the percentile intervals came from: `records`, `histograms` or
     /// `summary` (no interval for percentiles).
     pub intervals_from: String,
+    /// A sweep's saturation in words (`saturated at concurrency 16: ...`),
+    /// when the run had stages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<String>,
 }
 
 /// One run's value of a row, against the baseline.
@@ -320,6 +324,7 @@ pub fn build(runs: &[RunData], threshold_pct: f64) -> Comparison {
                 errors: r.summary.errors,
                 duration_s: r.summary.duration_s,
                 intervals_from: intervals_from(r).to_string(),
+                sweep: r.summary.saturation.as_ref().map(|a| a.reason.clone()),
             })
             .collect(),
         confidence: 0.95,

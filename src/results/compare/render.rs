@@ -83,6 +83,9 @@ pub fn table(cmp: &Comparison, color: bool) -> String {
             "{role:>8}: {} ({} requests, {} errors, {:.1}s; intervals from {})",
             r.label, r.requests, r.errors, r.duration_s, r.intervals_from
         );
+        if let Some(sweep) = &r.sweep {
+            let _ = writeln!(out, "{:>8}  sweep: {sweep}", "");
+        }
     }
     out.push('\n');
     let mut header = vec![
@@ -368,6 +371,14 @@ figure{margin:1em 0}</style></head><body>\n<h1>aifbench compare</h1>\n<ul>\n",
             r.duration_s,
             escape(&r.intervals_from)
         );
+        if let Some(sweep) = &r.sweep {
+            let _ = writeln!(
+                page,
+                "<li>{}: sweep {}</li>",
+                escape(&r.label),
+                escape(sweep)
+            );
+        }
     }
     let _ = writeln!(page, "</ul>\n<p>{}</p>", escape(&verdict_line(cmp)));
     page.push_str("<table>\n<tr><th>metric</th><th>unit</th>");
