@@ -20,6 +20,7 @@ use std::sync::Arc;
 use crate::api::spec::{BenchmarkSpec, ExecutorKind};
 
 use super::process::ProcessBackend;
+use super::slurm::steps::{Allocation, NodePlan, StepsBackend};
 use super::slurm::{SlurmBackend, SlurmConfig, SlurmError};
 use super::{Backend, BackendError};
 
@@ -68,6 +69,16 @@ impl Backends {
             );
         }
         Ok(b)
+    }
+
+    /// The same registry with `executor: slurm` components run as job steps
+    /// of the allocation the driver itself runs in (`aifbench submit`),
+    /// placed on its nodes by `plan`, instead of batch jobs of their own.
+    pub fn with_steps_of(self, allocation: Allocation, run: &str, plan: NodePlan) -> Self {
+        self.with(
+            ExecutorKind::Slurm,
+            Arc::new(StepsBackend::new(allocation, run, plan)),
+        )
     }
 
     /// The registry of one operator reconcile: `executor: pod` (Pods,
