@@ -184,6 +184,52 @@ fn submit_runs_the_driver_and_every_component_in_one_allocation() {
 }
 
 #[test]
+fn a_client_stopped_at_the_duration_still_writes_its_results() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = slurm_env();
+    let ws = tempfile::tempdir().unwrap();
+    let _cleanup = Cleanup(ws.path().to_path_buf());
+    // Clients that would run a minute, stopped by execution.duration: the
+    // driver signals their steps (SIGTERM) and they still write results.
+    let recipe = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes/slurm-local.yaml"),
+    )
+    .unwrap()
+    .replace("    queueDeadline:", "    duration: 4s\n    queueDeadline:");
+    let files = tempfile::tempdir().unwrap();
+    let file = files.path().join("stopped.yaml");
+    std::fs::write(&file, recipe).unwrap();
+    let out = aifbench()
+        .args(["submit", "--workspace"])
+        .arg(ws.path())
+        .arg(&file)
+        .envs(&env)
+        .env("AIFB_CLIENT_DURATION", "60s")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", output_text(&out));
+    let dir = results_dir(ws.path());
+    let watched = aifbench()
+        .args(["status", "--watch", "--interval", "300ms"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(watched.status.success(), "{}", output_text(&watched));
+    let s = status(&dir);
+    assert_eq!(verdict(&s).0, "DurationReached", "{s:#}");
+    for id in ["chat-1", "chat-2"] {
+        let result = dir.join(format!("clients/{id}.json"));
+        assert!(result.is_file(), "{id} wrote no result: {s:#}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert!(
+        summary["total"]["requests"].as_u64().unwrap_or(0) > 0,
+        "{summary:#}"
+    );
+}
+
+#[test]
 fn dry_run_prints_the_login_shell_script_and_the_steps_quoted() {
     let ws = tempfile::tempdir().unwrap();
     // A working folder whose name a shell would misread.

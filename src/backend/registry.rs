@@ -202,6 +202,26 @@ mod tests {
     }
 
     #[test]
+    fn inside_an_allocation_slurm_components_are_steps() {
+        let cfg = SlurmConfig::default();
+        let b = Backends::for_local_run([ExecutorKind::Slurm], &cfg, "r", PathBuf::from("/tmp"))
+            .unwrap()
+            .with_steps_of(
+                Allocation {
+                    job_id: "7".into(),
+                    nodes: vec!["n1".into()],
+                },
+                "r",
+                NodePlan::default(),
+            );
+        let slurm = b.get(ExecutorKind::Slurm).unwrap();
+        assert_eq!(slurm.name(), "slurm-step");
+        // The driver is inside: it health-checks and scrapes itself.
+        assert!(slurm.reaches_endpoints());
+        assert_eq!(b.all().count(), 3);
+    }
+
+    #[test]
     fn local_runs_get_slurm_only_when_used() {
         let cfg = SlurmConfig::default();
         let plain =

@@ -16,15 +16,18 @@
 //!   --job-name=<the component's job name>` (and inside `apptainer exec`
 //!   when it has a container), pure.
 //! - [`StepsBackend`]: a [`ProcessBackend`] (supervised children of the
-//!   driver, output into `logs/`, SIGTERM then SIGKILL to the group: srun
-//!   forwards the SIGTERM to the step) running those command lines. Its
+//!   driver, output into `logs/`) running those command lines. A step is
+//!   stopped with `scancel --signal=TERM <job>.<step>`, which reaches its
+//!   tasks (a client still writes its results), and only after the grace
+//!   period by ending srun (SIGTERM then SIGKILL to its group: srun then
+//!   cancels the step) — srun itself answers SIGTERM by killing the step. Its
 //!   placements name the step (`<job>.<step>`); a service's endpoint is
 //!   `http://<its node>:<its port>`, which the driver health-checks and
 //!   scrapes itself (it runs inside the allocation). Nothing queues: the
 //!   steps overlap the allocation's resources.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -221,11 +224,13 @@ fn step_command(req: &LaunchRequest) -> Vec<String> {
 struct Placed {
     node: String,
     port: Option<u16>,
+    /// `<job>.<step>`, once `squeue --steps` listed it.
+    step: Option<String>,
 }
 
 /// `executor: slurm` components as steps of the driver's own allocation.
 pub struct StepsBackend {
-    inner: ProcessBackend,
+    inner: Arc<ProcessBackend>,
     allocation: Allocation,
     run: String,
     plan: NodePlan,
@@ -237,7 +242,7 @@ impl StepsBackend {
     /// `aifb-<run>-<component>`), placed by `plan`.
     pub fn new(allocation: Allocation, run: &str, plan: NodePlan) -> Self {
         Self {
-            inner: ProcessBackend::new(),
+            inner: Arc::new(ProcessBackend::new()),
             allocation,
             run: run.to_string(),
             plan,
@@ -288,9 +293,19 @@ impl StepsBackend {
                 Placed {
                     node: node.clone(),
                     port,
+                    step: None,
                 },
             );
         let step = self.step_id(&id, &name).await;
+        if step.contains('.')
+            && let Some(p) = self
+                .placed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get_mut(&id)
+        {
+            p.step = Some(step.clone());
+        }
         tracing::info!(component = %id, node = %node, step = %step, "started as a job step");
         Ok(Placement {
             pid: placement.pid,
@@ -361,12 +376,46 @@ impl Backend for StepsBackend {
     }
 
     fn stop<'a>(&'a self, id: &'a str, grace: Duration) -> BoxFuture<'a, ()> {
-        self.inner.stop(id, grace);
-        Box::pin(async {})
+        let step = self
+            .placed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .and_then(|p| p.step.clone());
+        let Some(step) = step.filter(|_| self.inner.observe(id).0 == RunState::Running) else {
+            self.inner.stop(id, grace);
+            return Box::pin(async {});
+        };
+        Box::pin(async move {
+            let signalled = tokio::process::Command::new("scancel")
+                .args(["--signal=TERM", &step])
+                .output()
+                .await
+                .is_ok_and(|o| o.status.success());
+            if !signalled {
+                tracing::warn!(component = %id, step = %step, "cannot signal the step; ending srun");
+                self.inner.stop(id, grace);
+                return;
+            }
+            tracing::info!(component = %id, step = %step, grace_s = grace.as_secs_f64(), "SIGTERM sent to the step");
+            let inner = self.inner.clone();
+            let id = id.to_string();
+            tokio::spawn(async move {
+                let until = tokio::time::Instant::now() + grace;
+                while tokio::time::Instant::now() < until {
+                    if inner.observe(&id).0 != RunState::Running {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                tracing::warn!(component = %id, "the step still runs after the grace period; ending srun");
+                inner.stop(&id, Duration::ZERO);
+            });
+        })
     }
 
     fn cleanup(&self) -> BoxFuture<'_, Result<Vec<String>, BackendError>> {
-        Backend::cleanup(&self.inner)
+        Backend::cleanup(self.inner.as_ref())
     }
 
     fn preview(&self, req: &LaunchRequest) -> Option<Result<String, BackendError>> {
