@@ -181,7 +181,7 @@ pub struct RunArgs {
     /// Run `executor: slurm` components as job steps of the Slurm
     /// allocation this driver runs in ($SLURM_JOB_ID), not as batch jobs
     /// of their own (set by `aifbench submit`'s batch job).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub slurm_steps: bool,
     #[command(flatten)]
     pub slurm: SlurmArgs,
