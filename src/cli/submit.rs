@@ -103,6 +103,10 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let config = args.slurm.config()?;
+    anyhow::ensure!(
+        config.remote_dir.is_none(),
+        "`aifbench submit` runs the driver inside the job, which writes the results folder itself: it must be on a filesystem the compute nodes share (--slurm-remote-dir does not apply)"
+    );
     if !matches!(
         config.transport,
         TransportConfig::Cli | TransportConfig::Ssh(_)

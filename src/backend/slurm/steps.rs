@@ -252,27 +252,28 @@ impl StepsBackend {
 
     /// The `srun` command line of a launch request.
     pub fn argv(&self, req: &LaunchRequest) -> Result<Vec<String>, BackendError> {
+        Ok(self.placed_argv(req)?.1)
+    }
+
+    /// The nodes of a launch request and its `srun` command line there.
+    fn placed_argv(&self, req: &LaunchRequest) -> Result<(Vec<String>, Vec<String>), BackendError> {
         let nodes = self
             .plan
             .nodes_of(&req.id, &self.allocation.nodes)
             .map_err(BackendError::Refused)?;
-        Ok(step_argv(
+        let argv = step_argv(
             &self.allocation.job_id,
             &nodes,
             &job_name(&self.run, &req.id),
             req.slurm.as_ref(),
             &step_command(req),
-        ))
+        );
+        Ok((nodes, argv))
     }
 
     async fn launch_step(&self, req: LaunchRequest) -> Result<Placement, BackendError> {
-        let argv = self.argv(&req)?;
-        let node = argv
-            .iter()
-            .find_map(|a| a.strip_prefix("--nodelist="))
-            .and_then(|l| l.split(',').next())
-            .unwrap_or_default()
-            .to_string();
+        let (nodes, argv) = self.placed_argv(&req)?;
+        let node = nodes.first().cloned().unwrap_or_default();
         let id = req.id.clone();
         let port = req.port;
         let name = job_name(&self.run, &id);
