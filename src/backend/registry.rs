@@ -20,6 +20,7 @@ use std::sync::Arc;
 use crate::api::spec::{BenchmarkSpec, ExecutorKind};
 
 use super::process::ProcessBackend;
+use super::slurm::steps::{Allocation, NodePlan, StepsBackend};
 use super::slurm::{SlurmBackend, SlurmConfig, SlurmError};
 use super::{Backend, BackendError};
 
@@ -68,6 +69,16 @@ impl Backends {
             );
         }
         Ok(b)
+    }
+
+    /// The same registry with `executor: slurm` components run as job steps
+    /// of the allocation the driver itself runs in (`aifbench submit`),
+    /// placed on its nodes by `plan`, instead of batch jobs of their own.
+    pub fn with_steps_of(self, allocation: Allocation, run: &str, plan: NodePlan) -> Self {
+        self.with(
+            ExecutorKind::Slurm,
+            Arc::new(StepsBackend::new(allocation, run, plan)),
+        )
     }
 
     /// The registry of one operator reconcile: `executor: pod` (Pods,
@@ -188,6 +199,26 @@ mod tests {
             ..Default::default()
         });
         assert!(Backends::spec_needs_session(&spec));
+    }
+
+    #[test]
+    fn inside_an_allocation_slurm_components_are_steps() {
+        let cfg = SlurmConfig::default();
+        let b = Backends::for_local_run([ExecutorKind::Slurm], &cfg, "r", PathBuf::from("/tmp"))
+            .unwrap()
+            .with_steps_of(
+                Allocation {
+                    job_id: "7".into(),
+                    nodes: vec!["n1".into()],
+                },
+                "r",
+                NodePlan::default(),
+            );
+        let slurm = b.get(ExecutorKind::Slurm).unwrap();
+        assert_eq!(slurm.name(), "slurm-step");
+        // The driver is inside: it health-checks and scrapes itself.
+        assert!(slurm.reaches_endpoints());
+        assert_eq!(b.all().count(), 3);
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct Cli {
 const EXAMPLES: &str = "\
 Examples:
   aifbench run recipes/quickstart.yaml          run a benchmark here, results in ./results/
+  aifbench submit recipes/slurm-local.yaml     the whole run as one Slurm batch job
+  aifbench status results/slurm-local-2026...   follow a run from its results folder
   aifbench cancel results/quickstart-2026...    end what a killed `aifbench run` left running
   aifbench validate recipes/*.yaml              check files without running them
   aifbench import seed-recipe.yaml > bm.yaml    convert a recipe of the Python framework
@@ -65,6 +67,19 @@ pub enum Command {
     /// Exit code: 0 Succeeded, 1 Failed, 2 invalid file, 130 Cancelled.
     #[command(after_long_help = RUN_AFTER_HELP)]
     Run(RunArgs),
+    /// Submit a whole run as ONE Slurm batch job: the driver, the services
+    /// and the clients in one allocation (the components as job steps).
+    ///
+    /// Sizes the allocation from the components (whole nodes: one per
+    /// `slurm.exclusive` component instance, one shared by the others),
+    /// its time limit from execution.runDeadline and the health-check
+    /// timeouts, picks the results folder, and prints the job id, the
+    /// folder and how to follow the run. `--dry-run` prints the batch
+    /// script and the job steps instead.
+    Submit(super::submit::SubmitArgs),
+    /// Show a run from its results folder: phase, conditions, components,
+    /// and the verdict once it ended (`--watch`: until it ends).
+    Status(super::status::StatusArgs),
     /// Check Benchmark files without running them.
     ///
     /// Reports every problem of every file, each with its field path
@@ -158,6 +173,16 @@ pub struct RunArgs {
     /// name and adopted, never submitted twice.
     #[arg(long, value_name = "RESULTS_DIR")]
     pub resume: Option<PathBuf>,
+    /// Write into this results folder (created when missing) instead of a
+    /// new one in the workspace; `aifbench submit` picks it before
+    /// submitting.
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    pub results_dir: Option<PathBuf>,
+    /// Run `executor: slurm` components as job steps of the Slurm
+    /// allocation this driver runs in ($SLURM_JOB_ID), not as batch jobs
+    /// of their own (set by `aifbench submit`'s batch job).
+    #[arg(long, conflicts_with = "resume")]
+    pub slurm_steps: bool,
     #[command(flatten)]
     pub slurm: SlurmArgs,
 }

@@ -1,6 +1,6 @@
 //! The `aifbench` command line behind `main.rs`: the parser (`args`), one
-//! file per command group (`run`, `cancel`, `compare`, `operator`,
-//! `files`, `components`), the
+//! file per command group (`run`, `submit`, `status`, `cancel`,
+//! `compare`, `operator`, `files`, `components`), the
 //! Slurm transport flags (`slurm_args`), signal handling (`signals`), the
 //! printed summary (`summary`) and console writes that survive a terminal
 //! that is gone (`console`). Part of the binary crate: anyhow is allowed
@@ -16,6 +16,8 @@ mod operator;
 mod run;
 mod signals;
 mod slurm_args;
+mod status;
+mod submit;
 mod summary;
 
 use std::process::ExitCode;
@@ -26,6 +28,8 @@ pub use args::{Cli, Command};
 pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run(args) => run::run(args).await,
+        Command::Submit(args) => submit::submit(args).await,
+        Command::Status(args) => status::status(args).await,
         Command::Validate { files } => Ok(files::validate_files(&files)),
         Command::Import { file } => files::import(&file),
         Command::Crd => files::crd(),

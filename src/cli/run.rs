@@ -1,8 +1,10 @@
 //! `aifbench run`: load and validate the file, print the plan (`--dry-run`)
-//! or pick the results folder, set up the console, the progress display and
-//! the signals (Ctrl-C cancels, a hang-up is survived), drive the run, and
-//! print the summary and the verdict. Everything printed after the start
-//! tolerates a terminal that is gone.
+//! or pick the results folder (or take the one `aifbench submit` picked),
+//! set up the console, the progress display and the signals (Ctrl-C
+//! cancels, a hang-up is survived), drive the run, and print the summary
+//! and the verdict. Inside `aifbench submit`'s job (`--slurm-steps`) the
+//! Slurm components are job steps of its allocation. Everything printed
+//! after the start tolerates a terminal that is gone.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -60,7 +62,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             );
             ResultsDir::open(&std::path::absolute(&d)?)
         }
-        None => ResultsDir::create(&std::path::absolute(&ws)?, &name, jiff::Timestamp::now())?,
+        None => match &args.results_dir {
+            // Picked by `aifbench submit` before it submitted this run.
+            Some(d) => given_dir(d)?,
+            None => ResultsDir::create(&std::path::absolute(&ws)?, &name, jiff::Timestamp::now())?,
+        },
     };
     let mode = progress_mode(args.progress, std::io::stderr().is_terminal());
     // A live line and log lines on one terminal garble each other: the live
@@ -100,7 +106,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         exe,
         slurm: slurm_config,
     };
-    let outcome = local::run(b, dir, opts, signals).await?;
+    let outcome = if args.slurm_steps {
+        let allocation = aifbench::backend::slurm::steps::Allocation::from_env().await?;
+        console::err(&format!(
+            "allocation: slurm job {} on {}\n",
+            allocation.job_id,
+            allocation.nodes.join(",")
+        ));
+        local::run_in_allocation(b, dir, opts, signals, allocation).await?
+    } else {
+        local::run(b, dir, opts, signals).await?
+    };
     let s = &outcome.status;
     let mut end = String::from("\n");
     if let Some(r) = &outcome.report {
@@ -147,6 +163,16 @@ async fn reap_before_resume(dir: &ResultsDir) -> anyhow::Result<Option<ExitCode>
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// `--results-dir DIR`: the folder, made with its subfolders when missing.
+fn given_dir(d: &std::path::Path) -> anyhow::Result<ResultsDir> {
+    let dir = ResultsDir::open(&std::path::absolute(d)?);
+    for sub in [dir.logs(), dir.metrics(), dir.clients()] {
+        std::fs::create_dir_all(&sub)
+            .with_context(|| format!("cannot create {}", sub.display()))?;
+    }
+    Ok(dir)
 }
 
 /// `--workspace`, else spec.workspace, else ./results.

@@ -5,8 +5,10 @@
 //! monitor tasks) and carries out the engine's actions. Its status store
 //! is the results folder's `status.yaml` (`status_file`); what it launched
 //! is recorded in `run.json` (`run_file`), from which `reap` ends what a
-//! gone driver left running.
+//! gone driver left running. Inside `aifbench submit`'s allocation
+//! ([`run_in_allocation`]) its Slurm components are job steps of it.
 
+mod dry_run;
 mod launch;
 mod post;
 mod progress;
@@ -23,13 +25,15 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
 
+pub use dry_run::{dry_run_scripts, dry_run_steps};
 pub use progress::ProgressMode;
 
 use self::launch::{Endpoints, Requests, bearer_token, free_port};
-use self::run_file::RunFile;
+use self::run_file::{RecordedAllocation, RunFile};
 use self::status_file::StatusFile;
 use crate::api::spec::{Benchmark, MonitorSpec, PostAction};
 use crate::api::status::{BenchmarkStatus, ComponentKind, ResultsLocation};
+use crate::backend::slurm::steps::{Allocation, NodePlan};
 use crate::backend::slurm::{SlurmConfig, SlurmError};
 use crate::backend::{Backend, Backends, LaunchRequest, health};
 use crate::driver::{self, Doer, Feedback, StepError};
@@ -145,6 +149,27 @@ pub async fn run(
     run_with(backends, b, dir, opts, signals).await
 }
 
+/// [`run`] inside a Slurm allocation (the batch job of `aifbench
+/// submit`): `executor: slurm` components run as job steps of
+/// `allocation` on the nodes [`NodePlan::of`] gives them, and `run.json`
+/// records the allocation.
+pub async fn run_in_allocation(
+    b: Benchmark,
+    dir: ResultsDir,
+    opts: RunOptions,
+    signals: Signals,
+    allocation: Allocation,
+) -> Result<Outcome, LocalError> {
+    let plan = NodePlan::of(&b.spec);
+    let backends =
+        local_backends(&b, &dir, &opts)?.with_steps_of(allocation.clone(), &run_name(&dir), plan);
+    let recorded = RecordedAllocation {
+        job_id: allocation.job_id,
+        nodes: allocation.nodes,
+    };
+    run_recorded(backends, b, dir, opts, signals, Some(recorded)).await
+}
+
 /// [`run`] over a given registry of backends (tests drive the loop with an
 /// in-memory backend this way).
 pub async fn run_with(
@@ -154,9 +179,22 @@ pub async fn run_with(
     opts: RunOptions,
     signals: Signals,
 ) -> Result<Outcome, LocalError> {
+    run_recorded(backends, b, dir, opts, signals, None).await
+}
+
+/// [`run_with`], `run.json` naming the allocation the driver runs in.
+async fn run_recorded(
+    backends: Backends,
+    b: Benchmark,
+    dir: ResultsDir,
+    opts: RunOptions,
+    signals: Signals,
+    allocation: Option<RecordedAllocation>,
+) -> Result<Outcome, LocalError> {
     dir.write_yaml(&dir.benchmark_yaml(), &b)?;
     let mut driver = Driver::new(b, dir, opts, backends)?;
-    let record = RunFile::for_this_driver(driver.grace);
+    let mut record = RunFile::for_this_driver(driver.grace);
+    record.allocation = allocation;
     record.save(&driver.dir)?;
     driver.record = Some(record);
     let status = driver.run(&signals).await;
@@ -621,39 +659,4 @@ fn run_name(dir: &ResultsDir) -> String {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "run".to_string())
-}
-
-/// What `aifbench run` would submit for the components of `b` into results
-/// folder `dir`, as `(component id, script)`, for backends that submit
-/// scripts (Slurm); nothing is written or submitted. Templates referring to
-/// other services show their loopback defaults.
-pub fn dry_run_scripts(
-    b: &Benchmark,
-    dir: &ResultsDir,
-    exe: &std::path::Path,
-) -> Result<Vec<(String, String)>, String> {
-    let opts = RunOptions {
-        progress: ProgressMode::Quiet,
-        tick: Duration::from_millis(200),
-        exe: exe.to_path_buf(),
-        slurm: SlurmConfig::default(),
-    };
-    let backends = local_backends(b, dir, &opts).map_err(|e| e.to_string())?;
-    let d = Driver::new(b.clone(), dir.clone(), opts, backends).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for p in engine::plan_components(&b.spec) {
-        let req = match p.kind {
-            ComponentKind::Service => d.requests().service(&b.spec.services[p.index])?,
-            ComponentKind::Client => {
-                d.requests()
-                    .client(&b.spec, &b.spec.clients[p.index], &p.id)?
-            }
-            ComponentKind::Monitor => continue,
-        };
-        let backend = d.backends.get(p.executor).map_err(|e| e.to_string())?;
-        if let Some(script) = backend.preview(&req) {
-            out.push((p.id.clone(), script.map_err(|e| format!("{}: {e}", p.id))?));
-        }
-    }
-    Ok(out)
 }

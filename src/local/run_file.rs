@@ -3,7 +3,9 @@
 //! cancel DIR`, `aifbench run --resume DIR`). The driver writes it
 //! atomically at its start and after every launch: its own pid and start
 //! time, the stop grace period, and per component its process group (pid,
-//! pgid, start time from `/proc`) or its Slurm job id.
+//! pgid, start time from `/proc`) or its Slurm job id (a job step's
+//! `<job>.<step>` inside `aifbench submit`'s allocation, which is recorded
+//! too).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -67,6 +69,20 @@ pub struct RunFile {
     /// What was launched, by component id.
     #[serde(default)]
     pub components: BTreeMap<String, Launched>,
+    /// The Slurm allocation the driver ran in (`aifbench submit`), its
+    /// components being job steps of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocation: Option<RecordedAllocation>,
+}
+
+/// The Slurm job a driver ran in.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedAllocation {
+    /// Its job id (`$SLURM_JOB_ID`).
+    pub job_id: String,
+    /// Its nodes.
+    pub nodes: Vec<String>,
 }
 
 impl RunFile {
@@ -83,6 +99,7 @@ impl RunFile {
                 .map(RecordedProcess::of),
             stop_grace_seconds: grace.as_secs_f64(),
             components: BTreeMap::new(),
+            allocation: None,
         }
     }
 

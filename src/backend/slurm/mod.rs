@@ -14,6 +14,10 @@
 //!   cluster ([`remote`], pure), and what they leave there comes back
 //!   through the transport when they end ([`fetch`]).
 //!
+//! - Inside the allocation of `aifbench submit`, components run as job
+//!   steps of it instead ([`steps`]: `srun --overlap` wrapped around a
+//!   process).
+//!
 //! One backend for both drivers: `aifbench run` builds it over its own
 //! transport ([`SlurmBackend::new`]), the operator over its session of one
 //! reconcile ([`SlurmBackend::over`], with its own [`JobShape`] and the
@@ -32,6 +36,7 @@ pub mod render;
 pub mod rest;
 pub mod ssh;
 pub mod state;
+pub mod steps;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
