@@ -383,6 +383,7 @@ fn result(id: &str, fast: u64, slow: u64) -> ClientResult {
         recall: None,
         setup: None,
         turns: Default::default(),
+        timeline: Default::default(),
     }
 }
 

@@ -52,6 +52,7 @@ fn run(label: &str, n: u64, ttft_ms: f64, errors: u64) -> RunData {
         recall: None,
         setup: None,
         turns: Default::default(),
+        timeline: Default::default(),
     };
     RunData {
         label: label.into(),
