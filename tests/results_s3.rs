@@ -384,6 +384,7 @@ fn result(id: &str, fast: u64, slow: u64) -> ClientResult {
         setup: None,
         turns: Default::default(),
         stopped_at_saturation: false,
+        timeline: Default::default(),
     }
 }
 

@@ -10,10 +10,12 @@
 //!   clients/<instance>.json         per-instance results (histograms mergeable)
 //!   clients/<instance>.config.json  what the instance was told to do
 //!   summary.json, summary.csv, report.md
+//!   report.html          the same with plots, self-contained (`html`)
 //! ```
 
 pub mod compare;
 pub mod environment;
+pub mod html;
 pub mod report;
 pub mod s3;
 
@@ -144,6 +146,10 @@ impl ResultsDir {
     /// `report.md`.
     pub fn report_md(&self) -> PathBuf {
         self.root.join("report.md")
+    }
+    /// `report.html`.
+    pub fn report_html(&self) -> PathBuf {
+        self.root.join("report.html")
     }
     /// `logs/<id>.jsonl`.
     pub fn component_log(&self, id: &str) -> PathBuf {

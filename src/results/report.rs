@@ -1,6 +1,6 @@
 //! The `report` post-action: merge every client instance's result into
-//! `summary.json`, `summary.csv` and `report.md`, and the headline numbers
-//! the status carries.
+//! `summary.json`, `summary.csv`, `report.md` and `report.html` (written by
+//! [`super::html`]), and the headline numbers the status carries.
 
 use std::fmt::Write as _;
 
@@ -38,7 +38,7 @@ pub struct Report {
 }
 
 /// Reads `clients/<id>.json` for each expected instance id, merges, and
-/// writes summary.json, summary.csv and report.md.
+/// writes summary.json, summary.csv, report.md and report.html.
 pub fn write_report(
     dir: &ResultsDir,
     benchmark: &str,
@@ -88,6 +88,17 @@ pub fn write_report(
     super::write_atomic(
         &dir.report_md(),
         markdown(benchmark, &ids, &clients, &total, &missing).as_bytes(),
+    )?;
+    super::html::write_html(
+        dir,
+        &super::html::RunData {
+            benchmark,
+            results: &results,
+            ids: &ids,
+            clients: &clients,
+            total: &total,
+            missing: &missing,
+        },
     )?;
     Ok(Report {
         headline: headline(&total),

@@ -6,7 +6,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::WorkloadError;
-use super::load::LoadOutcome;
+use super::load::{LoadOutcome, Timeline};
 use super::saturation::{self, Saturation, SweepPoint};
 use super::stats::{
     DEFAULT_PERCENTILES, E2EL, ITL, LatencyStats, TPOT, TTFT, add_histogram, decode_histogram,
@@ -97,6 +97,12 @@ pub struct ClientResult {
     /// ([`super::saturation`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stopped_at_saturation: bool,
+    /// Per-second counts since the measurement start (at most
+    /// [`MAX_TIMELINE_SECONDS`](super::load::MAX_TIMELINE_SECONDS)). With
+    /// stages, the total holds every stage's seconds on one clock and the
+    /// stages hold none. Absent from results written before it existed.
+    #[serde(default, skip_serializing_if = "Timeline::is_empty")]
+    pub timeline: Timeline,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -215,12 +221,13 @@ impl ClientResult {
             setup: None,
             turns: BTreeMap::new(),
             stopped_at_saturation: false,
+            timeline: r.timeline.clone(),
         })
     }
 
     /// Sums the results of consecutive stages into one, keeping them as
     /// `stages`: counters and histograms add, durations add up.
-    pub fn combine_stages(parts: Vec<ClientResult>) -> Result<Self, WorkloadError> {
+    pub fn combine_stages(mut parts: Vec<ClientResult>) -> Result<Self, WorkloadError> {
         let mut iter = parts.iter();
         let Some(first) = iter.next() else {
             return Err(WorkloadError::InvalidConfig("no stage ran".to_string()));
@@ -266,6 +273,10 @@ impl ClientResult {
             .iter()
             .map(|(name, h)| Ok((name.clone(), encode_histogram(name, h)?)))
             .collect::<Result<_, WorkloadError>>()?;
+        total.timeline = Timeline::merge(parts.iter().map(|p| &p.timeline));
+        for part in &mut parts {
+            part.timeline = Timeline::default();
+        }
         total.stages = parts;
         Ok(total)
     }
@@ -277,6 +288,12 @@ impl ClientResult {
             .map(|text| decode_histogram(name, text))
             .transpose()
     }
+}
+
+/// The instances' timelines summed per second, aligned on their wall-clock
+/// starts (see [`Timeline::merge`]).
+pub fn merge_timelines(results: &[ClientResult]) -> Timeline {
+    Timeline::merge(results.iter().map(|r| &r.timeline))
 }
 
 /// Decodes each encoded histogram of `encoded` and adds it into `into`.
@@ -662,6 +679,7 @@ mod tests {
             setup: None,
             turns: Default::default(),
             stopped_at_saturation: false,
+            timeline: Timeline::default(),
         }
     }
 
@@ -740,6 +758,48 @@ mod tests {
         assert_eq!(s.stages[0].requests, 200);
         assert_eq!(s.stages[1].requests, 100);
         assert_eq!(s.requests, 300);
+    }
+
+    fn with_timeline(mut r: ClientResult, start_unix_ms: i64, completed: &[u64]) -> ClientResult {
+        r.timeline = Timeline {
+            start_unix_ms,
+            completed: completed.to_vec(),
+            errors: vec![0; completed.len()],
+            output_tokens: completed.iter().map(|c| c * 32).collect(),
+            in_flight: vec![2; completed.len()],
+            truncated: false,
+        };
+        r
+    }
+
+    #[test]
+    fn timelines_join_stages_and_merge_across_instances() {
+        // Two stages of one instance, the second starting 3 s after the first
+        // (a 1 s gap for its warm-up): one clock, the stages keep none.
+        let s1 = with_timeline(result("a", &[1], 2.0), 1_000, &[5, 6]);
+        let s2 = with_timeline(result("a", &[1], 1.0), 4_000, &[7]);
+        let a = ClientResult::combine_stages(vec![s1, s2]).unwrap();
+        assert_eq!(a.timeline.completed, vec![5, 6, 0, 7]);
+        assert_eq!(a.timeline.in_flight, vec![2, 2, 0, 2]);
+        assert!(a.stages.iter().all(|s| s.timeline.is_empty()));
+        // A second instance that started 1.2 s later: summed one second on.
+        let b = with_timeline(result("b", &[1], 2.0), 2_200, &[10, 10]);
+        let m = merge_timelines(&[a.clone(), b]);
+        assert_eq!(m.start_unix_ms, 1_000);
+        assert_eq!(m.completed, vec![5, 16, 10, 7]);
+        assert_eq!(m.output_tokens, vec![160, 512, 320, 224]);
+        // Serialised, and read back; a result without one still loads.
+        let text = serde_json::to_string(&a).unwrap();
+        assert!(
+            text.contains("\"timeline\":{\"startUnixMs\":1000"),
+            "{text}"
+        );
+        let back: ClientResult = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, a);
+        let plain = serde_json::to_string(&result("c", &[1], 1.0)).unwrap();
+        assert!(!plain.contains("timeline"), "{plain}");
+        let old: ClientResult = serde_json::from_str(&plain).unwrap();
+        assert!(old.timeline.is_empty());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerial
 use serde::{Deserialize, Serialize};
 
 use super::WorkloadError;
+use super::load::Timeline;
 use super::record::{RequestRecord, TokenSource};
 
 /// Time to first token.
@@ -220,6 +221,9 @@ pub struct Recorder {
     pub good: u64,
     /// The goodput objectives, if any.
     pub goodput: Option<Goodput>,
+    /// Per-second counts of the run, filled in by the load driver when the
+    /// run ends (empty until then).
+    pub timeline: Timeline,
     histograms: BTreeMap<&'static str, Histogram<u64>>,
 }
 
@@ -247,6 +251,7 @@ impl Recorder {
             output_tokens: 0,
             usage_counted: 0,
             event_counted: 0,
+            timeline: Timeline::default(),
             histograms: BTreeMap::new(),
         }
     }

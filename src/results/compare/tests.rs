@@ -53,6 +53,7 @@ fn run(label: &str, n: u64, ttft_ms: f64, errors: u64) -> RunData {
         setup: None,
         turns: Default::default(),
         stopped_at_saturation: false,
+        timeline: Default::default(),
     };
     RunData {
         label: label.into(),

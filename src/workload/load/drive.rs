@@ -1,6 +1,7 @@
 //! Runs a [`LoadPlan`]: closed-loop workers or the open-loop scheduler, the
 //! stop conditions (duration, `maxRequests`, error policy, cancellation with
-//! its grace), and the recording of every request.
+//! its grace), and the recording of every request (statistics and the
+//! per-second timeline).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,7 +13,9 @@ use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use super::plan::TimerFuture;
-use super::{Executor, LiveCounters, LoadOutcome, LoadPlan, RecordSink, RequestContext};
+use super::{
+    Executor, LiveCounters, LoadOutcome, LoadPlan, RecordSink, RequestContext, TimelineRecorder,
+};
 use crate::workload::record::{RequestRecord, Timings};
 use crate::workload::stats::Recorder;
 
@@ -29,6 +32,7 @@ struct Shared<E> {
     deadline: Option<Instant>,
     stop: CancellationToken,
     recorder: Mutex<Recorder>,
+    timeline: Mutex<TimelineRecorder>,
     live: Arc<LiveCounters>,
     sink: Option<Arc<dyn RecordSink>>,
     next_index: AtomicU64,
@@ -41,19 +45,27 @@ struct Shared<E> {
     sends: Mutex<(Option<Instant>, Option<Instant>, u64)>,
 }
 
-/// Counts a request in flight; on drop without `done`, counts it dropped.
+/// Counts a request in flight (live and in the timeline); on drop without
+/// `done`, counts it dropped.
 struct InFlight<'a> {
     live: &'a LiveCounters,
     dropped: &'a AtomicU64,
+    timeline: &'a Mutex<TimelineRecorder>,
     done: bool,
 }
 
 impl<'a> InFlight<'a> {
-    fn new(live: &'a LiveCounters, dropped: &'a AtomicU64) -> Self {
+    fn new(
+        live: &'a LiveCounters,
+        dropped: &'a AtomicU64,
+        timeline: &'a Mutex<TimelineRecorder>,
+    ) -> Self {
         live.in_flight.fetch_add(1, Ordering::Relaxed);
+        lock(timeline).started(Instant::now());
         Self {
             live,
             dropped,
+            timeline,
             done: false,
         }
     }
@@ -62,6 +74,7 @@ impl<'a> InFlight<'a> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.live.in_flight.fetch_sub(1, Ordering::Relaxed);
+        lock(self.timeline).ended(Instant::now());
         if !self.done {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -104,7 +117,7 @@ impl<E: Executor> Shared<E> {
 
     async fn run_one(&self, d: Dispatch) -> bool {
         let index = d.index;
-        let mut guard = InFlight::new(&self.live, &self.dropped);
+        let mut guard = InFlight::new(&self.live, &self.dropped, &self.timeline);
         let sent = Instant::now();
         if !d.warmup {
             let mut sends = lock(&self.sends);
@@ -145,6 +158,9 @@ impl<E: Executor> Shared<E> {
             );
         }
         if !d.warmup {
+            let now = Instant::now();
+            lock(&self.timeline)
+                .measured(now, record.outcome.as_ref().ok().map(|t| t.output_tokens));
             match &record.outcome {
                 Ok(t) => {
                     self.live.requests.fetch_add(1, Ordering::Relaxed);
@@ -158,7 +174,6 @@ impl<E: Executor> Shared<E> {
             }
             lock(&self.recorder).record(&record);
             let mut last = lock(&self.last_completion);
-            let now = Instant::now();
             if last.is_none_or(|l| l < now) {
                 *last = Some(now);
             }
@@ -249,6 +264,9 @@ pub async fn drive<E: Executor>(
 ) -> LoadOutcome {
     let start = Instant::now();
     let measure_start = start + plan.warmup;
+    let measure_start_unix_ms = jiff::Timestamp::now()
+        .as_millisecond()
+        .saturating_add(i64::try_from(plan.warmup.as_millis()).unwrap_or(i64::MAX));
     let shared = Arc::new(Shared {
         executor,
         plan: plan.clone(),
@@ -257,6 +275,7 @@ pub async fn drive<E: Executor>(
         deadline: plan.duration.map(|d| measure_start + d),
         stop: cancel.child_token(),
         recorder: Mutex::new(Recorder::with_goodput(plan.goodput.clone())),
+        timeline: Mutex::new(TimelineRecorder::new(measure_start, measure_start_unix_ms)),
         live,
         sink,
         next_index: AtomicU64::new(0),
@@ -386,7 +405,12 @@ pub async fn drive<E: Executor>(
     let end = Instant::now();
     let last = *lock(&shared.last_completion);
     let measurement = last.unwrap_or(end).saturating_duration_since(measure_start);
-    let recorder = lock(&shared.recorder).clone();
+    let mut recorder = lock(&shared.recorder).clone();
+    let timeline = std::mem::replace(
+        &mut *lock(&shared.timeline),
+        TimelineRecorder::new(measure_start, measure_start_unix_ms),
+    );
+    recorder.timeline = timeline.finish(end);
     let aborted = lock(&shared.aborted).clone();
     let send_rate = match *lock(&shared.sends) {
         (Some(first), Some(last), n) if n >= 2 && last > first => {

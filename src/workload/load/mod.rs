@@ -23,14 +23,16 @@
 //! ([`Executor`], [`RequestContext`], [`RecordSink`]) and what a run reports
 //! ([`LiveCounters`], [`LoadOutcome`]); `plan` validates the load settings
 //! into a [`LoadPlan`] (one per stage), `schedule` computes the open loop's
-//! intended send times ([`ArrivalSchedule`]), and `drive` runs a plan
-//! ([`drive()`]).
+//! intended send times ([`ArrivalSchedule`]), `drive` runs a plan
+//! ([`drive()`]), and `timeline` keeps its per-second counts ([`Timeline`],
+//! in the outcome's recorder).
 
 mod drive;
 mod plan;
 mod schedule;
 #[cfg(test)]
 mod tests;
+mod timeline;
 
 use std::future::Future;
 use std::sync::atomic::AtomicU64;
@@ -41,6 +43,7 @@ use tokio::time::Instant;
 pub use drive::drive;
 pub use plan::{LoadPlan, SendTimer};
 pub use schedule::{ArrivalSchedule, ramp_warp};
+pub use timeline::{MAX_TIMELINE_SECONDS, Timeline, TimelineRecorder};
 
 use super::record::{Outcome, RequestRecord};
 use super::stats::Recorder;

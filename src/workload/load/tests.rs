@@ -1,6 +1,6 @@
 //! The load model under tokio's paused clock: schedules, plan validation,
-//! closed and open loops, warm-up, the error policy, cancellation, stages
-//! and ramp-up.
+//! closed and open loops, warm-up, the error policy, cancellation, stages,
+//! and ramp-up, and the per-second timeline.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -526,4 +526,75 @@ async fn trace_replay_sends_request_i_at_offset_i_in_order() {
         .collect();
     assert_eq!(got, want);
     assert_eq!(out.recorder.histogram(QUEUE_TIME).unwrap().len(), 7);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_timeline_counts_each_second_of_the_measurement() {
+    // 4 workers, 250 ms per request, 1 s warm-up, 3 s measured: 16 requests
+    // complete per second, 4 in flight at the end of each full second. A
+    // completion on a second's boundary counts in the second it opens: the
+    // first measured ones end at 1.25 s (those ending at 1.0 s are warm-up),
+    // the last four at 4.0 s, in second 3.
+    let fake = Arc::new(Fake::new(250, false));
+    let p = plan(
+        LoadSpec {
+            concurrency: Some(4),
+            warmup: secs(1.0),
+            duration: secs(3.0),
+            ..Default::default()
+        },
+        ErrorPolicy::default(),
+    );
+    let out = drive(
+        &p,
+        fake,
+        Arc::new(LiveCounters::default()),
+        &CancellationToken::new(),
+        None,
+    )
+    .await;
+    let t = &out.recorder.timeline;
+    assert_eq!(t.completed.iter().sum::<u64>(), out.recorder.requests);
+    assert_eq!(
+        t.output_tokens.iter().sum::<u64>(),
+        out.recorder.output_tokens
+    );
+    assert_eq!(t.errors.iter().sum::<u64>(), 0);
+    assert_eq!(t.completed, vec![12, 16, 16, 4], "{t:?}");
+    assert_eq!(t.in_flight, vec![4, 4, 4, 0], "{t:?}");
+    assert!(!t.truncated);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_timeline_counts_failures_and_dropped_requests_leave_it() {
+    let fake = Arc::new(Fake::new(100, true));
+    let p = plan(
+        LoadSpec {
+            concurrency: Some(1),
+            duration: secs(0.5),
+            ..Default::default()
+        },
+        ErrorPolicy::default(),
+    );
+    let out = drive(
+        &p,
+        fake,
+        Arc::new(LiveCounters::default()),
+        &CancellationToken::new(),
+        None,
+    )
+    .await;
+    let t = &out.recorder.timeline;
+    assert_eq!(t.errors.iter().sum::<u64>(), out.recorder.errors);
+    assert!(out.recorder.errors > 0);
+    assert_eq!(t.completed.iter().sum::<u64>(), 0);
+
+    let dropped = cancelled_run(10_000, 30, 20).await;
+    assert_eq!(dropped.dropped, 3);
+    assert_eq!(
+        dropped.recorder.timeline.in_flight,
+        vec![0],
+        "{:?}",
+        dropped.recorder.timeline
+    );
 }
