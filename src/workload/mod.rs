@@ -16,9 +16,10 @@
 //! - [`openai_run`], [`s3_run`], [`chroma_run`]: one instance of each
 //!   workload (setup, stages, pre-population, recall), each a
 //!   [`runner::Workload`] listed in [`registry`];
-//! - [`stats`]: mergeable HDR histograms fed by the records;
-//! - [`result`]: the per-instance result file, the merged summary and its
-//!   headline numbers; [`saturation`]: where a sweep of stages saturates;
+//! - [`stats`]: mergeable HDR histograms fed by the records, and
+//!   [`timeline`]: per-second counts;
+//! - [`client_result`]: the per-instance result file; [`result`]: the
+//!   merged summary and its headline numbers; [`saturation`]: where a sweep of stages saturates;
 //! - [`s3_credentials`] and [`object_store`]: S3 credentials and the bucket
 //!   client for results, shared with [`crate::results`] (which sits above);
 //! - [`loadgen`]: the `aifbench loadgen` entry point tying them together.
@@ -31,6 +32,7 @@
 
 pub mod chroma;
 pub mod chroma_run;
+pub mod client_result;
 pub mod dataset;
 pub mod dataset_conversation;
 pub mod dataset_shared_prefix;
@@ -58,6 +60,7 @@ pub mod sse;
 pub mod stats;
 #[cfg(test)]
 mod testserver;
+pub mod timeline;
 pub mod trace;
 pub mod trace_formats;
 

@@ -11,8 +11,8 @@ use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerial
 use serde::{Deserialize, Serialize};
 
 use super::WorkloadError;
-use super::load::Timeline;
 use super::record::{RequestRecord, TokenSource};
+use super::timeline::Timeline;
 
 /// Time to first token.
 pub const TTFT: &str = "ttft";

@@ -24,7 +24,7 @@
 //! ([`LiveCounters`], [`LoadOutcome`]); `plan` validates the load settings
 //! into a [`LoadPlan`] (one per stage), `schedule` computes the open loop's
 //! intended send times ([`ArrivalSchedule`]), `drive` runs a plan
-//! ([`drive()`]), and `timeline` keeps its per-second counts ([`Timeline`],
+//! ([`drive()`]), and [`super::timeline`] keeps its per-second counts ([`Timeline`],
 //! in the outcome's recorder).
 
 mod drive;
@@ -32,7 +32,6 @@ mod plan;
 mod schedule;
 #[cfg(test)]
 mod tests;
-mod timeline;
 
 use std::future::Future;
 use std::sync::atomic::AtomicU64;
@@ -40,10 +39,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+pub use super::timeline::{MAX_TIMELINE_SECONDS, Timeline, TimelineRecorder};
 pub use drive::drive;
 pub use plan::{LoadPlan, SendTimer};
 pub use schedule::{ArrivalSchedule, ramp_warp};
-pub use timeline::{MAX_TIMELINE_SECONDS, Timeline, TimelineRecorder};
 
 use super::record::{Outcome, RequestRecord};
 use super::stats::Recorder;

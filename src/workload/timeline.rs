@@ -1,7 +1,7 @@
 //! The per-second timeline of a run: for each whole second since the start
 //! of the measurement, the measured requests that completed and failed in
 //! it, their output tokens, and the requests in flight at its end (warm-up
-//! requests included, as in [`super::LiveCounters`]).
+//! requests included, as in [`super::load::LiveCounters`]).
 //!
 //! [`TimelineRecorder`] collects it while a plan runs (pure: the caller
 //! passes the instants); [`Timeline`] is what a client result keeps, and
