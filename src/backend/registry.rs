@@ -81,6 +81,12 @@ impl Backends {
         )
     }
 
+    /// Which nodes of an `aifbench submit` allocation each component of
+    /// `spec` that takes nodes ([`Self::runs_in_allocation`]) runs on.
+    pub fn node_plan(spec: &BenchmarkSpec) -> NodePlan {
+        NodePlan::place(spec, Self::runs_in_allocation)
+    }
+
     /// The registry of one operator reconcile: `executor: pod` (Pods,
     /// Services and Indexed Jobs) and `executor: slurm` (batch jobs through
     /// the operator's session).
@@ -136,6 +142,13 @@ impl Backends {
             .map(|s| s.executor)
             .chain(spec.clients.iter().map(|c| c.executor))
             .any(Self::needs_session)
+    }
+
+    /// Whether components of `kind` take nodes of a Slurm allocation: their
+    /// own batch jobs, or steps of the one allocation `aifbench submit`
+    /// makes (whose size and settings they decide): Slurm.
+    pub fn runs_in_allocation(kind: ExecutorKind) -> bool {
+        kind == ExecutorKind::Slurm
     }
 
     /// Whether a service of `kind` is reached at an endpoint learned only

@@ -5,7 +5,7 @@
 //! the service, nothing queues mid-run and no node waits idle.
 //!
 //! The allocation ([`allocation_spec`], pure): whole nodes (`--exclusive`),
-//! as many as [`NodePlan::of`] places components on; partition, account,
+//! as many as [`Backends::node_plan`] places components on; partition, account,
 //! QoS, reservation, constraint, GPUs and modules from the components'
 //! Slurm settings (which must agree: one allocation, one partition); the
 //! time limit from `execution.runDeadline`, the longest health-check
@@ -23,12 +23,13 @@ use std::time::Duration;
 use anyhow::Context;
 
 use aifbench::api::load::LoadError;
-use aifbench::api::spec::{Benchmark, ExecutorKind, SlurmSpec};
+use aifbench::api::spec::{Benchmark, SlurmSpec};
 use aifbench::api::validate::validate;
+use aifbench::backend::Backends;
 #[cfg(test)]
 use aifbench::backend::slurm::render::slurm_time;
 use aifbench::backend::slurm::render::{JobRequest, LOGIN_SHEBANG, body, directives};
-use aifbench::backend::slurm::steps::{Allocation, NodePlan};
+use aifbench::backend::slurm::steps::Allocation;
 use aifbench::backend::slurm::{Transport, TransportConfig, job_name};
 use aifbench::results::ResultsDir;
 
@@ -257,7 +258,7 @@ struct Source<'a> {
 /// The Slurm settings of every `executor: slurm` component.
 fn sources(b: &Benchmark) -> Vec<Source<'_>> {
     let services = b.spec.services.iter().enumerate().filter_map(|(i, s)| {
-        (s.executor == ExecutorKind::Slurm)
+        Backends::runs_in_allocation(s.executor)
             .then_some(s.slurm.as_ref())
             .flatten()
             .map(|slurm| Source {
@@ -266,7 +267,7 @@ fn sources(b: &Benchmark) -> Vec<Source<'_>> {
             })
     });
     let clients = b.spec.clients.iter().enumerate().filter_map(|(i, c)| {
-        (c.executor == ExecutorKind::Slurm)
+        Backends::runs_in_allocation(c.executor)
             .then_some(c.slurm.as_ref())
             .flatten()
             .map(|slurm| Source {
@@ -302,7 +303,7 @@ fn agreed(
 }
 
 /// The Slurm settings of the allocation holding the whole run of `b`
-/// (pure): whole nodes, as many as [`NodePlan::of`] needs; the settings the
+/// (pure): whole nodes, as many as [`Backends::node_plan`] needs; the settings the
 /// components agree on; their modules and extra directives; the time
 /// limit (`execution.runDeadline` + the longest health-check timeout + 2 ×
 /// `execution.stopGracePeriod` + `margin`).
@@ -345,7 +346,7 @@ pub fn allocation_spec(b: &Benchmark, margin: Duration) -> Result<SlurmSpec, Str
         reservation: agreed(&src, "reservation", |s| s.reservation.as_ref())?,
         constraint: agreed(&src, "constraint", |s| s.constraint.as_ref())?,
         gres: agreed(&src, "gres", |s| s.gres.as_ref())?,
-        nodes: Some(NodePlan::of(&b.spec).nodes),
+        nodes: Some(Backends::node_plan(&b.spec).nodes),
         exclusive: true,
         time: Some(aifbench::api::duration::Duration(time)),
         modules,
@@ -357,7 +358,7 @@ pub fn allocation_spec(b: &Benchmark, margin: Duration) -> Result<SlurmSpec, Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aifbench::api::spec::{ClientSpec, ServiceSpec};
+    use aifbench::api::spec::{ClientSpec, ExecutorKind, ServiceSpec};
 
     fn time_text(s: &SlurmSpec) -> String {
         s.time.map(|t| slurm_time(t.get())).unwrap_or_default()

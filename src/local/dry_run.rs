@@ -10,7 +10,7 @@ use crate::api::spec::Benchmark;
 use crate::api::status::ComponentKind;
 use crate::backend::Backends;
 use crate::backend::slurm::SlurmConfig;
-use crate::backend::slurm::steps::{Allocation, NodePlan};
+use crate::backend::slurm::steps::Allocation;
 use crate::engine;
 use crate::results::ResultsDir;
 
@@ -35,7 +35,7 @@ pub fn dry_run_scripts(
 
 /// What the driver inside `aifbench submit`'s allocation would start for
 /// the components of `b` as `(component id, srun command line)`, on
-/// `allocation`'s nodes as [`NodePlan::of`] places them; nothing runs.
+/// `allocation`'s nodes as [`Backends::node_plan`] places them; nothing runs.
 pub fn dry_run_steps(
     b: &Benchmark,
     dir: &ResultsDir,
@@ -50,7 +50,7 @@ pub fn dry_run_steps(
     };
     let backends = local_backends(b, dir, &opts)
         .map_err(|e| e.to_string())?
-        .with_steps_of(allocation, &run_name(dir), NodePlan::of(&b.spec));
+        .with_steps_of(allocation, &run_name(dir), Backends::node_plan(&b.spec));
     previews(b, dir, opts, backends)
 }
 

@@ -33,7 +33,7 @@ use self::run_file::{RecordedAllocation, RunFile};
 use self::status_file::StatusFile;
 use crate::api::spec::{Benchmark, MonitorSpec, PostAction};
 use crate::api::status::{BenchmarkStatus, ComponentKind, ResultsLocation};
-use crate::backend::slurm::steps::{Allocation, NodePlan};
+use crate::backend::slurm::steps::Allocation;
 use crate::backend::slurm::{SlurmConfig, SlurmError};
 use crate::backend::{Backend, Backends, LaunchRequest, health};
 use crate::driver::{self, Doer, Feedback, StepError};
@@ -151,7 +151,7 @@ pub async fn run(
 
 /// [`run`] inside a Slurm allocation (the batch job of `aifbench
 /// submit`): `executor: slurm` components run as job steps of
-/// `allocation` on the nodes [`NodePlan::of`] gives them, and `run.json`
+/// `allocation` on the nodes [`Backends::node_plan`] gives them, and `run.json`
 /// records the allocation.
 pub async fn run_in_allocation(
     b: Benchmark,
@@ -160,7 +160,7 @@ pub async fn run_in_allocation(
     signals: Signals,
     allocation: Allocation,
 ) -> Result<Outcome, LocalError> {
-    let plan = NodePlan::of(&b.spec);
+    let plan = Backends::node_plan(&b.spec);
     let backends =
         local_backends(&b, &dir, &opts)?.with_steps_of(allocation.clone(), &run_name(&dir), plan);
     let recorded = RecordedAllocation {

@@ -112,16 +112,18 @@ pub struct NodePlan {
 }
 
 impl NodePlan {
-    /// The plan of `spec`: services first, then client instances, in
-    /// declaration order; `slurm.exclusive` components get `slurm.nodes`
-    /// (default 1) nodes of their own, the others share one node after
-    /// them.
-    pub fn of(spec: &BenchmarkSpec) -> Self {
+    /// The plan of `spec` for its components that take nodes of the
+    /// allocation (`in_allocation`, asked of the registry:
+    /// [`crate::backend::Backends::node_plan`]): services first, then client
+    /// instances, in declaration order; `slurm.exclusive` components get
+    /// `slurm.nodes` (default 1) nodes of their own, the others share one
+    /// node after them.
+    pub fn place(spec: &BenchmarkSpec, in_allocation: impl Fn(ExecutorKind) -> bool) -> Self {
         let mut plan = Self::default();
         let mut next = 0u32;
         let mut shared = Vec::new();
         for p in plan_components(spec) {
-            if p.executor != Some(ExecutorKind::Slurm) {
+            if !p.executor.is_some_and(&in_allocation) {
                 continue;
             }
             let slurm = match p.kind {
@@ -465,7 +467,7 @@ mod tests {
             slurm: slurm(true, None),
             ..Default::default()
         });
-        let plan = NodePlan::of(&spec);
+        let plan = NodePlan::place(&spec, |k| k == ExecutorKind::Slurm);
         assert_eq!(plan.nodes, 4);
         assert_eq!(plan.placed["vllm"], vec![0, 1]);
         assert_eq!(plan.placed["big-1"], vec![2]);
@@ -477,7 +479,10 @@ mod tests {
         let short = plan.nodes_of("chat-1", &nodes[..2]).unwrap_err();
         assert!(short.contains("needs node 4"), "{short}");
         assert!(plan.nodes_of("nope", &nodes).is_err());
-        assert_eq!(NodePlan::of(&BenchmarkSpec::default()).nodes, 1);
+        assert_eq!(
+            NodePlan::place(&BenchmarkSpec::default(), |_| true).nodes,
+            1
+        );
     }
 
     #[test]
