@@ -14,9 +14,25 @@
 #   over the same ssh key (its jobs run as that user and cannot see root's
 #   folders) and a folder it owns, for the test of results coming back
 #   without a shared filesystem (tests/slurm_remote_results.rs)
+#   AIFB_SITE_PARTITION, AIFB_SITE_DIR: the MeluXina-like site traits below
+#
+# Site traits (MeluXina's, where they change what aifbench renders; beside
+# the default partition, which the other tests use unchanged):
+#   - partitions `cpu` and `gpu` on the one node, whole-node
+#     (OverSubscribe=EXCLUSIVE); the node declares 4 GPUs (gres.conf: four
+#     links to /dev/null, no real device), so `--gres=gpu:1` is accepted;
+#   - jobs on cpu/gpu must give --account and --qos, refused otherwise by
+#     scripts/site/job_submit.lua (JobSubmitPlugins=lua: no slurmdbd here);
+#   - `module` (Debian's Lmod) only in a login shell inside a job
+#     (scripts/site/profile.sh replaces /etc/profile.d/lmod.sh), seeing the
+#     site's modulefiles: env/release/2023.1, then
+#     Apptainer/1.2.4-GCCcore-12.3.0, whose stand-in `apptainer`
+#     (scripts/site/bin/apptainer) records its argv and runs `aifbench sim`
+#     for vLLM. Installed under $STATE/site.
 set -euo pipefail
 # shellcheck source=scripts/pidfile.sh
 source "$(cd "$(dirname "$0")" && pwd)/pidfile.sh"
+SRC=$(cd "$(dirname "$0")" && pwd)
 # Daemons started below inherit the working directory: use one that cannot
 # disappear (slurmrestd dies on its next request when its directory is gone).
 cd /
@@ -26,7 +42,9 @@ REST_PORT=${AIFB_SLURM_REST_PORT:-6820}
 SSH_PORT=${AIFB_SSH_PORT:-2222}
 JOB_USER=${AIFB_TEST_JOB_USER:-aifbjob}
 PARTITION=debug
+SITE_PARTITION=gpu
 HOST=$(hostname -s)
+SITE=$STATE/site
 
 if [ "$(id -u)" != 0 ]; then
   echo "setup-slurm.sh must run as root" >&2
@@ -44,6 +62,12 @@ if [ $need_install = 1 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq slurm-wlm slurmrestd munge openssh-server openssh-client >/dev/null
+fi
+if ! [ -f /usr/share/lmod/lmod/init/profile ]; then
+  echo "installing lmod"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends lmod >/dev/null
 fi
 export PATH=$PATH:/usr/sbin
 
@@ -69,6 +93,26 @@ if [ ! -s "$JWT_KEY" ]; then
 fi
 chmod 0600 "$JWT_KEY"
 MEM_MB=$(awk '/MemTotal/ {print int($2/1024) - 256}' /proc/meminfo)
+# Site traits: the submission rule (lua) and the GPUs, as a count.
+cp "$SRC/site/job_submit.lua" "$STATE/job_submit.lua.new"
+if cmp -s "$STATE/job_submit.lua.new" /etc/slurm/job_submit.lua; then
+  rm -f "$STATE/job_submit.lua.new"
+else
+  mv "$STATE/job_submit.lua.new" /etc/slurm/job_submit.lua
+fi
+# Slurm's gres/gpu wants device files: four links to /dev/null.
+mkdir -p "$STATE/fake-gpus"
+for i in 0 1 2 3; do
+  ln -sfn /dev/null "$STATE/fake-gpus/nvidia$i"
+done
+printf 'NodeName=%s Name=gpu File=%s/fake-gpus/nvidia[0-3]\n' "$HOST" "$STATE" > "$STATE/gres.conf.new"
+gres_changed=0
+if cmp -s "$STATE/gres.conf.new" /etc/slurm/gres.conf; then
+  rm -f "$STATE/gres.conf.new"
+else
+  mv "$STATE/gres.conf.new" /etc/slurm/gres.conf
+  gres_changed=1
+fi
 cat > "$STATE/slurm.conf.new" <<CONF
 # Written by aifbench scripts/setup-slurm.sh
 ClusterName=aifb
@@ -85,6 +129,8 @@ SlurmdParameters=config_overrides
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 JobAcctGatherType=jobacct_gather/none
+JobSubmitPlugins=lua
+GresTypes=gpu
 ReturnToService=2
 MinJobAge=600
 KillWait=5
@@ -97,10 +143,12 @@ SlurmctldLogFile=/var/log/slurm/slurmctld.log
 SlurmdLogFile=/var/log/slurm/slurmd.log
 SlurmctldPidFile=/run/slurmctld.pid
 SlurmdPidFile=/run/slurmd.pid
-NodeName=$HOST NodeAddr=127.0.0.1 CPUs=8 RealMemory=$MEM_MB State=UNKNOWN
+NodeName=$HOST NodeAddr=127.0.0.1 CPUs=8 RealMemory=$MEM_MB Gres=gpu:4 State=UNKNOWN
 PartitionName=$PARTITION Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
+PartitionName=cpu Nodes=$HOST OverSubscribe=EXCLUSIVE MaxTime=2-00:00:00 State=UP
+PartitionName=$SITE_PARTITION Nodes=$HOST OverSubscribe=EXCLUSIVE MaxTime=2-00:00:00 State=UP
 CONF
-restart=0
+restart=$gres_changed
 if ! cmp -s "$STATE/slurm.conf.new" /etc/slurm/slurm.conf; then
   mv "$STATE/slurm.conf.new" /etc/slurm/slurm.conf
   restart=1
@@ -127,6 +175,22 @@ if ! sinfo -h -o '%T' | grep -qE 'idle|mix|alloc'; then
   sleep 2
 fi
 sinfo
+
+# ---- site: modules only inside jobs ---------------------------------------
+# The modulefiles and the stand-in, copied where jobs find them (the
+# modulefiles locate the stand-in relative to themselves).
+rm -rf "$SITE.new"
+mkdir -p "$SITE.new"
+cp -R "$SRC/site/modulefiles" "$SRC/site/release" "$SRC/site/bin" "$SITE.new/"
+chmod -R a+rX "$SITE.new"
+rm -rf "$SITE"
+mv "$SITE.new" "$SITE"
+# Debian's Lmod hook, kept aside once, behind ours (jobs only).
+if [ -f /etc/profile.d/lmod.sh ] && ! grep -q 'aifbench test site' /etc/profile.d/lmod.sh; then
+  mv /etc/profile.d/lmod.sh /etc/lmod/lmod-profile.sh
+fi
+sed "s|@SITE@|$SITE|" "$SRC/site/profile.sh" > /etc/profile.d/lmod.sh
+chmod 644 /etc/profile.d/lmod.sh
 
 # ---- slurmrestd ------------------------------------------------------------
 SOCK_DIR=$STATE/rest
@@ -213,5 +277,7 @@ AIFB_SSH_KEY=$SSH_DIR/id_ed25519
 AIFB_SSH_KNOWN_HOSTS=$SSH_DIR/known_hosts
 AIFB_TEST_JOB_USER=$JOB_USER
 AIFB_TEST_JOB_DIR=$JOB_HOME/runs
+AIFB_SITE_PARTITION=$SITE_PARTITION
+AIFB_SITE_DIR=$SITE
 ENV
 echo "Slurm is up; test settings in $STATE/env"

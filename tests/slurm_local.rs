@@ -283,7 +283,9 @@ fn meluxina_vllm_recipe_renders() {
         "module load Apptainer/1.2.4-GCCcore-12.3.0",
         "exec apptainer exec --nv --bind /project/home/p200123 --env AIFB_PORT=",
         "--env HF_HOME=/project/home/p200123/hf-cache --env VLLM_NO_USAGE_STATS=1 /project/home/p200123/vllm.sif python3 -m vllm.entrypoints.openai.api_server --model facebook/opt-125m",
-        "#SBATCH --partition=cpu",
+        // The QoS the site requires (the clients, once on `cpu`, now share
+        // the GPU node: one allocation has one partition).
+        "#SBATCH --qos=default",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
