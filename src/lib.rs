@@ -14,4 +14,5 @@ pub mod operator;
 pub mod results;
 pub mod sim;
 pub mod timer;
+pub mod tls;
 pub mod workload;

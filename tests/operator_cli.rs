@@ -163,7 +163,7 @@ async fn operator_leads_gets_ready_and_shuts_down_gracefully() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let http = reqwest::Client::new();
+    let http = aifbench::tls::client();
     let mut ready = false;
     for _ in 0..200 {
         if let Ok(r) = http

@@ -61,7 +61,7 @@ mod tests {
         let healthy = Arc::new(AtomicBool::new(false));
         let cancel = CancellationToken::new();
         let task = spawn_prober(
-            reqwest::Client::new(),
+            crate::tls::client(),
             "svc".into(),
             format!("http://{addr}/health"),
             Duration::from_millis(50),
@@ -92,7 +92,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
         let ok = probe(
-            &reqwest::Client::new(),
+            &crate::tls::client(),
             &format!("http://{addr}/health"),
             Duration::from_secs(1),
         )

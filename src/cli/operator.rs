@@ -98,9 +98,8 @@ pub async fn operator(args: OperatorArgs) -> anyhow::Result<ExitCode> {
         lease,
         lease_duration: Duration::from_secs(15),
     };
-    // kube's TLS needs a process-wide rustls provider: ring and aws-lc-rs are
-    // both compiled in (kube, reqwest), so rustls cannot pick one itself.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // rustls' process-wide provider (ring) before kube builds its TLS config.
+    aifbench::tls::install_crypto_provider();
     let client = kube::Client::try_default().await.context(
         "cannot configure the Kubernetes client (no in-cluster config and no KUBECONFIG)",
     )?;

@@ -259,7 +259,7 @@ impl Driver {
             backends,
             launched: BTreeMap::new(),
             located: BTreeSet::new(),
-            http: reqwest::Client::new(),
+            http: crate::tls::client(),
             planned,
             endpoints,
             health: BTreeMap::new(),

@@ -160,7 +160,7 @@ pub struct MonitorReport {
 /// endpoints are cluster-internal, and HPC login environments often export
 /// `http_proxy` without a matching `no_proxy`.
 pub fn build_client() -> Result<reqwest::Client, MonitorError> {
-    reqwest::Client::builder()
+    crate::tls::client_builder()
         .no_proxy()
         .user_agent(concat!("aifbench/", env!("CARGO_PKG_VERSION")))
         .build()

@@ -75,7 +75,7 @@ mod tests {
         let ready = Arc::new(AtomicBool::new(false));
         let stop = CancellationToken::new();
         let h = tokio::spawn(serve(listener, metrics, ready.clone(), stop.clone()));
-        let http = reqwest::Client::new();
+        let http = crate::tls::client();
         let get = |p: &str| http.get(format!("http://{addr}{p}")).send();
         assert_eq!(get("/healthz").await.unwrap().status(), 200);
         assert_eq!(get("/readyz").await.unwrap().status(), 503);

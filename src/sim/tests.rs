@@ -26,7 +26,7 @@ impl TestServer {
         let task = tokio::spawn(serve(listener, config, async {
             let _ = rx.await;
         }));
-        let client = reqwest::Client::builder()
+        let client = crate::tls::client_builder()
             .no_proxy()
             .timeout(Duration::from_secs(20))
             .build()

@@ -159,7 +159,7 @@ impl ChromaExecutor {
     /// An executor against the Chroma server at `base_url` for instance
     /// `instance`; generates the dataset (nothing is sent yet).
     pub fn new(base_url: &str, instance: &str, w: &ChromaWorkload) -> Result<Self, WorkloadError> {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::client_builder()
             .timeout(w.request_timeout.get())
             .pool_max_idle_per_host(1024)
             .build()

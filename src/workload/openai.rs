@@ -161,7 +161,7 @@ impl OpenAiClient {
         // No proxy, redirect or retry: a benchmark measures the service
         // itself, and every refused or redirected request counts as a
         // failure instead of being hidden behind a second attempt.
-        let http = reqwest::Client::builder()
+        let http = crate::tls::client_builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .retry(reqwest::retry::never())

@@ -247,7 +247,7 @@ pub struct RestTransport {
 impl RestTransport {
     /// A client for `config` (nothing is contacted yet).
     pub fn new(config: RestConfig) -> Result<Self, SlurmError> {
-        let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30));
+        let mut builder = crate::tls::client_builder().timeout(std::time::Duration::from_secs(30));
         let base = match (&config.url, &config.socket) {
             (Some(url), _) => url.trim_end_matches('/').to_string(),
             (None, Some(sock)) => {
