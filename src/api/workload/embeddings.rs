@@ -122,7 +122,10 @@ impl EmbeddingsWorkload {
             out.push(("numInputs", "must be at least 1".to_string()));
         }
         if self.stage_batch_sizes.contains(&0) {
-            out.push(("stageBatchSizes", "every batch size must be at least 1".to_string()));
+            out.push((
+                "stageBatchSizes",
+                "every batch size must be at least 1".to_string(),
+            ));
         }
         if !self.stage_batch_sizes.is_empty() && self.stage_batch_sizes.len() != stages {
             out.push((
@@ -134,7 +137,10 @@ impl EmbeddingsWorkload {
             ));
         }
         if self.api_key_env.is_some() && self.api_key_file.is_some() {
-            out.push(("apiKeyFile", "set only one of apiKeyEnv and apiKeyFile".to_string()));
+            out.push((
+                "apiKeyFile",
+                "set only one of apiKeyEnv and apiKeyFile".to_string(),
+            ));
         }
         if self.request_timeout.get().is_zero() {
             out.push(("requestTimeout", "must be longer than 0s".to_string()));
