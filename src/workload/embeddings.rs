@@ -419,7 +419,7 @@ mod tests {
             EncodingFormat::Base64,
         );
         fails(
-            br#"{"data":[{"embedding":"AAAAAA=="}]}"#,
+            br#"{"data":[{"embedding":"AAAAAAA="}]}"#,
             1,
             EncodingFormat::Base64,
         );
