@@ -139,12 +139,88 @@ async fn run(i: Instance<'_>) -> Result<ClientResult, WorkloadError> {
 
 #[cfg(test)]
 mod tests {
+    use axum::Router;
+    use axum::routing::post;
+    use tokio_util::sync::CancellationToken;
+
     use super::*;
+    use crate::api::workload::{EmbeddingsWorkload, LengthDist, LengthDistType};
+    use crate::workload::loadgen::testing::{config, run_collect};
 
     #[test]
     fn counted_tokens_are_reported_as_estimated() {
         assert_eq!(token_source("counted"), "estimated");
         assert_eq!(token_source("usage"), "usage");
         assert_eq!(token_source("mixed"), "mixed");
+    }
+
+    /// Serves `router` on a free loopback port; its base URL.
+    async fn serve(router: Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        format!("http://{addr}")
+    }
+
+    fn embeddings_config(
+        url: &str,
+        batch: u32,
+        requests: u64,
+    ) -> crate::workload::loadgen::LoadgenConfig {
+        let mut c = config(url, requests, 2);
+        c.workload.kind = WorkloadType::Embeddings;
+        c.workload.embeddings = Some(EmbeddingsWorkload {
+            model: Some("m".into()),
+            batch_size: batch,
+            num_inputs: 10,
+            input_tokens: Some(LengthDist {
+                kind: LengthDistType::Fixed,
+                value: Some(5),
+                ..LengthDist::default()
+            }),
+            ..EmbeddingsWorkload::default()
+        });
+        c
+    }
+
+    #[tokio::test]
+    async fn wrong_vector_counts_are_invalid_payload_never_successes() {
+        // One vector whatever the batch, and no usage.
+        let url = serve(Router::new().route(
+            "/v1/embeddings",
+            post(|| async { r#"{"data":[{"embedding":[0.1,0.2]}]}"# }),
+        ))
+        .await;
+        let mut c = embeddings_config(&url, 3, 6);
+        c.errors.max_consecutive = 100;
+        let (r, _) = run_collect(c, None, CancellationToken::new()).await;
+        let r = r.unwrap();
+        assert_eq!(r.requests, 0);
+        assert_eq!(r.errors, 6);
+        assert_eq!(r.error_classes.get("invalid_payload"), Some(&6));
+        assert_eq!(r.inputs, 0);
+    }
+
+    #[tokio::test]
+    async fn batches_against_a_server_without_usage_estimate_tokens() {
+        let url = serve(Router::new().route(
+            "/v1/embeddings",
+            post(|| async { r#"{"data":[{"embedding":[0.1,0.2]},{"embedding":[0.3,0.4]}]}"# }),
+        ))
+        .await;
+        let (r, _) = run_collect(
+            embeddings_config(&url, 2, 8),
+            None,
+            CancellationToken::new(),
+        )
+        .await;
+        let r = r.unwrap();
+        assert_eq!((r.requests, r.errors), (8, 0));
+        assert_eq!(r.inputs, 16);
+        // 5 words per input, estimated.
+        assert_eq!(r.input_tokens, 80);
+        assert_eq!(r.token_count_source, "estimated");
+        assert_eq!(r.workload, "embeddings");
+        assert!(r.histograms.contains_key("e2el"));
     }
 }

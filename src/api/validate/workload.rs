@@ -376,3 +376,56 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod embeddings_tests {
+    use crate::api::load::load_str;
+
+    fn paths_of(embeddings: &str, load: &str) -> Vec<String> {
+        let text = format!(
+            "apiVersion: aifbench.io/v1alpha1\nkind: Benchmark\nmetadata: {{name: t}}\nspec:\n  services:\n    - id: sim\n      command: [aifbench, sim]\n  clients:\n    - id: load\n      target: sim\n      workload:\n        type: embeddings\n        embeddings: {embeddings}\n      load: {load}\n"
+        );
+        let errs = match load_str(&text, "t.yaml", &|_| None) {
+            Ok(l) => super::super::validate(&l.benchmark),
+            Err(e) => e.errors,
+        };
+        errs.into_iter()
+            .map(|e| e.path)
+            .filter(|p| p.contains(".workload."))
+            .collect()
+    }
+
+    #[test]
+    fn embeddings_settings_are_checked_by_field() {
+        let at = "spec.clients[0].workload.embeddings";
+        let stages =
+            "{stages: [{concurrency: 1, maxRequests: 2}, {concurrency: 2, maxRequests: 2}]}";
+        assert!(
+            paths_of(
+                "{batchSize: 4, stageBatchSizes: [1, 8], encodingFormat: base64}",
+                stages
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            paths_of("{stageBatchSizes: [1, 8, 16]}", stages),
+            [format!("{at}.stageBatchSizes")]
+        );
+        assert_eq!(
+            paths_of(
+                "{apiKeyEnv: K, apiKeyFile: f, inputTokens: {type: uniform, min: 9, max: 3}}",
+                "{maxRequests: 5}"
+            ),
+            [format!("{at}.apiKeyFile"), format!("{at}.inputTokens")]
+        );
+        // The schema refuses a batch of 0 and unknown formats.
+        assert_eq!(
+            paths_of("{batchSize: 0}", "{maxRequests: 5}"),
+            [format!("{at}.batchSize")]
+        );
+        assert_eq!(
+            paths_of("{encodingFormat: int8}", "{maxRequests: 5}"),
+            [format!("{at}.encodingFormat")]
+        );
+    }
+}
