@@ -367,6 +367,7 @@ fn result(id: &str, fast: u64, slow: u64) -> ClientResult {
         error_classes: Default::default(),
         input_tokens: 0,
         output_tokens: 0,
+        inputs: 0,
         token_count_source: "none".into(),
         aborted: None,
         histograms: [("e2el".to_string(), encode_histogram("e2el", &h).unwrap())].into(),

@@ -6,7 +6,8 @@
 //! every field (it becomes the `kubectl explain` text). The trace-replay
 //! settings of the OpenAI workload are in `trace`, the shared-prefix
 //! dataset's in `shared_prefix`, the multi-turn conversations' in
-//! `conversation` (all re-exported here).
+//! `conversation`, the embeddings workload's in `embeddings` (all
+//! re-exported here).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -18,9 +19,11 @@ use crate::api::bytesize::ByteSize;
 use crate::api::duration::Duration;
 
 mod conversation;
+mod embeddings;
 mod shared_prefix;
 mod trace;
 pub use conversation::ConversationSpec;
+pub use embeddings::{EmbeddingsWorkload, EncodingFormat};
 pub use shared_prefix::SharedPrefixSpec;
 pub use trace::{TraceFormat, TraceSpec};
 
@@ -31,7 +34,8 @@ pub struct WorkloadSpec {
     /// Kind of workload: `openai` (alias `vllm-inference`) sends OpenAI-compatible
     /// completion or chat requests; `s3` (alias `s3-upload`) runs object-store
     /// operations; `chroma` adds embeddings to and queries a Chroma vector
-    /// database. Default `openai`.
+    /// database; `embeddings` sends batches of inputs to `/v1/embeddings`.
+    /// Default `openai`.
     #[serde(rename = "type")]
     pub kind: WorkloadType,
     /// Settings for `type: openai`; defaults apply when absent.
@@ -43,6 +47,9 @@ pub struct WorkloadSpec {
     /// Settings for `type: chroma`; defaults apply when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chroma: Option<ChromaWorkload>,
+    /// Settings for `type: embeddings`; defaults apply when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embeddings: Option<EmbeddingsWorkload>,
 }
 
 /// Kind of workload a client runs.
@@ -58,15 +65,20 @@ pub enum WorkloadType {
     /// Chroma vector-database queries.
     #[serde(rename = "chroma")]
     Chroma,
+    /// OpenAI-compatible embeddings (`/v1/embeddings`).
+    #[serde(rename = "embeddings")]
+    Embeddings,
 }
 
 impl WorkloadType {
-    /// The canonical name, as written in the spec (`openai`, `s3`, `chroma`).
+    /// The canonical name, as written in the spec (`openai`, `s3`, `chroma`,
+    /// `embeddings`).
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::OpenAi => "openai",
             Self::S3 => "s3",
             Self::Chroma => "chroma",
+            Self::Embeddings => "embeddings",
         }
     }
 }
@@ -90,8 +102,8 @@ impl JsonSchema for WorkloadType {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "string",
-            "enum": ["openai", "vllm-inference", "s3", "s3-upload", "chroma"],
-            "description": "Kind of workload: openai (alias vllm-inference), s3 (alias s3-upload) or chroma."
+            "enum": ["openai", "vllm-inference", "s3", "s3-upload", "chroma", "embeddings"],
+            "description": "Kind of workload: openai (alias vllm-inference), s3 (alias s3-upload), chroma or embeddings."
         })
     }
 }

@@ -22,10 +22,13 @@
 //! Endpoints: `GET /health`, `GET /v1/models`, `POST /v1/completions`,
 //! `POST /v1/chat/completions` (both with `"stream": true` as Server-Sent
 //! Events, one token per chunk, honouring `stream_options.include_usage`),
-//! and `GET /metrics` in the Prometheus text format with vLLM's metric
+//! `POST /v1/embeddings` (one vector of `embedding_dim` per input, after
+//! `embedding_latency` plus `embedding_per_token` per input token, with
+//! `usage.prompt_tokens`; [`embeddings`]), and `GET /metrics` in the Prometheus text format with vLLM's metric
 //! names. A completion request with several prompts is simulated as one
 //! request generating one choice per prompt in parallel.
 
+mod embeddings;
 mod generation;
 mod metrics;
 mod openai;
@@ -70,6 +73,13 @@ pub struct SimConfig {
     /// request running to this value with `max_concurrency` running. Needs a
     /// concurrency limit; default 1 (no slow-down).
     pub load_factor: f64,
+    /// Embeddings: fixed time of a request. Default 5 ms.
+    pub embedding_latency: Duration,
+    /// Embeddings: time per input token, added to the fixed time. Default
+    /// 20 µs.
+    pub embedding_per_token: Duration,
+    /// Embeddings: dimension of the vectors (at least 1). Default 384.
+    pub embedding_dim: usize,
 }
 
 impl SimConfig {
@@ -109,6 +119,9 @@ impl Default for SimConfig {
             seed: 0,
             prefill_per_token: Duration::ZERO,
             load_factor: 1.0,
+            embedding_latency: Duration::from_millis(5),
+            embedding_per_token: Duration::from_micros(20),
+            embedding_dim: 384,
         }
     }
 }
@@ -125,6 +138,12 @@ impl SimConfig {
             return Err(SimError::InvalidConfig(format!(
                 "jitter must be between 0 and 1, got {}",
                 self.jitter
+            )));
+        }
+        if self.embedding_dim == 0 || self.embedding_dim > 65536 {
+            return Err(SimError::InvalidConfig(format!(
+                "embedding dimension must be between 1 and 65536, got {}",
+                self.embedding_dim
             )));
         }
         if self.max_concurrency > tokio::sync::Semaphore::MAX_PERMITS {
@@ -214,6 +233,18 @@ pub struct SimArgs {
     /// a sweep shows a knee. Needs --max-concurrency.
     #[arg(long, default_value_t = 1.0, value_parser = parse_load_factor)]
     pub time_factor_under_load: f64,
+
+    /// /v1/embeddings: fixed time of a request (e.g. 5ms).
+    #[arg(long, value_parser = parse_duration, default_value = "5ms")]
+    pub embedding_latency: Duration,
+
+    /// /v1/embeddings: time per input token, added to the fixed time (e.g. 20us).
+    #[arg(long, value_parser = parse_duration, default_value = "20us")]
+    pub embedding_per_token: Duration,
+
+    /// /v1/embeddings: dimension of the vectors.
+    #[arg(long, default_value_t = 384, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub embedding_dim: u32,
 }
 
 /// Parses a load factor of at least 1.
@@ -247,6 +278,9 @@ impl SimArgs {
             seed: self.seed,
             prefill_per_token: self.prefill_per_token,
             load_factor: self.time_factor_under_load,
+            embedding_latency: self.embedding_latency,
+            embedding_per_token: self.embedding_per_token,
+            embedding_dim: self.embedding_dim as usize,
         }
     }
 }

@@ -64,6 +64,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/models", get(models))
         .route("/v1/completions", post(completions))
         .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/embeddings", post(embeddings))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -117,6 +118,37 @@ async fn completions(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
 async fn chat_completions(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     let parsed = openai::parse_chat(&body, &s.config.model, s.config.output_tokens);
     generate(s, parsed).await
+}
+
+/// Answers an embeddings request after its simulated latency (fixed plus
+/// per input token), holding a concurrency slot like a generation does.
+async fn embeddings(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let job = match super::embeddings::parse(&body, &s.config.model) {
+        Ok(job) => job,
+        Err(e) => {
+            tracing::debug!(status = e.status(), error = ?e, "rejected simulated embeddings request");
+            return error_response(&e);
+        }
+    };
+    s.requests.fetch_add(1, Ordering::Relaxed);
+    let _permit = match &s.semaphore {
+        Some(sem) => sem.clone().acquire_owned().await.ok(),
+        None => None,
+    };
+    let latency = job.latency(s.config.embedding_latency, s.config.embedding_per_token);
+    crate::timer::sleep_until(tokio::time::Instant::now() + latency).await;
+    tracing::debug!(
+        inputs = job.tokens.len(),
+        prompt_tokens = job.prompt_tokens(),
+        latency_ms = latency.as_secs_f64() * 1e3,
+        "simulated embeddings request"
+    );
+    Json(super::embeddings::response(
+        &job,
+        &s.config.model,
+        s.config.embedding_dim,
+    ))
+    .into_response()
 }
 
 /// Runs a parsed request: the whole answer at once, or a stream of tokens.

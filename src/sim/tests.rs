@@ -564,3 +564,33 @@ fn latency_model_adds_prefill_and_slows_down_under_load() {
     };
     assert_eq!(unlimited.factor(100), 1.0);
 }
+
+#[tokio::test]
+async fn embeddings_answer_after_fixed_plus_per_token_time() {
+    let s = TestServer::start(SimConfig {
+        embedding_latency: Duration::from_millis(20),
+        embedding_per_token: Duration::from_millis(2),
+        embedding_dim: 16,
+        ..SimConfig::default()
+    })
+    .await;
+    // 3 + 2 + 5 = 10 tokens: 20 ms + 10 x 2 ms = 40 ms.
+    let body = json!({"model": "sim-model", "input": ["a b c", "d e", "f g h i j"]});
+    let t = Instant::now();
+    let resp = s.post("/v1/embeddings", &body).await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(40), "{took:?}");
+    assert!(took < Duration::from_millis(400), "{took:?}");
+    let data = v["data"].as_array().unwrap();
+    assert_eq!(data.len(), 3);
+    assert!(
+        data.iter()
+            .all(|d| d["embedding"].as_array().unwrap().len() == 16)
+    );
+    assert_eq!(v["usage"]["prompt_tokens"], 10);
+    let resp = s.post("/v1/embeddings", &json!({"input": 7})).await;
+    assert_eq!(resp.status(), 400);
+    s.stop().await.unwrap();
+}

@@ -34,8 +34,13 @@ pub struct ClientResult {
     pub input_tokens: u64,
     /// Output tokens of successful requests.
     pub output_tokens: u64,
+    /// Embeddings: inputs embedded by successful requests (batch size times
+    /// requests).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub inputs: u64,
     /// Where output token counts come from: `usage`, `counted`, `mixed`, or
-    /// `none`.
+    /// `none` (embeddings: where input token counts come from, `usage`,
+    /// `estimated` or `mixed`).
     pub token_count_source: String,
     /// Why the error policy aborted the run, if it did.
     pub aborted: Option<String>,
@@ -202,6 +207,7 @@ impl ClientResult {
             error_classes: r.error_classes.clone(),
             input_tokens: r.input_tokens,
             output_tokens: r.output_tokens,
+            inputs: 0,
             token_count_source: r.token_count_source().to_string(),
             aborted: outcome.aborted.clone(),
             histograms,
@@ -251,6 +257,7 @@ impl ClientResult {
                 }
                 total.input_tokens += part.input_tokens;
                 total.output_tokens += part.output_tokens;
+                total.inputs += part.inputs;
                 total.good_requests = match (total.good_requests, part.good_requests) {
                     (Some(a), Some(b)) => Some(a + b),
                     (a, b) => a.or(b),

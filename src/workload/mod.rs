@@ -10,10 +10,10 @@
 //!   over their shared leaf [`prompt`],
 //!   [`trace`] with [`trace_formats`] for trace replay,
 //!   [`openai_conversation`] for multi-turn conversations, and
-//!   [`openai_labels`] for per-group and per-turn latencies), [`s3`] and
-//!   [`chroma`]: the protocol executors (inference, object store, vector
-//!   database);
-//! - [`openai_run`], [`s3_run`], [`chroma_run`]: one instance of each
+//!   [`openai_labels`] for per-group and per-turn latencies), [`embeddings`],
+//!   [`s3`] and [`chroma`]: the protocol executors (inference, embeddings,
+//!   object store, vector database);
+//! - [`openai_run`], [`embeddings_run`], [`s3_run`], [`chroma_run`]: one instance of each
 //!   workload (setup, stages, pre-population, recall), each a
 //!   [`runner::Workload`] listed in [`registry`];
 //! - [`stats`]: mergeable HDR histograms fed by the records, and
@@ -36,6 +36,8 @@ pub mod client_result;
 pub mod dataset;
 pub mod dataset_conversation;
 pub mod dataset_shared_prefix;
+pub mod embeddings;
+pub mod embeddings_run;
 pub mod headline;
 pub mod load;
 pub mod loadgen;

@@ -15,7 +15,9 @@
 //! ([`super::openai_conversation`]).
 //!
 //! Proxies from the environment are ignored: a benchmark measures the service
-//! itself.
+//! itself. The endpoint pieces (API key loading, the HTTP client, model
+//! discovery, error classification) are shared with the embeddings workload
+//! ([`super::embeddings`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -43,7 +45,13 @@ use crate::api::workload::{DatasetType, OpenAiApi, OpenAiWorkload};
 /// Loads the API key named by `apiKeyEnv` or `apiKeyFile`, if any. Error
 /// messages name the variable or file, never the key.
 pub fn load_api_key(cfg: &OpenAiWorkload) -> Result<Option<String>, WorkloadError> {
-    let key = match (&cfg.api_key_env, &cfg.api_key_file) {
+    load_key(cfg.api_key_env.as_deref(), cfg.api_key_file.as_deref())
+}
+
+/// Loads an API key from the environment variable `env` or the file `file`
+/// (at most one given), trimmed; shared with the embeddings workload.
+pub fn load_key(env: Option<&str>, file: Option<&str>) -> Result<Option<String>, WorkloadError> {
+    let key = match (env, file) {
         (Some(_), Some(_)) => {
             return Err(WorkloadError::ApiKey(
                 "set only one of apiKeyEnv and apiKeyFile".to_string(),
@@ -87,7 +95,7 @@ pub fn classify_transport(err: &reqwest::Error, in_body: bool) -> ErrorClass {
 }
 
 /// Describes a transport error with its causes, for failure messages.
-fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn describe(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {
@@ -118,6 +126,79 @@ pub fn first_model(body: &[u8]) -> Result<String, String> {
         .ok_or_else(|| "the server lists no models".to_string())
 }
 
+/// [`api_root`] of `base_url`, which must be an `http://` or `https://` URL.
+pub(crate) fn checked_root(base_url: &str) -> Result<&str, WorkloadError> {
+    let root = api_root(base_url);
+    if !(root.starts_with("http://") || root.starts_with("https://")) {
+        return Err(WorkloadError::InvalidConfig(format!(
+            "baseUrl {base_url:?} must start with http:// or https://"
+        )));
+    }
+    Ok(root)
+}
+
+/// The HTTP client of an OpenAI-compatible endpoint: the API key (if any)
+/// as a sensitive `Authorization: Bearer` header, up to `connections` idle
+/// connections, no proxy, redirect or retry.
+pub(crate) fn http_client(
+    api_key: Option<String>,
+    timeout: Duration,
+    connections: u32,
+) -> Result<reqwest::Client, WorkloadError> {
+    let mut headers = HeaderMap::new();
+    if let Some(key) = api_key {
+        let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+            WorkloadError::ApiKey("the API key contains invalid characters".to_string())
+        })?;
+        value.set_sensitive(true);
+        headers.insert(AUTHORIZATION, value);
+    }
+    // No proxy, redirect or retry: a benchmark measures the service
+    // itself, and every refused or redirected request counts as a
+    // failure instead of being hidden behind a second attempt.
+    crate::tls::client_builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .retry(reqwest::retry::never())
+        .default_headers(headers)
+        .user_agent(concat!("aifbench/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .pool_max_idle_per_host(connections as usize)
+        .build()
+        .map_err(WorkloadError::HttpClient)
+}
+
+/// The first model `GET {root}/v1/models` lists, within `timeout`.
+pub(crate) async fn discover_model(
+    http: &reqwest::Client,
+    root: &str,
+    timeout: Duration,
+) -> Result<String, WorkloadError> {
+    let url = format!("{root}/v1/models");
+    let err = |reason: String| WorkloadError::ModelDiscovery {
+        url: url.clone(),
+        reason,
+    };
+    let fetch = async {
+        let resp = http.get(&url).send().await.map_err(|e| describe(&e))?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| describe(&e))?;
+        if !status.is_success() {
+            return Err(format!(
+                "HTTP {status}: {}",
+                excerpt(&String::from_utf8_lossy(&body))
+            ));
+        }
+        first_model(&body)
+    };
+    let model = tokio::time::timeout(timeout, fetch)
+        .await
+        .map_err(|_| err("timed out".to_string()))?
+        .map_err(err)?;
+    tracing::info!(model = %model, "model discovered");
+    Ok(model)
+}
+
 /// An HTTP client for one OpenAI-compatible endpoint.
 #[derive(Clone, Debug)]
 pub struct OpenAiClient {
@@ -134,12 +215,7 @@ impl OpenAiClient {
         cfg: &OpenAiWorkload,
         connections: u32,
     ) -> Result<Self, WorkloadError> {
-        let root = api_root(base_url);
-        if !(root.starts_with("http://") || root.starts_with("https://")) {
-            return Err(WorkloadError::InvalidConfig(format!(
-                "baseUrl {base_url:?} must start with http:// or https://"
-            )));
-        }
+        let root = checked_root(base_url)?;
         if cfg.max_tokens == 0 {
             return Err(WorkloadError::InvalidConfig(
                 "openai.maxTokens must be at least 1".to_string(),
@@ -150,27 +226,7 @@ impl OpenAiClient {
                 "openai.requestTimeout must be longer than 0s".to_string(),
             ));
         }
-        let mut headers = HeaderMap::new();
-        if let Some(key) = load_api_key(cfg)? {
-            let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
-                WorkloadError::ApiKey("the API key contains invalid characters".to_string())
-            })?;
-            value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
-        }
-        // No proxy, redirect or retry: a benchmark measures the service
-        // itself, and every refused or redirected request counts as a
-        // failure instead of being hidden behind a second attempt.
-        let http = crate::tls::client_builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .retry(reqwest::retry::never())
-            .default_headers(headers)
-            .user_agent(concat!("aifbench/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(cfg.request_timeout.get().min(Duration::from_secs(10)))
-            .pool_max_idle_per_host(connections as usize)
-            .build()
-            .map_err(WorkloadError::HttpClient)?;
+        let http = http_client(load_api_key(cfg)?, cfg.request_timeout.get(), connections)?;
         Ok(Self {
             http,
             root: root.to_string(),
@@ -183,29 +239,7 @@ impl OpenAiClient {
         if let Some(model) = &self.cfg.model {
             return Ok(model.clone());
         }
-        let url = format!("{}/v1/models", self.root);
-        let err = |reason: String| WorkloadError::ModelDiscovery {
-            url: url.clone(),
-            reason,
-        };
-        let fetch = async {
-            let resp = self.http.get(&url).send().await.map_err(|e| describe(&e))?;
-            let status = resp.status();
-            let body = resp.bytes().await.map_err(|e| describe(&e))?;
-            if !status.is_success() {
-                return Err(format!(
-                    "HTTP {status}: {}",
-                    excerpt(&String::from_utf8_lossy(&body))
-                ));
-            }
-            first_model(&body)
-        };
-        let model = tokio::time::timeout(self.cfg.request_timeout.get(), fetch)
-            .await
-            .map_err(|_| err("timed out".to_string()))?
-            .map_err(err)?;
-        tracing::info!(model = %model, "model discovered");
-        Ok(model)
+        discover_model(&self.http, &self.root, self.cfg.request_timeout.get()).await
     }
 
     /// The executor sending requests for `model`, one body per dataset entry

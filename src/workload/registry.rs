@@ -3,13 +3,14 @@
 //! point; nothing else in `crate::workload` matches on the type.
 
 use super::chroma_run::ChromaRun;
+use super::embeddings_run::EmbeddingsRun;
 use super::openai_run::OpenAiRun;
 use super::runner::Workload;
 use super::s3_run::S3Run;
 use crate::api::workload::WorkloadType;
 
 /// Every workload this build can run, one line each.
-pub static WORKLOADS: &[&dyn Workload] = &[&OpenAiRun, &S3Run, &ChromaRun];
+pub static WORKLOADS: &[&dyn Workload] = &[&OpenAiRun, &S3Run, &ChromaRun, &EmbeddingsRun];
 
 /// The workload that runs `kind`, if there is one.
 pub fn find(kind: WorkloadType) -> Option<&'static dyn Workload> {
@@ -22,7 +23,12 @@ mod tests {
 
     #[test]
     fn every_workload_type_has_one_workload() {
-        for kind in [WorkloadType::OpenAi, WorkloadType::S3, WorkloadType::Chroma] {
+        for kind in [
+            WorkloadType::OpenAi,
+            WorkloadType::S3,
+            WorkloadType::Chroma,
+            WorkloadType::Embeddings,
+        ] {
             assert_eq!(find(kind).map(Workload::kind), Some(kind));
             assert_eq!(WORKLOADS.iter().filter(|w| w.kind() == kind).count(), 1);
         }

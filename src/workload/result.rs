@@ -40,6 +40,15 @@ pub struct Summary {
     pub input_tokens: u64,
     /// Output tokens.
     pub output_tokens: u64,
+    /// Embeddings: inputs embedded.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub inputs: u64,
+    /// Embeddings: inputs embedded per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_throughput: Option<f64>,
+    /// Embeddings: input tokens per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_token_throughput: Option<f64>,
     /// Latency statistics by name (`ttft`, `itl`, `e2el`, `tpot`,
     /// `queue_time`), present when recorded.
     pub latency: BTreeMap<String, LatencyStats>,
@@ -162,6 +171,9 @@ pub fn merge_with(results: &[ClientResult], percentiles: &[f64]) -> Result<Summa
         total_token_throughput: 0.0,
         input_tokens: 0,
         output_tokens: 0,
+        inputs: 0,
+        input_throughput: None,
+        input_token_throughput: None,
         latency: BTreeMap::new(),
         aborted: Vec::new(),
         good_requests: None,
@@ -189,6 +201,7 @@ pub fn merge_with(results: &[ClientResult], percentiles: &[f64]) -> Result<Summa
         }
         s.input_tokens += r.input_tokens;
         s.output_tokens += r.output_tokens;
+        s.inputs += r.inputs;
         if r.duration_s.is_finite() {
             s.duration_s = s.duration_s.max(r.duration_s);
         }
@@ -231,6 +244,10 @@ pub fn merge_with(results: &[ClientResult], percentiles: &[f64]) -> Result<Summa
         s.output_token_throughput = s.output_tokens as f64 / s.duration_s;
         s.total_token_throughput = (s.input_tokens + s.output_tokens) as f64 / s.duration_s;
         s.request_goodput = s.good_requests.map(|g| g as f64 / s.duration_s);
+        if s.inputs > 0 {
+            s.input_throughput = Some(s.inputs as f64 / s.duration_s);
+            s.input_token_throughput = Some(s.input_tokens as f64 / s.duration_s);
+        }
         if s.bytes_read + s.bytes_written > 0 {
             s.bytes_throughput = Some((s.bytes_read + s.bytes_written) as f64 / s.duration_s);
         }
@@ -367,6 +384,7 @@ mod tests {
             error_classes: BTreeMap::from([("timeout".to_string(), 1)]),
             input_tokens: 10,
             output_tokens: 100,
+            inputs: 0,
             token_count_source: "usage".to_string(),
             aborted: None,
             histograms: BTreeMap::from([(E2EL.to_string(), encode_histogram(E2EL, &h).unwrap())]),

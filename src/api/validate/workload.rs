@@ -24,6 +24,15 @@ impl Validator {
                     self.err(format!("{at}.workload.chroma.{field}"), message);
                 }
             }
+            WorkloadType::Embeddings => {
+                let e = c.workload.embeddings.clone().unwrap_or_default();
+                for (field, message) in e.problems(c.load.stages.len()) {
+                    self.err(format!("{at}.workload.embeddings.{field}"), message);
+                }
+                if let Some(p) = length_problem(&e.input_len()) {
+                    self.err(format!("{at}.workload.embeddings.inputTokens"), p);
+                }
+            }
         }
         if c.load.concurrency == Some(0) {
             self.err(format!("{at}.load.concurrency"), "must be at least 1");
@@ -113,7 +122,7 @@ impl Validator {
     }
 
     fn check_openai(&mut self, o: &crate::api::workload::OpenAiWorkload, at: &str) {
-        use crate::api::workload::{DatasetType, LengthDist, LengthDistType};
+        use crate::api::workload::{DatasetType, LengthDist};
         if o.max_tokens == 0 {
             self.err(format!("{at}.maxTokens"), "must be at least 1");
         }
@@ -123,22 +132,7 @@ impl Validator {
             }
         }
         let check_len = |v: &mut Self, d: &LengthDist, at: String| {
-            let problem = match d.kind {
-                LengthDistType::Fixed if d.value.is_none_or(|x| x == 0) => {
-                    Some("type fixed needs value >= 1".to_string())
-                }
-                LengthDistType::Uniform => match (d.min, d.max) {
-                    (Some(lo), Some(hi)) if lo <= hi && hi > 0 => None,
-                    (Some(lo), Some(hi)) => Some(format!("min {lo} must not exceed max {hi}")),
-                    _ => Some("type uniform needs min and max".to_string()),
-                },
-                LengthDistType::Normal => match (d.mean, d.std) {
-                    (Some(m), Some(sd)) if m.is_finite() && sd.is_finite() && sd >= 0.0 => None,
-                    _ => Some("type normal needs mean and std >= 0".to_string()),
-                },
-                _ => None,
-            };
-            if let Some(p) = problem {
+            if let Some(p) = length_problem(d) {
                 v.err(at, p);
             }
         };
@@ -297,6 +291,26 @@ impl Validator {
     }
 }
 
+/// What is wrong with a length distribution, if anything.
+fn length_problem(d: &crate::api::workload::LengthDist) -> Option<String> {
+    use crate::api::workload::LengthDistType;
+    match d.kind {
+        LengthDistType::Fixed if d.value.is_none_or(|x| x == 0) => {
+            Some("type fixed needs value >= 1".to_string())
+        }
+        LengthDistType::Uniform => match (d.min, d.max) {
+            (Some(lo), Some(hi)) if lo <= hi && hi > 0 => None,
+            (Some(lo), Some(hi)) => Some(format!("min {lo} must not exceed max {hi}")),
+            _ => Some("type uniform needs min and max".to_string()),
+        },
+        LengthDistType::Normal => match (d.mean, d.std) {
+            (Some(m), Some(sd)) if m.is_finite() && sd.is_finite() && sd >= 0.0 => None,
+            _ => Some("type normal needs mean and std >= 0".to_string()),
+        },
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::api::load::load_str;
@@ -360,5 +374,58 @@ mod tests {
         ] {
             assert!(p.contains(&want), "{want} missing in {p:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod embeddings_tests {
+    use crate::api::load::load_str;
+
+    fn paths_of(embeddings: &str, load: &str) -> Vec<String> {
+        let text = format!(
+            "apiVersion: aifbench.io/v1alpha1\nkind: Benchmark\nmetadata: {{name: t}}\nspec:\n  services:\n    - id: sim\n      command: [aifbench, sim]\n  clients:\n    - id: load\n      target: sim\n      workload:\n        type: embeddings\n        embeddings: {embeddings}\n      load: {load}\n"
+        );
+        let errs = match load_str(&text, "t.yaml", &|_| None) {
+            Ok(l) => super::super::validate(&l.benchmark),
+            Err(e) => e.errors,
+        };
+        errs.into_iter()
+            .map(|e| e.path)
+            .filter(|p| p.contains(".workload."))
+            .collect()
+    }
+
+    #[test]
+    fn embeddings_settings_are_checked_by_field() {
+        let at = "spec.clients[0].workload.embeddings";
+        let stages =
+            "{stages: [{concurrency: 1, maxRequests: 2}, {concurrency: 2, maxRequests: 2}]}";
+        assert!(
+            paths_of(
+                "{batchSize: 4, stageBatchSizes: [1, 8], encodingFormat: base64}",
+                stages
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            paths_of("{stageBatchSizes: [1, 8, 16]}", stages),
+            [format!("{at}.stageBatchSizes")]
+        );
+        assert_eq!(
+            paths_of(
+                "{apiKeyEnv: K, apiKeyFile: f, inputTokens: {type: uniform, min: 9, max: 3}}",
+                "{maxRequests: 5}"
+            ),
+            [format!("{at}.apiKeyFile"), format!("{at}.inputTokens")]
+        );
+        // The schema refuses a batch of 0 and unknown formats.
+        assert_eq!(
+            paths_of("{batchSize: 0}", "{maxRequests: 5}"),
+            [format!("{at}.batchSize")]
+        );
+        assert_eq!(
+            paths_of("{encodingFormat: int8}", "{maxRequests: 5}"),
+            [format!("{at}.encodingFormat")]
+        );
     }
 }

@@ -29,6 +29,7 @@ fn run(label: &str, n: u64, ttft_ms: f64, errors: u64) -> RunData {
         error_classes: BTreeMap::new(),
         input_tokens: 10 * n,
         output_tokens: 16 * n,
+        inputs: 0,
         token_count_source: "usage".into(),
         aborted: None,
         histograms: BTreeMap::from([

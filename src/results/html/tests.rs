@@ -25,6 +25,7 @@ fn result(id: &str, start_unix_ms: i64, stages: usize) -> ClientResult {
         error_classes: BTreeMap::from([("http_503<x>".to_string(), 2)]),
         input_tokens: 100,
         output_tokens: 6400,
+        inputs: 0,
         token_count_source: "usage".to_string(),
         aborted: None,
         histograms: BTreeMap::from([
