@@ -1,6 +1,7 @@
 //! The commands that only read and write files: `validate`, `import`,
-//! `report` and `crd`, and the loading of a Benchmark file that `run`
-//! shares with them (warnings and errors on stderr, exit code 2).
+//! `report` and `crd`, and the loading (and validating) of a Benchmark
+//! file that `run` and `submit` share with them (warnings and errors on
+//! stderr, exit code 2).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,6 +33,22 @@ pub fn load(file: &Path) -> Result<Loaded, ExitCode> {
             print_load_error(&e);
             Err(ExitCode::from(2))
         }
+    }
+}
+
+/// Loads `file` and validates it ([`load`], then every problem of
+/// `validate` printed): a Benchmark ready to run, or exit code 2.
+pub fn load_valid(file: &Path) -> Result<Loaded, ExitCode> {
+    let loaded = load(file)?;
+    let errors = validate(&loaded.benchmark);
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        print_load_error(&LoadError {
+            source_name: file.display().to_string(),
+            errors,
+        });
+        Err(ExitCode::from(2))
     }
 }
 

@@ -14,35 +14,25 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use aifbench::api::load::LoadError;
 use aifbench::api::spec::Benchmark;
 use aifbench::api::status::Phase;
-use aifbench::api::validate::validate;
 use aifbench::local::{self, ProgressMode, RunOptions, Signals};
 use aifbench::results::ResultsDir;
 
 use super::args::{ProgressArg, RunArgs};
 use super::console;
-use super::files::{load, print_load_error};
+use super::files::load_valid;
 use super::signals::{spawn_signal_handler, survive_hangup};
 use super::summary::{summary_text, verdict_line};
 
 /// Runs (or with `--dry-run` only prints) the Benchmark of `args.file`.
 /// Exit code: 0 Succeeded, 1 Failed, 2 invalid file, 130 Cancelled.
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let loaded = match load(&args.file) {
+    let loaded = match load_valid(&args.file) {
         Ok(l) => l,
         Err(code) => return Ok(code),
     };
     let b = loaded.benchmark;
-    let errors = validate(&b);
-    if !errors.is_empty() {
-        print_load_error(&LoadError {
-            source_name: args.file.display().to_string(),
-            errors,
-        });
-        return Ok(ExitCode::from(2));
-    }
     if args.dry_run {
         dry_run(&b, args.workspace)?;
         return Ok(ExitCode::SUCCESS);

@@ -22,9 +22,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use aifbench::api::load::LoadError;
 use aifbench::api::spec::{Benchmark, SlurmSpec};
-use aifbench::api::validate::validate;
 use aifbench::backend::Backends;
 #[cfg(test)]
 use aifbench::backend::slurm::render::slurm_time;
@@ -34,7 +32,7 @@ use aifbench::backend::slurm::{Transport, TransportConfig, job_name};
 use aifbench::results::ResultsDir;
 
 use super::console;
-use super::files::{load, print_load_error};
+use super::files::load_valid;
 use super::slurm_args::SlurmArgs;
 
 // No doc comment here: the `Submit` variant's text is the subcommand's help.
@@ -66,19 +64,11 @@ const SUBMITTED: &str = "benchmark.submitted.yaml";
 /// Submits (or with `--dry-run` prints) the run of `args.file` as one job.
 /// Exit code: 0 submitted, 1 refused, 2 invalid file.
 pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
-    let loaded = match load(&args.file) {
+    let loaded = match load_valid(&args.file) {
         Ok(l) => l,
         Err(code) => return Ok(code),
     };
     let b = loaded.benchmark;
-    let errors = validate(&b);
-    if !errors.is_empty() {
-        print_load_error(&LoadError {
-            source_name: args.file.display().to_string(),
-            errors,
-        });
-        return Ok(ExitCode::from(2));
-    }
     let slurm = match allocation_spec(&b, args.time_margin) {
         Ok(s) => s,
         Err(e) => {

@@ -23,7 +23,6 @@ use base64::Engine as _;
 use bytes::Bytes;
 use rand::SeedableRng as _;
 use rand::rngs::SmallRng;
-use reqwest::header::CONTENT_TYPE;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -31,7 +30,7 @@ use tokio::time::Instant;
 use super::WorkloadError;
 use super::load::{Executor, RequestContext};
 use super::openai::{
-    checked_root, classify_transport, describe, discover_model, http_client, load_key,
+    checked_root, classify_transport, describe, discover_model, http_client, load_key, post_json,
 };
 use super::openai_payload::excerpt;
 use super::prompt::{sample_len, synthetic_prompt};
@@ -280,27 +279,9 @@ impl EmbeddingsExecutor {
     }
 
     async fn send(&self, body: Bytes, estimated: u64) -> Outcome {
-        let resp = self
-            .http
-            .post(self.url.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| Failure::new(classify_transport(&e, false), describe(&e)))?;
-        let status = resp.status();
+        let resp = post_json(&self.http, &self.url, body).await?;
         let bytes = resp.bytes().await;
         let end = Instant::now();
-        if !status.is_success() {
-            let body = bytes.unwrap_or_default();
-            return Err(Failure::new(
-                ErrorClass::Http(status.as_u16()),
-                format!(
-                    "HTTP {status}: {}",
-                    excerpt(&String::from_utf8_lossy(&body))
-                ),
-            ));
-        }
         let body = bytes.map_err(|e| Failure::new(classify_transport(&e, true), describe(&e)))?;
         let checked = check_response(&body, self.batch, self.format)?;
         let (input_tokens, token_source) = match checked.prompt_tokens {

@@ -168,6 +168,36 @@ pub(crate) fn http_client(
         .map_err(WorkloadError::HttpClient)
 }
 
+/// POSTs a JSON `body` to `url`: the response when its status is a
+/// success, else the failure — the transport error classified, or
+/// `http_<code>` with an excerpt of the body. Shared by the OpenAI-compatible
+/// executors (inference and embeddings).
+pub(crate) async fn post_json(
+    http: &reqwest::Client,
+    url: &reqwest::Url,
+    body: Bytes,
+) -> Result<reqwest::Response, Failure> {
+    let resp = http
+        .post(url.clone())
+        .header(CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| Failure::new(classify_transport(&e, false), describe(&e)))?;
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let body = resp.bytes().await.unwrap_or_default();
+    Err(Failure::new(
+        ErrorClass::Http(status.as_u16()),
+        format!(
+            "HTTP {status}: {}",
+            excerpt(&String::from_utf8_lossy(&body))
+        ),
+    ))
+}
+
 /// The first model `GET {root}/v1/models` lists, within `timeout`.
 pub(crate) async fn discover_model(
     http: &reqwest::Client,
@@ -352,25 +382,7 @@ impl OpenAiExecutor {
     }
 
     async fn send(&self, body: Bytes, mut answer: Option<&mut String>) -> Outcome {
-        let resp = self
-            .http
-            .post(self.url.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| Failure::new(classify_transport(&e, false), describe(&e)))?;
-        let status = resp.status();
-        if !status.is_success() {
-            let body = resp.bytes().await.unwrap_or_default();
-            return Err(Failure::new(
-                ErrorClass::Http(status.as_u16()),
-                format!(
-                    "HTTP {status}: {}",
-                    excerpt(&String::from_utf8_lossy(&body))
-                ),
-            ));
-        }
+        let resp = post_json(&self.http, &self.url, body).await?;
         if !self.stream {
             let body = resp
                 .bytes()

@@ -315,9 +315,11 @@ fn length_problem(d: &crate::api::workload::LengthDist) -> Option<String> {
 mod tests {
     use crate::api::load::load_str;
 
-    fn paths_of(openai: &str) -> Vec<String> {
+    /// The workload's problems of a client with `workload` (its YAML
+    /// after `type: `, e.g. `openai\n        openai: {...}`) and `load`.
+    fn workload_paths(workload: &str, load: &str) -> Vec<String> {
         let text = format!(
-            "apiVersion: aifbench.io/v1alpha1\nkind: Benchmark\nmetadata: {{name: t}}\nspec:\n  services:\n    - id: sim\n      command: [aifbench, sim]\n  clients:\n    - id: load\n      target: sim\n      workload:\n        type: openai\n        openai: {openai}\n      load: {{maxRequests: 5}}\n"
+            "apiVersion: aifbench.io/v1alpha1\nkind: Benchmark\nmetadata: {{name: t}}\nspec:\n  services:\n    - id: sim\n      command: [aifbench, sim]\n  clients:\n    - id: load\n      target: sim\n      workload:\n        type: {workload}\n      load: {load}\n"
         );
         let errs = match load_str(&text, "t.yaml", &|_| None) {
             Ok(l) => super::super::validate(&l.benchmark),
@@ -328,6 +330,20 @@ mod tests {
             .map(|e| e.path)
             .filter(|p| p.contains(".workload."))
             .collect()
+    }
+
+    fn paths_of(openai: &str) -> Vec<String> {
+        workload_paths(
+            &format!("openai\n        openai: {openai}"),
+            "{maxRequests: 5}",
+        )
+    }
+
+    fn embeddings_paths(embeddings: &str, load: &str) -> Vec<String> {
+        workload_paths(
+            &format!("embeddings\n        embeddings: {embeddings}"),
+            load,
+        )
     }
 
     #[test]
@@ -375,25 +391,6 @@ mod tests {
             assert!(p.contains(&want), "{want} missing in {p:?}");
         }
     }
-}
-
-#[cfg(test)]
-mod embeddings_tests {
-    use crate::api::load::load_str;
-
-    fn paths_of(embeddings: &str, load: &str) -> Vec<String> {
-        let text = format!(
-            "apiVersion: aifbench.io/v1alpha1\nkind: Benchmark\nmetadata: {{name: t}}\nspec:\n  services:\n    - id: sim\n      command: [aifbench, sim]\n  clients:\n    - id: load\n      target: sim\n      workload:\n        type: embeddings\n        embeddings: {embeddings}\n      load: {load}\n"
-        );
-        let errs = match load_str(&text, "t.yaml", &|_| None) {
-            Ok(l) => super::super::validate(&l.benchmark),
-            Err(e) => e.errors,
-        };
-        errs.into_iter()
-            .map(|e| e.path)
-            .filter(|p| p.contains(".workload."))
-            .collect()
-    }
 
     #[test]
     fn embeddings_settings_are_checked_by_field() {
@@ -401,18 +398,18 @@ mod embeddings_tests {
         let stages =
             "{stages: [{concurrency: 1, maxRequests: 2}, {concurrency: 2, maxRequests: 2}]}";
         assert!(
-            paths_of(
+            embeddings_paths(
                 "{batchSize: 4, stageBatchSizes: [1, 8], encodingFormat: base64}",
                 stages
             )
             .is_empty()
         );
         assert_eq!(
-            paths_of("{stageBatchSizes: [1, 8, 16]}", stages),
+            embeddings_paths("{stageBatchSizes: [1, 8, 16]}", stages),
             [format!("{at}.stageBatchSizes")]
         );
         assert_eq!(
-            paths_of(
+            embeddings_paths(
                 "{apiKeyEnv: K, apiKeyFile: f, inputTokens: {type: uniform, min: 9, max: 3}}",
                 "{maxRequests: 5}"
             ),
@@ -420,11 +417,11 @@ mod embeddings_tests {
         );
         // The schema refuses a batch of 0 and unknown formats.
         assert_eq!(
-            paths_of("{batchSize: 0}", "{maxRequests: 5}"),
+            embeddings_paths("{batchSize: 0}", "{maxRequests: 5}"),
             [format!("{at}.batchSize")]
         );
         assert_eq!(
-            paths_of("{encodingFormat: int8}", "{maxRequests: 5}"),
+            embeddings_paths("{encodingFormat: int8}", "{maxRequests: 5}"),
             [format!("{at}.encodingFormat")]
         );
     }
