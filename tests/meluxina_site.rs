@@ -195,14 +195,7 @@ fn the_meluxina_vllm_recipe_runs_in_one_allocation_on_the_site() {
             .expect("run.json parses");
     assert_eq!(run["allocation"]["jobId"], job.as_str(), "{run:#}");
     for id in ["vllm", "chat-1", "chat-2"] {
-        let c = component(&s, id);
-        let step = c["jobId"].as_str().unwrap_or_default();
-        let (parent, n) = step
-            .split_once('.')
-            .unwrap_or_else(|| panic!("{id}: {step:?} is not a step ({c:#})"));
-        assert_eq!(parent, job, "{c:#}");
-        assert!(n.parse::<u32>().is_ok(), "{c:#}");
-        assert_eq!(run["components"][id]["backend"], "slurm-step", "{run:#}");
+        assert_step_of(&s, &run, &job, id);
     }
     assert!(seen.contains(&format!("{prefix}vllm")), "{seen:?}");
     let all = jobs(&prefix);

@@ -126,17 +126,10 @@ fn submit_runs_the_driver_and_every_component_in_one_allocation() {
     assert_eq!(s["phase"], "Succeeded", "{s:#}");
     let prefix = job_prefix(&dir);
     for id in ["sim", "chat-1", "chat-2"] {
-        let c = component(&s, id);
-        let step = c["jobId"].as_str().unwrap_or_default();
-        let (parent, n) = step
-            .split_once('.')
-            .unwrap_or_else(|| panic!("{id}: {step:?} is not a step ({c:#})"));
-        assert_eq!(parent, job, "{c:#}");
-        assert!(n.parse::<u32>().is_ok(), "{c:#}");
-        assert_eq!(run["components"][id]["backend"], "slurm-step", "{run:#}");
+        let step = assert_step_of(&s, &run, &job, id);
         let name = format!("{prefix}{id}");
         if let Some(seen) = steps_seen.get(&name) {
-            assert_eq!(seen, step, "squeue listed {name} as {seen}");
+            assert_eq!(*seen, step, "squeue listed {name} as {seen}");
         }
     }
     assert!(

@@ -12,7 +12,8 @@ use super::load::{LoadOutcome, Timeline};
 use super::stats::{add_histogram, decode_histogram, encode_histogram, new_histogram};
 
 /// What one load-generator instance measured, as written to its result file.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+/// (`Default`: an empty result, for building one field by field.)
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientResult {
     /// Instance id.

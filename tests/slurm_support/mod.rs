@@ -206,3 +206,26 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// Asserts that component `id` of status `s` ran as a step of allocation
+/// `job` (its jobId `<job>.<n>`, its backend `slurm-step` in `run`, the
+/// run.json); returns the step id.
+pub fn assert_step_of(
+    s: &serde_json::Value,
+    run: &serde_json::Value,
+    job: &str,
+    id: &str,
+) -> String {
+    let c = s["components"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["id"] == id))
+        .unwrap_or_else(|| panic!("no component {id} in {s:#}"));
+    let step = c["jobId"].as_str().unwrap_or_default();
+    let (parent, n) = step
+        .split_once('.')
+        .unwrap_or_else(|| panic!("{id}: {step:?} is not a step ({c:#})"));
+    assert_eq!(parent, job, "{c:#}");
+    assert!(n.parse::<u32>().is_ok(), "{c:#}");
+    assert_eq!(run["components"][id]["backend"], "slurm-step", "{run:#}");
+    step.to_string()
+}

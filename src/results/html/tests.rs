@@ -25,27 +25,12 @@ fn result(id: &str, start_unix_ms: i64, stages: usize) -> ClientResult {
         error_classes: BTreeMap::from([("http_503<x>".to_string(), 2)]),
         input_tokens: 100,
         output_tokens: 6400,
-        inputs: 0,
         token_count_source: "usage".to_string(),
-        aborted: None,
         histograms: BTreeMap::from([
             ("ttft".to_string(), encode_histogram("ttft", &ttft).unwrap()),
             ("e2el".to_string(), encode_histogram("e2el", &e2el).unwrap()),
         ]),
-        good_requests: None,
         concurrency: Some(concurrency),
-        rate: None,
-        seed: None,
-        send_rate: None,
-        stages: Vec::new(),
-        bytes_read: 0,
-        bytes_written: 0,
-        data_loss: None,
-        operations: BTreeMap::new(),
-        recall: None,
-        setup: None,
-        turns: BTreeMap::new(),
-        stopped_at_saturation: false,
         timeline: Timeline {
             start_unix_ms,
             completed: vec![50, 50, 50, 50],
@@ -54,6 +39,7 @@ fn result(id: &str, start_unix_ms: i64, stages: usize) -> ClientResult {
             in_flight: vec![4, 4, 4, 0],
             truncated: false,
         },
+        ..Default::default()
     };
     if stages == 0 {
         return one(4);
