@@ -125,6 +125,18 @@ fn embeddings_recipe_reports_inputs_and_tokens_per_second() {
         ips[1] > ips[0] && ips[2] > ips[1],
         "inputs/s by batch size: {ips:?}"
     );
+    // The sweep's curve judges what a batch delivers: load = workers x
+    // batch, throughput = inputs/s.
+    let sat = &sweep["saturation"];
+    assert_eq!(sat["loadKind"], "concurrency x batch", "{sat:#}");
+    let curve = sat["curve"].as_array().expect("a curve");
+    let loads: Vec<f64> = curve.iter().map(|p| p["load"].as_f64().unwrap()).collect();
+    assert_eq!(loads, [2.0, 8.0, 32.0], "{sat:#}");
+    let tput: Vec<f64> = curve
+        .iter()
+        .map(|p| p["throughput"].as_f64().unwrap())
+        .collect();
+    assert_eq!(tput, ips, "{sat:#}");
     eprintln!(
         "closed batch 8: {:.1} req/s, {:.1} inputs/s, {:.0} tokens/s; sweep inputs/s {ips:?}",
         closed["requestThroughput"].as_f64().unwrap(),

@@ -116,15 +116,26 @@ impl Summary {
 
     /// This summary as stage `stage` of a sweep, its latency read from
     /// `metric`.
+    /// Embeddings (inputs counted): the load is scaled by the batch (inputs
+    /// per request) and the throughput is inputs per second, so a sweep of
+    /// batch sizes is judged by what it delivers.
     pub fn sweep_point(&self, stage: usize, metric: Option<&str>) -> SweepPoint {
+        let base = self
+            .concurrency
+            .map(f64::from)
+            .or(self.rate)
+            .unwrap_or_default();
+        let (load, throughput) = match self.input_throughput {
+            Some(inputs_per_s) if self.requests > 0 => (
+                base * (self.inputs as f64 / self.requests as f64).round(),
+                inputs_per_s,
+            ),
+            _ => (base, self.request_throughput),
+        };
         SweepPoint {
             stage,
-            load: self
-                .concurrency
-                .map(f64::from)
-                .or(self.rate)
-                .unwrap_or_default(),
-            throughput: self.request_throughput,
+            load,
+            throughput,
             latency_p50_ms: metric.and_then(|m| self.latency.get(m)).map(|l| l.p50_ms),
             goodput: self.request_goodput,
         }
@@ -134,11 +145,14 @@ impl Summary {
     /// without two stages.
     fn sweep(&self, stopped_early: bool) -> Option<Saturation> {
         let first = self.stages.first()?;
-        let load_kind = if first.concurrency.is_none() && first.rate.is_some() {
-            "rate"
+        let mut load_kind = if first.concurrency.is_none() && first.rate.is_some() {
+            "rate".to_string()
         } else {
-            "concurrency"
+            "concurrency".to_string()
         };
+        if first.input_throughput.is_some() {
+            load_kind.push_str(" x batch");
+        }
         let metric = first.sweep_metric().map(str::to_string);
         let curve = self
             .stages
@@ -146,7 +160,7 @@ impl Summary {
             .enumerate()
             .map(|(k, st)| st.sweep_point(k, metric.as_deref()))
             .collect();
-        saturation::analyse(load_kind, metric, curve, stopped_early)
+        saturation::analyse(&load_kind, metric, curve, stopped_early)
     }
 }
 

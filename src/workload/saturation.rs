@@ -33,9 +33,10 @@ pub const MIN_LATENCY_RISE: f64 = 0.10;
 pub struct SweepPoint {
     /// Index of the stage (0-based).
     pub stage: usize,
-    /// The stage's load: its total concurrency, else its total rate.
+    /// The stage's load: its total concurrency, else its total rate (for
+    /// embeddings times the batch: inputs per request).
     pub load: f64,
-    /// Successful requests per second.
+    /// Successful requests per second (embeddings: inputs per second).
     pub throughput: f64,
     /// Median latency (ms) of the metric the rule reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -49,7 +50,8 @@ pub struct SweepPoint {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Saturation {
-    /// What `load` is: `concurrency` or `rate`.
+    /// What `load` is: `concurrency` or `rate` (`... x batch` for
+    /// embeddings).
     pub load_kind: String,
     /// The latency metric the rule read (`e2el`, `ttft`, ...), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
