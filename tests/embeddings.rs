@@ -4,25 +4,13 @@
 //! the batch-size sweep (one batch size per stage) embeds more inputs per
 //! second with larger batches.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::Command;
 
+use common::{read_json, results_dir};
+
 use serde_json::Value;
-
-fn only_subdir(workspace: &Path) -> PathBuf {
-    let dirs: Vec<PathBuf> = std::fs::read_dir(workspace)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    dirs[0].clone()
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{path:?}: {e}")))
-        .unwrap()
-}
 
 /// `a` equals `b` within rounding.
 fn close(a: f64, b: f64) -> bool {
@@ -64,13 +52,13 @@ fn embeddings_recipe_reports_inputs_and_tokens_per_second() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "aifbench run failed: {stderr}");
     eprintln!("embeddings.yaml: {:.1}s", started.elapsed().as_secs_f64());
-    let dir = only_subdir(workspace.path());
+    let dir = results_dir(workspace.path());
     let status: Value =
         serde_norway::from_str(&std::fs::read_to_string(dir.join("status.yaml")).unwrap()).unwrap();
     assert_eq!(status["phase"], "Succeeded", "{status:#}");
 
     // Per-client summaries, in the order of the recipe.
-    let summary = json(&dir.join("summary.json"));
+    let summary = read_json(&dir.join("summary.json"));
     let clients = summary["clients"].as_array().unwrap();
     assert_eq!(clients.len(), 3, "{summary:#}");
     let (closed, open, sweep) = (&clients[0], &clients[1], &clients[2]);
@@ -85,7 +73,7 @@ fn embeddings_recipe_reports_inputs_and_tokens_per_second() {
     // Tokens are the server's usage counts: the simulator counts one token
     // per word, and the inputs of the sweep are 100 words each.
     for id in ["embed", "embed-open", "embed-sweep"] {
-        let r = json(&dir.join(format!("clients/{id}-1.json")));
+        let r = read_json(&dir.join(format!("clients/{id}-1.json")));
         assert_eq!(r["workload"], "embeddings");
         assert_eq!(r["tokenCountSource"], "usage", "{id}");
         assert_eq!(r["outputTokens"], 0, "{id}");
@@ -94,12 +82,12 @@ fn embeddings_recipe_reports_inputs_and_tokens_per_second() {
         sweep["inputTokens"].as_u64(),
         Some(100 * sweep["inputs"].as_u64().unwrap())
     );
-    let open_r = json(&dir.join("clients/embed-open-1.json"));
+    let open_r = read_json(&dir.join("clients/embed-open-1.json"));
     assert_eq!(
         open_r["inputTokens"].as_u64(),
         Some(64 * open_r["inputs"].as_u64().unwrap())
     );
-    let closed_r = json(&dir.join("clients/embed-1.json"));
+    let closed_r = read_json(&dir.join("clients/embed-1.json"));
     let (tokens, inputs) = (
         closed_r["inputTokens"].as_u64().unwrap(),
         closed_r["inputs"].as_u64().unwrap(),

@@ -5,38 +5,17 @@
 //! Needs `scripts/setup-llm.sh` (tests/run-all.sh runs it); without it this
 //! test fails and says so.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
-const ENV_FILE: &str = "/var/tmp/aifbench-tools/llm.env";
-
-/// `KEY=value` lines of the setup script's env file (values as `printf %q`
-/// writes plain paths: unquoted).
-fn llm_env() -> Vec<(String, String)> {
-    let path = std::env::var("AIFB_LLM_ENV").unwrap_or_else(|_| ENV_FILE.to_string());
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("{path}: {e}: run scripts/setup-llm.sh first (tests/run-all.sh does)")
-    });
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
+use common::{llm_env, results_dir};
 
 fn client(dir: &Path, id: &str) -> serde_json::Value {
     let path = dir.join(format!("clients/{id}-1.json"));
     serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{path:?}: {e}")))
         .unwrap()
-}
-
-fn only_subdir(workspace: &Path) -> PathBuf {
-    let dirs: Vec<PathBuf> = std::fs::read_dir(workspace)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    dirs[0].clone()
 }
 
 #[test]
@@ -58,7 +37,7 @@ fn local_llm_recipe_succeeds_with_server_token_counts() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "aifbench run failed: {stderr}");
-    let dir = only_subdir(workspace.path());
+    let dir = results_dir(workspace.path());
     let status: serde_json::Value =
         serde_norway::from_str(&std::fs::read_to_string(dir.join("status.yaml")).unwrap()).unwrap();
     assert_eq!(status["phase"], "Succeeded", "{status:#}");

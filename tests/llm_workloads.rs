@@ -8,32 +8,12 @@
 //! Needs `scripts/setup-llm.sh` (tests/run-all.sh runs it); without it these
 //! tests fail and say so.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const ENV_FILE: &str = "/var/tmp/aifbench-tools/llm.env";
-
-/// `KEY=value` lines of the setup script's env file.
-fn llm_env() -> Vec<(String, String)> {
-    let path = std::env::var("AIFB_LLM_ENV").unwrap_or_else(|_| ENV_FILE.to_string());
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("{path}: {e}: run scripts/setup-llm.sh first (tests/run-all.sh does)")
-    });
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn only_subdir(workspace: &Path) -> PathBuf {
-    let dirs: Vec<PathBuf> = std::fs::read_dir(workspace)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    dirs[0].clone()
-}
+use common::{llm_env, results_dir};
 
 /// Runs `recipe` to the end; returns its results folder (kept in `workspace`).
 fn run_recipe(recipe: &str, workspace: &Path) -> PathBuf {
@@ -51,7 +31,7 @@ fn run_recipe(recipe: &str, workspace: &Path) -> PathBuf {
         "aifbench run {recipe} failed: {stderr}"
     );
     eprintln!("{recipe}: {:.1}s", started.elapsed().as_secs_f64());
-    let dir = only_subdir(workspace);
+    let dir = results_dir(workspace);
     let status: serde_json::Value =
         serde_norway::from_str(&std::fs::read_to_string(dir.join("status.yaml")).unwrap()).unwrap();
     assert_eq!(status["phase"], "Succeeded", "{status:#}");

@@ -24,6 +24,28 @@ pub fn results_dir(workspace: &Path) -> PathBuf {
     dirs.pop().unwrap()
 }
 
+/// A JSON file, parsed; panics naming the file.
+pub fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{path:?}: {e}")))
+        .unwrap_or_else(|e| panic!("{path:?}: {e}"))
+}
+
+/// `KEY=value` lines of `scripts/setup-llm.sh`'s env file
+/// (`$AIFB_LLM_ENV`, default `/var/tmp/aifbench-tools/llm.env`; values as
+/// `printf %q` writes plain paths: unquoted). Panics saying to run the
+/// setup script when it is missing.
+pub fn llm_env() -> Vec<(String, String)> {
+    let path = std::env::var("AIFB_LLM_ENV")
+        .unwrap_or_else(|_| "/var/tmp/aifbench-tools/llm.env".to_string());
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("{path}: {e}: run scripts/setup-llm.sh first (tests/run-all.sh does)")
+    });
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// The condition of type `t` in a status object; panics naming it when absent.
 pub fn condition<'a>(status: &'a Value, t: &str) -> &'a Value {
     status["conditions"]

@@ -79,6 +79,14 @@ fn stop_at_saturation_needs_a_sweep() {
         "{duration: 5s, stopAtSaturation: true, stages: [{concurrency: 1}, {concurrency: 4}]}",
     );
     assert!(errors_of(&ok).is_empty(), "{:?}", errors_of(&ok));
+    // Only the openai workload applies it: elsewhere it would be ignored.
+    let s3 = ok.replace("workload: {type: openai}", "workload: {type: s3}");
+    let errs = errors_of(&s3);
+    let e = errs
+        .iter()
+        .find(|e| e.path == "spec.clients[0].load.stopAtSaturation")
+        .unwrap_or_else(|| panic!("{errs:?}"));
+    assert!(e.message.contains("this one is s3"), "{e:?}");
 }
 
 #[test]

@@ -10,6 +10,15 @@ use crate::api::workload::WorkloadType;
 
 impl Validator {
     pub(super) fn check_client_workload(&mut self, c: &ClientSpec, at: &str) {
+        if c.load.stop_at_saturation && c.workload.kind != WorkloadType::OpenAi {
+            self.err(
+                format!("{at}.load.stopAtSaturation"),
+                format!(
+                    "only the openai workload skips stages past saturation (this one is {}); remove it: the summary still says where the sweep saturated",
+                    c.workload.kind.as_str()
+                ),
+            );
+        }
         match c.workload.kind {
             WorkloadType::OpenAi => {}
             WorkloadType::S3 => {
