@@ -81,6 +81,13 @@ impl WorkloadType {
             Self::Embeddings => "embeddings",
         }
     }
+
+    /// Whether this workload honours `load.stopAtSaturation` (skips the
+    /// stages past the first saturated one). Validation refuses the field
+    /// elsewhere; `workload::registry` checks every runner agrees.
+    pub const fn stops_at_saturation(self) -> bool {
+        matches!(self, Self::OpenAi)
+    }
 }
 
 impl fmt::Display for WorkloadType {

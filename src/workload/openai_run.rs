@@ -34,6 +34,10 @@ impl Workload for OpenAiRun {
         WorkloadType::OpenAi
     }
 
+    fn stops_at_saturation(&self) -> bool {
+        true
+    }
+
     fn run<'a>(
         &'a self,
         instance: Instance<'a>,

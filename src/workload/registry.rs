@@ -33,4 +33,16 @@ mod tests {
             assert_eq!(WORKLOADS.iter().filter(|w| w.kind() == kind).count(), 1);
         }
     }
+
+    #[test]
+    fn validation_and_runners_agree_on_stop_at_saturation() {
+        for w in WORKLOADS {
+            assert_eq!(
+                w.stops_at_saturation(),
+                w.kind().stops_at_saturation(),
+                "{} workload",
+                w.kind()
+            );
+        }
+    }
 }

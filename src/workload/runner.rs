@@ -33,6 +33,13 @@ pub trait Workload: Sync {
     /// The type it runs (`workload.type` of a client).
     fn kind(&self) -> WorkloadType;
 
+    /// Whether `run` skips the stages past saturation when
+    /// `load.stopAtSaturation` is set; must equal
+    /// [`WorkloadType::stops_at_saturation`], which validation reads.
+    fn stops_at_saturation(&self) -> bool {
+        false
+    }
+
     /// Prepares the server side, drives the load and returns the result;
     /// the entry point writes it to `--output` and reports `done`.
     fn run<'a>(

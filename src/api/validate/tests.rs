@@ -86,7 +86,7 @@ fn stop_at_saturation_needs_a_sweep() {
         .iter()
         .find(|e| e.path == "spec.clients[0].load.stopAtSaturation")
         .unwrap_or_else(|| panic!("{errs:?}"));
-    assert!(e.message.contains("this one is s3"), "{e:?}");
+    assert!(e.message.contains("the s3 workload does not skip"), "{e:?}");
 }
 
 #[test]

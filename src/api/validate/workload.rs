@@ -10,11 +10,11 @@ use crate::api::workload::WorkloadType;
 
 impl Validator {
     pub(super) fn check_client_workload(&mut self, c: &ClientSpec, at: &str) {
-        if c.load.stop_at_saturation && c.workload.kind != WorkloadType::OpenAi {
+        if c.load.stop_at_saturation && !c.workload.kind.stops_at_saturation() {
             self.err(
                 format!("{at}.load.stopAtSaturation"),
                 format!(
-                    "only the openai workload skips stages past saturation (this one is {}); remove it: the summary still says where the sweep saturated",
+                    "the {} workload does not skip stages past saturation (only openai does); remove it: the summary still says where the sweep saturated",
                     c.workload.kind.as_str()
                 ),
             );
