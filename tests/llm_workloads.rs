@@ -118,3 +118,62 @@ fn multi_turn_conversations_grow_their_prompts_turn_by_turn() {
         eprintln!("turn {k}: TTFT p50 {} ms", ttft["p50Ms"]);
     }
 }
+
+#[test]
+fn prompt_token_counts_from_the_servers_tokenizer_match_its_usage_exactly() {
+    let workspace = tempfile::tempdir().unwrap();
+    let dir = run_recipe("recipes/token-counts.yaml", workspace.path());
+    let client = |id: &str| -> serde_json::Value {
+        let path = dir.join(format!("clients/{id}-1.json"));
+        serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{path:?}: {e}")))
+            .unwrap()
+    };
+    // Completions, synthetic and from a file: every answer's usage equals
+    // the count of the prompt it was sent.
+    for (id, n) in [("synthetic", 6), ("file", 4)] {
+        let c = client(id);
+        assert_eq!(
+            (c["requests"].as_u64(), c["errors"].as_u64()),
+            (Some(n), Some(0)),
+            "{c:#}"
+        );
+        let p = &c["promptTokens"];
+        eprintln!("{id}: {p}");
+        assert_eq!(p["source"], "server POST /extras/tokenize", "{c:#}");
+        assert_eq!(p["checked"], n, "{id}: every answer compared: {c:#}");
+        assert_eq!(p["mismatched"], 0, "{id}: {c:#}");
+        assert_eq!(p["usageMinusCounted"], 0, "{id}: {c:#}");
+    }
+    // Synthetic prompts were fitted to lengths drawn in 20..=60: the
+    // server's own count of each request lies there.
+    let log = std::fs::read_to_string(dir.join("clients/synthetic-1.requests.jsonl")).unwrap();
+    let lengths: Vec<u64> = log
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["inputTokens"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(lengths.len(), 6, "{log}");
+    assert!(lengths.iter().all(|n| (20..=60).contains(n)), "{lengths:?}");
+    // Chat: the template's tokens are not in the text's count, and show.
+    let chat = client("chat");
+    let p = &chat["promptTokens"];
+    eprintln!("chat: {p}");
+    assert_eq!(p["checked"], 2, "{chat:#}");
+    assert!(p["usageMinusCounted"].as_i64().unwrap() > 0, "{chat:#}");
+    // The estimate of the same file prompts misses the server's counts.
+    let est = client("estimated");
+    let p = &est["promptTokens"];
+    eprintln!("estimated: {p}");
+    assert_eq!(p["source"], "words (estimate)", "{est:#}");
+    assert_eq!(p["checked"], 4, "{est:#}");
+    let missed = p["mismatched"].as_u64().unwrap();
+    assert!(missed > 0, "{est:#}");
+    // The merged summary sums the four.
+    let t = total(&dir);
+    assert_eq!(t["promptTokens"]["source"], "mixed", "{t:#}");
+    assert_eq!(t["promptTokens"]["checked"], 16, "{t:#}");
+    assert_eq!(t["promptTokens"]["mismatched"], 2 + missed, "{t:#}");
+}

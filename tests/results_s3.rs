@@ -371,21 +371,8 @@ fn result(id: &str, fast: u64, slow: u64) -> ClientResult {
         token_count_source: "none".into(),
         aborted: None,
         histograms: [("e2el".to_string(), encode_histogram("e2el", &h).unwrap())].into(),
-        good_requests: None,
         concurrency: Some(1),
-        rate: None,
-        seed: None,
-        send_rate: None,
-        stages: Vec::new(),
-        bytes_read: 0,
-        bytes_written: 0,
-        data_loss: None,
-        operations: Default::default(),
-        recall: None,
-        setup: None,
-        turns: Default::default(),
-        stopped_at_saturation: false,
-        timeline: Default::default(),
+        ..ClientResult::default()
     }
 }
 

@@ -191,7 +191,7 @@ pub struct Dataset {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// Synthetic prompts: length in tokens (approximately: one common English
-    /// word per token). Default fixed 128.
+    /// word per token; exactly with `tokenizer: server`). Default fixed 128.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input_tokens: Option<LengthDist>,
     /// Output length in tokens, sent as `max_tokens` (overrides the file's
@@ -206,6 +206,33 @@ pub struct Dataset {
     /// Settings of `type: sharedPrefix`; defaults apply when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shared_prefix: Option<SharedPrefixSpec>,
+    /// How prompt lengths are counted: `words` (default; one common word per
+    /// token, no request before the load) or `server` (the served model's
+    /// own tokenizer through the server's tokenize endpoint: synthetic
+    /// prompts are fitted to exactly `inputTokens`, file prompts counted,
+    /// and every answer's `usage.prompt_tokens` is checked against the
+    /// count; see docs/metrics.md, "Prompt token counts").
+    #[serde(skip_serializing_if = "TokenizerSource::is_words")]
+    pub tokenizer: TokenizerSource,
+}
+
+/// Where prompt token counts come from (`dataset.tokenizer`).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenizerSource {
+    /// One common English word per token (an estimate, no server request).
+    #[default]
+    Words,
+    /// The server's tokenize endpoint (vLLM and llama.cpp `POST /tokenize`,
+    /// llama-cpp-python `POST /extras/tokenize`).
+    Server,
+}
+
+impl TokenizerSource {
+    /// True for the default (`words`), which the spec need not spell out.
+    pub fn is_words(&self) -> bool {
+        *self == Self::Words
+    }
 }
 
 /// Default number of prepared prompts.
@@ -220,6 +247,7 @@ impl Default for Dataset {
             output_tokens: None,
             num_prompts: DEFAULT_NUM_PROMPTS,
             shared_prefix: None,
+            tokenizer: TokenizerSource::Words,
         }
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::WorkloadError;
 use super::load::{LoadOutcome, Timeline};
 use super::stats::{add_histogram, decode_histogram, encode_histogram, new_histogram};
+use super::tokenize::PromptTokens;
 
 /// What one load-generator instance measured, as written to its result file.
 /// (`Default`: an empty result, for building one field by field.)
@@ -101,6 +102,10 @@ pub struct ClientResult {
     /// ([`super::saturation`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stopped_at_saturation: bool,
+    /// With `dataset.tokenizer: server`: the prompts' counted tokens
+    /// compared with the server's `usage.prompt_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<PromptTokens>,
     /// Per-second counts since the measurement start (at most
     /// [`MAX_TIMELINE_SECONDS`](super::load::MAX_TIMELINE_SECONDS)). With
     /// stages, the total holds every stage's seconds on one clock and the
@@ -226,6 +231,7 @@ impl ClientResult {
             setup: None,
             turns: BTreeMap::new(),
             stopped_at_saturation: false,
+            prompt_tokens: None,
             timeline: r.timeline.clone(),
         })
     }

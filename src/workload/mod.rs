@@ -63,6 +63,7 @@ pub mod stats;
 #[cfg(test)]
 mod testserver;
 pub mod timeline;
+pub mod tokenize;
 pub mod trace;
 pub mod trace_formats;
 

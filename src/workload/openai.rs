@@ -40,7 +40,8 @@ use super::openai_payload::excerpt;
 pub use super::openai_stream::{StreamAccumulator, append_delta, parse_response, whole_answer};
 use super::record::{ErrorClass, Failure, Outcome};
 use super::sse::SseParser;
-use crate::api::workload::{DatasetType, OpenAiApi, OpenAiWorkload};
+use super::tokenize::{ESTIMATE_SOURCE, PromptCheck, PromptTokens, ServerTokenizer};
+use crate::api::workload::{DatasetType, OpenAiApi, OpenAiWorkload, TokenizerSource};
 
 /// Loads the API key named by `apiKeyEnv` or `apiKeyFile`, if any. Error
 /// messages name the variable or file, never the key.
@@ -273,8 +274,11 @@ impl OpenAiClient {
     }
 
     /// The executor sending requests for `model`, one body per dataset entry
-    /// (built from `seed`), cycled by request index.
-    pub fn executor(&self, model: &str, seed: u64) -> Result<OpenAiExecutor, WorkloadError> {
+    /// (built from `seed`), cycled by request index. With a dataset, each
+    /// prompt's token count is checked against the answers' usage: estimated
+    /// (`tokenizer: words`), or counted by the server, synthetic prompts
+    /// fitted to their lengths first (`tokenizer: server`; [`super::tokenize`]).
+    pub async fn executor(&self, model: &str, seed: u64) -> Result<OpenAiExecutor, WorkloadError> {
         if let Some(spec) = &self.cfg.conversation {
             let conv = Conversations::for_workload(&self.cfg, spec, model, seed)?;
             let mut ex = self.executor_for(model, &[])?;
@@ -292,13 +296,36 @@ impl OpenAiClient {
             ex.groups = Some(Arc::new(Groups::new(grouped.groups)));
             return Ok(ex);
         }
-        let entries = dataset::build(
+        let mut entries = dataset::build(
             self.cfg.dataset.as_ref(),
             &self.cfg.prompt,
             self.cfg.max_tokens,
             seed,
         )?;
-        self.executor_for(model, &entries)
+        let Some(d) = self.cfg.dataset.as_ref() else {
+            return self.executor_for(model, &entries);
+        };
+        let synthetic = d.kind == DatasetType::Synthetic;
+        if d.tokenizer == TokenizerSource::Words {
+            let counts = super::tokenize::estimate_entries(&entries, synthetic);
+            let mut ex = self.executor_for(model, &entries)?;
+            ex.prompt_check = Some(Arc::new(PromptCheck::new(ESTIMATE_SOURCE, counts)));
+            return Ok(ex);
+        }
+        let timeout = self.cfg.request_timeout.get();
+        let tokenizer = ServerTokenizer::probe(&self.http, &self.root, model, timeout).await?;
+        let (counts, missed) =
+            super::tokenize::count_entries(&tokenizer, &mut entries, synthetic, seed).await?;
+        if missed > 0 {
+            tracing::warn!(
+                missed,
+                prompts = entries.len(),
+                "some synthetic prompts could not be fitted to their exact token length"
+            );
+        }
+        let mut ex = self.executor_for(model, &entries)?;
+        ex.prompt_check = Some(Arc::new(PromptCheck::new(tokenizer.source(), counts)));
+        Ok(ex)
     }
 
     /// The executor sending request `i` with `entries[i]` (cycled by request
@@ -330,6 +357,7 @@ impl OpenAiClient {
             groups: None,
             conversations: None,
             labelled: Arc::new(LabelledLatencies::default()),
+            prompt_check: None,
         })
     }
 }
@@ -345,6 +373,7 @@ pub struct OpenAiExecutor {
     groups: Option<Arc<Groups>>,
     conversations: Option<Arc<Conversations>>,
     labelled: Arc<LabelledLatencies>,
+    prompt_check: Option<Arc<PromptCheck>>,
 }
 
 impl OpenAiExecutor {
@@ -354,6 +383,12 @@ impl OpenAiExecutor {
             .as_ref()
             .map(|c| c.turn_stats())
             .unwrap_or_default()
+    }
+
+    /// With `dataset.tokenizer: server`: the counted prompt tokens compared
+    /// with the answers' usage so far.
+    pub fn prompt_tokens(&self) -> Option<PromptTokens> {
+        self.prompt_check.as_ref().map(|c| c.result())
     }
 
     /// The latencies kept apart by label (shared-prefix first or later
@@ -431,8 +466,13 @@ impl Executor for OpenAiExecutor {
         };
         let sent = Instant::now();
         let outcome = self.send_with_timeout(body, None).await;
-        if let (Some(label), Ok(success), false) = (label, &outcome, ctx.warmup) {
-            self.labelled.record(label, sent, success);
+        if let (Ok(success), false) = (&outcome, ctx.warmup) {
+            if let Some(label) = label {
+                self.labelled.record(label, sent, success);
+            }
+            if let Some(check) = &self.prompt_check {
+                check.record(ctx.index, success.input_tokens);
+            }
         }
         outcome
     }
@@ -534,7 +574,7 @@ mod tests {
             ..Default::default()
         };
         let client = OpenAiClient::new(&format!("http://127.0.0.1:{port}"), &cfg, 1).unwrap();
-        let ex = client.executor("m", 0).unwrap();
+        let ex = client.executor("m", 0).await.unwrap();
         let f = ex.execute(RequestContext::now(0)).await.unwrap_err();
         assert_eq!(f.class, ErrorClass::Connect, "{f:?}");
     }

@@ -86,13 +86,14 @@ async fn run(i: Instance<'_>) -> Result<ClientResult, WorkloadError> {
     let mut parts = Vec::new();
     let mut labelled = std::collections::BTreeMap::new();
     let mut turns = std::collections::BTreeMap::new();
+    let mut prompt_tokens = None;
     let mut stopped_at_saturation = false;
     match model {
         None => parts.push((plans[0].clone(), empty_outcome(plans[0].seed))),
         Some(model) => {
             let executor = match &trace {
                 Some(t) => client.executor_for(&model, &t.entries)?,
-                None => client.executor(&model, plans[0].seed)?,
+                None => client.executor(&model, plans[0].seed).await?,
             };
             let ticks = ProgressTicks {
                 id: &config.id,
@@ -129,6 +130,7 @@ async fn run(i: Instance<'_>) -> Result<ClientResult, WorkloadError> {
             }
             labelled = executor.labelled_histograms()?;
             turns = executor.turn_stats();
+            prompt_tokens = executor.prompt_tokens();
         }
     }
     if let Some(sink) = &sink {
@@ -161,6 +163,7 @@ async fn run(i: Instance<'_>) -> Result<ClientResult, WorkloadError> {
     // per-turn counts over the whole run.
     result.histograms.extend(labelled);
     result.turns = turns;
+    result.prompt_tokens = prompt_tokens;
     result.stopped_at_saturation = stopped_at_saturation;
     Ok(result)
 }

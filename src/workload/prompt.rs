@@ -89,9 +89,14 @@ pub fn synthetic_prompt(tokens: u32, rng: &mut SmallRng) -> String {
         if i > 0 {
             text.push(' ');
         }
-        text.push_str(WORDS[rng.random_range(0..WORDS.len())]);
+        text.push_str(random_word(rng));
     }
     text
+}
+
+/// One of the common words synthetic prompts are made of.
+pub fn random_word(rng: &mut SmallRng) -> &'static str {
+    WORDS[rng.random_range(0..WORDS.len())]
 }
 
 /// Estimated tokens of a text: one per four characters, at least 1.

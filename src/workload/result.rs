@@ -15,6 +15,7 @@ pub use super::client_result::{
 use super::client_result::{add_all, is_zero};
 use super::saturation::{self, Saturation, SweepPoint};
 use super::stats::{DEFAULT_PERCENTILES, E2EL, ITL, LatencyStats, TPOT, TTFT, percentile_key};
+use super::tokenize::PromptTokens;
 
 /// Results of all instances, merged.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -102,6 +103,10 @@ pub struct Summary {
     /// saturation point and the best goodput ([`super::saturation`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saturation: Option<Saturation>,
+    /// With `dataset.tokenizer: server`: counted prompt tokens compared with
+    /// the server's usage, summed over instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<PromptTokens>,
 }
 
 impl Summary {
@@ -205,6 +210,7 @@ pub fn merge_with(results: &[ClientResult], percentiles: &[f64]) -> Result<Summa
         recall: None,
         turns: BTreeMap::new(),
         saturation: None,
+        prompt_tokens: None,
     };
     let mut histograms: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
     for r in results {
@@ -235,6 +241,9 @@ pub fn merge_with(results: &[ClientResult], percentiles: &[f64]) -> Result<Summa
         }
         for (turn, stats) in &r.turns {
             s.turns.entry(*turn).or_default().add(stats);
+        }
+        if let Some(p) = &r.prompt_tokens {
+            s.prompt_tokens.get_or_insert_with(Default::default).add(p);
         }
         if let Some(rc) = &r.recall {
             s.recall = Some(match s.recall.take() {
@@ -402,21 +411,9 @@ mod tests {
             token_count_source: "usage".to_string(),
             aborted: None,
             histograms: BTreeMap::from([(E2EL.to_string(), encode_histogram(E2EL, &h).unwrap())]),
-            good_requests: None,
             concurrency: Some(2),
-            rate: None,
             seed: Some(1),
-            send_rate: None,
-            stages: Vec::new(),
-            bytes_read: 0,
-            bytes_written: 0,
-            data_loss: None,
-            operations: BTreeMap::new(),
-            recall: None,
-            setup: None,
-            turns: Default::default(),
-            stopped_at_saturation: false,
-            timeline: Timeline::default(),
+            ..ClientResult::default()
         }
     }
 

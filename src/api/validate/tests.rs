@@ -280,3 +280,22 @@ fn a_trace_replay_is_checked_before_anything_runs() {
         assert!(paths.contains(&want), "{want} missing in {errs:?}");
     }
 }
+
+#[test]
+fn server_token_counts_refuse_the_datasets_they_cannot_fit() {
+    let with = |dataset: &str| {
+        GOOD.replace(
+            "      workload: {type: openai}\n",
+            &format!("      workload: {{type: openai, openai: {{dataset: {dataset}}}}}\n"),
+        )
+    };
+    assert!(errors_of(&with("{type: synthetic, tokenizer: server}")).is_empty());
+    let errs = errors_of(&with(
+        "{type: sharedPrefix, tokenizer: server, numPrompts: 4, sharedPrefix: {groups: 2, prefixTokens: 8}}",
+    ));
+    let e = errs
+        .iter()
+        .find(|e| e.path == "spec.clients[0].workload.openai.dataset.tokenizer")
+        .unwrap_or_else(|| panic!("{errs:?}"));
+    assert!(e.message.contains("sharedPrefix"), "{e:?}");
+}

@@ -131,7 +131,7 @@ impl Validator {
     }
 
     fn check_openai(&mut self, o: &crate::api::workload::OpenAiWorkload, at: &str) {
-        use crate::api::workload::{DatasetType, LengthDist};
+        use crate::api::workload::{DatasetType, LengthDist, TokenizerSource};
         if o.max_tokens == 0 {
             self.err(format!("{at}.maxTokens"), "must be at least 1");
         }
@@ -172,6 +172,18 @@ impl Validator {
                         );
                     }
                 }
+            }
+            if d.tokenizer == TokenizerSource::Server && d.kind == DatasetType::SharedPrefix {
+                self.err(
+                    format!("{at}.dataset.tokenizer"),
+                    "server counts fit synthetic prompts and count jsonl or sharegpt ones; a sharedPrefix dataset keeps word counts: remove tokenizer",
+                );
+            }
+            if d.tokenizer == TokenizerSource::Server && o.conversation.is_some() {
+                self.err(
+                    format!("{at}.dataset.tokenizer"),
+                    "conversations grow their prompts from the answers, so their lengths are not fitted: remove tokenizer",
+                );
             }
             if d.kind == DatasetType::SharedPrefix {
                 let sp = d.shared_prefix.clone().unwrap_or_default();
