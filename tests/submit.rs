@@ -326,3 +326,63 @@ fn a_run_without_deadline_or_with_an_unsafe_folder_is_refused_by_name() {
         output_text(&out)
     );
 }
+
+#[test]
+fn cancel_ends_a_submitted_run_as_one_allocation() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = slurm_env();
+    let ws = tempfile::tempdir().unwrap();
+    let _cleanup = Cleanup(ws.path().to_path_buf());
+    let out = aifbench()
+        .args(["submit", "recipes/slurm-local.yaml", "--workspace"])
+        .arg(ws.path())
+        .envs(&env)
+        .env("AIFB_CLIENT_DURATION", "120s")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", output_text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let job = submitted_id(&stdout);
+    let dir = results_dir(ws.path());
+    assert!(
+        stdout.contains(&format!("aifbench cancel {}", dir.display())),
+        "submit says how to cancel: {stdout}"
+    );
+    // Wait until the clients run as steps of the job.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !steps_of(&job).iter().any(|(_, name)| name.contains("chat")) {
+        assert!(Instant::now() < deadline, "no client step within 120 s");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let cancelled = aifbench()
+        .arg("cancel")
+        .arg(&dir)
+        .envs(&env)
+        .output()
+        .unwrap();
+    let text = output_text(&cancelled);
+    assert!(cancelled.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("cancelled slurm job {job} (the whole allocation")),
+        "{text}"
+    );
+    // The whole allocation leaves the queue: driver, service and clients.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let q = Command::new("squeue")
+            .args(["-h", "--jobs", &job, "-o", "%T"])
+            .output()
+            .unwrap();
+        let state = String::from_utf8_lossy(&q.stdout).trim().to_string();
+        if state.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job {job} still {state} 60 s after cancel"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let s = status(&dir);
+    assert_eq!(s["phase"], "Cancelled", "{s:#}");
+}

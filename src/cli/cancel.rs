@@ -2,7 +2,9 @@
 //! driver is gone — the process groups recorded in run.json (see
 //! `local::reap`), the run's Slurm jobs (by name, through the Slurm
 //! backend of the same transport flags as `aifbench run`) — marks
-//! status.yaml Cancelled and prints what it ended.
+//! status.yaml Cancelled and prints what it ended. A run of `aifbench
+//! submit` (its folder holds submit.json) is one allocation: cancelling its
+//! job ends the driver inside it, the services and the clients together.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,8 +15,11 @@ use aifbench::backend::Backends;
 use aifbench::local::reap::{self, ReapError};
 use aifbench::results::ResultsDir;
 
+use aifbench::backend::slurm::Transport;
+
 use super::console;
 use super::slurm_args::SlurmArgs;
+use super::submit::SUBMIT_JSON;
 
 /// Flags of `aifbench cancel`.
 #[derive(clap::Args, Debug)]
@@ -35,6 +40,9 @@ const MESSAGE: &str = "cancelled from its results folder (`aifbench cancel`)";
 /// Exit code: 0 done, 1 something could not be ended, 2 refused.
 pub async fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
     let root = std::path::absolute(&args.dir)?;
+    if root.join(SUBMIT_JSON).is_file() {
+        return cancel_submitted(&root, &args).await;
+    }
     let Some(b) = read_benchmark(&root) else {
         console::err(&format!(
             "error: {} is not a results folder (no readable benchmark.yaml)\n",
@@ -101,20 +109,7 @@ pub async fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let status_path = dir.status_yaml();
-    let mut status: BenchmarkStatus = std::fs::read_to_string(&status_path)
-        .ok()
-        .and_then(|t| serde_norway::from_str(&t).ok())
-        .unwrap_or_default();
-    if mark_cancelled(&mut status, jiff::Timestamp::now()) {
-        dir.write_yaml(&status_path, &status)?;
-        out.push_str("status: Cancelled\n");
-    } else {
-        out.push_str(&format!(
-            "status: {} (the run had ended; left as it was)\n",
-            status.phase.as_str()
-        ));
-    }
+    out.push_str(&mark_folder(&dir)?);
     if out.lines().count() == 1 {
         out.insert_str(0, "nothing of this run was running\n");
     }
@@ -124,6 +119,70 @@ pub async fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Cancels the one job of a run of `aifbench submit` (`scancel` here or
+/// over ssh: the driver inside gets SIGTERM and Slurm's KillWait to write
+/// what it has), then marks the folder.
+async fn cancel_submitted(root: &Path, args: &CancelArgs) -> anyhow::Result<ExitCode> {
+    let path = root.join(SUBMIT_JSON);
+    let record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let Some(job) = record["jobId"].as_str().filter(|j| !j.is_empty()) else {
+        console::err(&format!(
+            "error: {} names no jobId; cancel the job with scancel\n",
+            path.display()
+        ));
+        return Ok(ExitCode::from(2));
+    };
+    let config = args.slurm.config()?;
+    let transport = Transport::new(&config.transport)?;
+    let Transport::Cli(cli) = &transport else {
+        anyhow::bail!(
+            "a submitted run is cancelled with scancel, here or over ssh (--slurm-transport cli or ssh), not through slurmrestd"
+        );
+    };
+    let cancelled = cli.cancel(&[job.to_string()]).await;
+    cli.close().await;
+    let mut out = String::new();
+    let failed = match cancelled {
+        Ok(()) => {
+            out.push_str(&format!(
+                "cancelled slurm job {job} (the whole allocation: the driver, the services and the clients)\n"
+            ));
+            false
+        }
+        Err(e) => {
+            out.push_str(&format!("cannot cancel slurm job {job}: {e}\n"));
+            true
+        }
+    };
+    out.push_str(&mark_folder(&ResultsDir::open(root))?);
+    console::out(&out);
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Marks the folder's status.yaml Cancelled unless the run had ended; the
+/// line saying which.
+fn mark_folder(dir: &ResultsDir) -> anyhow::Result<String> {
+    let status_path = dir.status_yaml();
+    let mut status: BenchmarkStatus = std::fs::read_to_string(&status_path)
+        .ok()
+        .and_then(|t| serde_norway::from_str(&t).ok())
+        .unwrap_or_default();
+    if mark_cancelled(&mut status, jiff::Timestamp::now()) {
+        dir.write_yaml(&status_path, &status)?;
+        Ok("status: Cancelled\n".to_string())
+    } else {
+        Ok(format!(
+            "status: {} (the run had ended; left as it was)\n",
+            status.phase.as_str()
+        ))
+    }
 }
 
 fn read_benchmark(root: &Path) -> Option<Benchmark> {

@@ -153,7 +153,7 @@ pub const SUBMIT_JSON: &str = "submit.json";
 fn followed(job_id: &str, dir: &ResultsDir, output: &Path) -> String {
     let d = dir.root.display();
     format!(
-        "submitted: slurm job {job_id}\nresults: {d}\nfollow it:\n  aifbench status {d} --watch\n  tail -f {}\ncancel it:\n  scancel {job_id}\n",
+        "submitted: slurm job {job_id}\nresults: {d}\nfollow it:\n  aifbench status {d} --watch\n  tail -f {}\ncancel it:\n  aifbench cancel {d}\n",
         output.display()
     )
 }
