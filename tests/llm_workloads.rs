@@ -157,6 +157,48 @@ fn prompt_token_counts_from_the_servers_tokenizer_match_its_usage_exactly() {
         .collect();
     assert_eq!(lengths.len(), 6, "{log}");
     assert!(lengths.iter().all(|n| (20..=60).contains(n)), "{lengths:?}");
+    // summary.json's vllm section: `vllm bench serve --save-result`'s key
+    // set, with the per-request arrays of the recorded client.
+    let v = &total(&dir)["vllm"];
+    for key in [
+        "date",
+        "backend",
+        "endpoint_type",
+        "label",
+        "model_id",
+        "tokenizer_id",
+        "num_prompts",
+        "request_rate",
+        "max_concurrency",
+        "duration",
+        "completed",
+        "failed",
+        "total_input_tokens",
+        "total_output_tokens",
+        "request_throughput",
+        "request_goodput",
+        "output_throughput",
+        "total_token_throughput",
+        "max_output_tokens_per_s",
+        "max_concurrent_requests",
+        "mean_e2el_ms",
+        "median_e2el_ms",
+        "p99_e2el_ms",
+    ] {
+        assert!(v.get(key).is_some(), "{key} missing: {v:#}");
+    }
+    assert_eq!(v["backend"], "mixed", "{v:#}");
+    assert_eq!(v["label"], "token-counts", "{v:#}");
+    assert_eq!(v["num_prompts"], 16, "{v:#}");
+    let lens: Vec<u64> = v["input_lens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect();
+    assert_eq!(lens, lengths, "{v:#}");
+    assert_eq!(v["latencies"].as_array().unwrap().len(), 6, "{v:#}");
+    assert!(v["latencies"][0].as_f64().unwrap() > 0.0, "{v:#}");
     // Chat: the template's tokens are not in the text's count, and show.
     let chat = client("chat");
     let p = &chat["promptTokens"];

@@ -18,6 +18,7 @@ pub mod environment;
 pub mod html;
 pub mod report;
 pub mod s3;
+pub mod vllm_export;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -68,7 +68,9 @@ pub fn write_report(
             message: e.to_string(),
         }
     };
-    let total = merge_with(&results, percentiles).map_err(merge_at(dir.clients()))?;
+    let mut total = merge_with(&results, percentiles).map_err(merge_at(dir.clients()))?;
+    let result_ids: Vec<&str> = results.iter().map(|r| r.id.as_str()).collect();
+    super::vllm_export::complete(&mut total.vllm, dir, benchmark, &result_ids);
     let clients = results
         .iter()
         .map(|r| {

@@ -297,7 +297,8 @@ pub fn merge_with(results: &[ClientResult], percentiles: &[f64]) -> Result<Summa
     }
     let stopped = results.iter().any(|r| r.stopped_at_saturation);
     s.saturation = s.sweep(stopped);
-    s.vllm = vllm_keys(&s, &histograms, percentiles);
+    let timeline = super::timeline::Timeline::merge(results.iter().map(|r| &r.timeline));
+    s.vllm = vllm_keys(&s, &histograms, percentiles, &timeline);
     Ok(s)
 }
 
@@ -308,9 +309,11 @@ fn vllm_keys(
     s: &Summary,
     histograms: &BTreeMap<String, Histogram<u64>>,
     percentiles: &[f64],
+    timeline: &super::timeline::Timeline,
 ) -> BTreeMap<String, serde_json::Value> {
     use serde_json::json;
     let mut m = BTreeMap::new();
+    m.insert("num_prompts".to_string(), json!(s.requests + s.errors));
     m.insert("completed".to_string(), json!(s.requests));
     m.insert("failed".to_string(), json!(s.errors));
     m.insert("duration".to_string(), json!(s.duration_s));
@@ -328,15 +331,24 @@ fn vllm_keys(
         "total_token_throughput".to_string(),
         json!(s.total_token_throughput),
     );
-    if let Some(g) = s.request_goodput {
-        m.insert("request_goodput".to_string(), json!(g));
-    }
-    if let Some(c) = s.concurrency {
-        m.insert("max_concurrency".to_string(), json!(c));
-    }
-    if let Some(r) = s.rate {
-        m.insert("request_rate".to_string(), json!(r));
-    }
+    // vLLM writes null when unset, and "inf" for no rate limit.
+    m.insert("request_goodput".to_string(), json!(s.request_goodput));
+    m.insert("max_concurrency".to_string(), json!(s.concurrency));
+    m.insert(
+        "request_rate".to_string(),
+        s.rate.map_or_else(|| json!("inf"), |r| json!(r)),
+    );
+    // Peaks over whole seconds of the merged timeline (vLLM: over its
+    // one-second buckets of token arrival).
+    let peak = |v: &[u64]| v.iter().copied().max().unwrap_or(0);
+    m.insert(
+        "max_output_tokens_per_s".to_string(),
+        json!(peak(&timeline.output_tokens) as f64),
+    );
+    m.insert(
+        "max_concurrent_requests".to_string(),
+        json!(peak(&timeline.in_flight)),
+    );
     let mut ps: Vec<f64> = DEFAULT_PERCENTILES.to_vec();
     ps.extend(
         percentiles
@@ -472,6 +484,11 @@ mod tests {
         assert_eq!(s.vllm["completed"], 100);
         assert_eq!(s.vllm["request_throughput"], 50.0);
         assert_eq!(s.vllm["max_concurrency"], 2);
+        // Unset settings as vLLM writes them; failed requests count as prompts.
+        assert_eq!(s.vllm["request_rate"], "inf");
+        assert_eq!(s.vllm["request_goodput"], serde_json::Value::Null);
+        assert_eq!(s.vllm["num_prompts"], 101);
+        assert_eq!(s.vllm["max_concurrent_requests"], 0);
         let median = s.vllm["median_e2el_ms"].as_f64().unwrap();
         assert!((median - 50.0).abs() < 0.1, "{median}");
         assert!(s.vllm.contains_key("p99.9_e2el_ms"));
