@@ -97,10 +97,12 @@ pub fn load_str(
     let mut errors = Vec::new();
     check_header(&doc, &mut errors);
     let header_ok = errors.is_empty();
-    expand_value(&mut doc, "", env, &mut errors);
-    errors.extend(schema_check::check_document(
+    let mut expanded = std::collections::BTreeSet::new();
+    expand_value(&mut doc, "", env, &mut expanded, &mut errors);
+    errors.extend(schema_check::check_expanded_document(
         &mut doc,
         &schema_check::spec_schema(),
+        &expanded,
     ));
     // Without a header the document is no Benchmark to type.
     let benchmark = if header_ok {
@@ -241,21 +243,28 @@ fn type_name(v: &Value) -> &'static str {
 
 /// Expands `${VAR}` and `${VAR:-default}` in every string of the document;
 /// `$$` is a literal `$`. Undefined variables without a default are errors
-/// at the string's field path.
+/// at the string's field path. The paths of strings a `${...}` reference
+/// filled in go to `expanded` (they may stand for numbers or booleans).
 fn expand_value(
     v: &mut Value,
     path: &str,
     env: &dyn Fn(&str) -> Option<String>,
+    expanded: &mut std::collections::BTreeSet<String>,
     errors: &mut Vec<FieldError>,
 ) {
     match v {
         Value::String(s) => match expand_vars(s, env) {
-            Ok(expanded) => *s = expanded,
+            Ok(text) => {
+                if s.contains("${") {
+                    expanded.insert(path.to_string());
+                }
+                *s = text;
+            }
             Err(message) => errors.push(FieldError::new(path, message)),
         },
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                expand_value(item, &format!("{path}[{i}]"), env, errors);
+                expand_value(item, &format!("{path}[{i}]"), env, expanded, errors);
             }
         }
         Value::Object(map) => {
@@ -265,7 +274,7 @@ fn expand_value(
                 } else {
                     format!("{path}.{k}")
                 };
-                expand_value(item, &child, env, errors);
+                expand_value(item, &child, env, expanded, errors);
             }
         }
         _ => {}
@@ -322,6 +331,45 @@ mod tests {
             Some("/home/u/results")
         );
         assert_eq!(l.format, SourceFormat::Benchmark);
+    }
+
+    #[test]
+    fn references_fill_numbers_and_booleans_but_only_where_they_stand() {
+        let doc = |load: &str| {
+            format!(
+                "apiVersion: aifbench.io/v1alpha1\nkind: Benchmark\nmetadata: {{name: t}}\nspec:\n  services:\n    - id: s\n      command: [sim, \"${{HOME}}\", \"${{N:-8000}}\"]\n      ports: [{{name: http, port: 0}}]\n  clients:\n    - id: c\n      target: s\n      workload: {{type: openai}}\n      load:\n        duration: 5s\n{load}"
+            )
+        };
+        let env = |name: &str| match name {
+            "HOME" => Some("/home/u".to_string()),
+            "CONC" => Some("6".to_string()),
+            "BAD" => Some("six".to_string()),
+            _ => None,
+        };
+        let ok = doc(
+            "        concurrency: ${CONC}\n        stopAtSaturation: \"${FLAG:-false}\"\n        rate: \"${R:-2.5}\"\n        stages: [{concurrency: 1}, {concurrency: \"${CONC}\"}]\n",
+        );
+        let l = load_str(&ok, "t.yaml", &env).unwrap_or_else(|e| panic!("{e}"));
+        let c = &l.benchmark.spec.clients[0];
+        assert_eq!(c.load.concurrency, Some(6));
+        assert!(!c.load.stop_at_saturation);
+        assert_eq!(c.load.rate, Some(2.5));
+        assert_eq!(c.load.stages[1].concurrency, Some(6));
+        // A string field keeps the text, even when it spells a number.
+        let cmd = l.benchmark.spec.services[0].command.clone();
+        assert_eq!(cmd, ["sim", "/home/u", "8000"]);
+        // A reference that spells no number is refused at its field.
+        let e = load_str(&doc("        concurrency: ${BAD}\n"), "t.yaml", &env).unwrap_err();
+        let err = e
+            .errors
+            .iter()
+            .find(|e| e.path == "spec.clients[0].load.concurrency")
+            .unwrap_or_else(|| panic!("{e}"));
+        assert!(err.message.contains("\"six\""), "{err:?}");
+        assert!(err.message.contains("whole number"), "{err:?}");
+        // A quoted number without a reference is still the wrong type, as
+        // the API server would say.
+        assert!(load_str(&doc("        concurrency: \"6\"\n"), "t.yaml", &env).is_err());
     }
 
     #[test]

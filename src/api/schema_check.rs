@@ -7,9 +7,13 @@
 //! The document is repaired as it is checked (unknown fields and wrong
 //! values removed so defaults apply, required ones filled with
 //! placeholders), so the rest of the file can still be typed and
-//! validated and every problem comes out in one pass. Pure.
+//! validated and every problem comes out in one pass. A string that a
+//! `${VAR}` reference filled in takes the type its field wants (`concurrency:
+//! ${CONC:-4}` is the number 4). Pure.
 
-use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Number, Value};
 
 use super::error::FieldError;
 use super::suggest::did_you_mean;
@@ -53,6 +57,17 @@ pub fn spec_schema() -> Value {
 /// Checks a whole document (header fields, `metadata` keys, and `spec`
 /// against `schema`), repairing it in place; returns every problem found.
 pub fn check_document(doc: &mut Value, schema: &Value) -> Vec<FieldError> {
+    check_expanded_document(doc, schema, &BTreeSet::new())
+}
+
+/// [`check_document`], where the strings at `expanded` (field paths) came
+/// from `${VAR}` references: those take the scalar type their field wants
+/// when their text is one (a whole number, a number, `true` or `false`).
+pub fn check_expanded_document(
+    doc: &mut Value,
+    schema: &Value,
+    expanded: &BTreeSet<String>,
+) -> Vec<FieldError> {
     let mut errors = Vec::new();
     let Some(top) = doc.as_object_mut() else {
         return errors;
@@ -64,7 +79,7 @@ pub fn check_document(doc: &mut Value, schema: &Value) -> Vec<FieldError> {
     if let Some(spec) = top.get_mut("spec")
         && spec.is_object()
     {
-        check_value(spec, schema, "spec", &mut errors);
+        check_value(spec, schema, "spec", expanded, &mut errors);
     }
     errors
 }
@@ -102,6 +117,7 @@ fn check_value(
     value: &mut Value,
     schema: &Value,
     path: &str,
+    expanded: &BTreeSet<String>,
     errors: &mut Vec<FieldError>,
 ) -> Verdict {
     let Some(s) = schema.as_object() else {
@@ -135,6 +151,21 @@ fn check_value(
         };
     }
     let ty = s.get("type").and_then(Value::as_str).unwrap_or_default();
+    if expanded.contains(path)
+        && let Value::String(text) = &*value
+    {
+        let text = text.clone();
+        match scalar_of(&text, ty) {
+            Some(v) => *value = v,
+            None if matches!(ty, "integer" | "number" | "boolean") => {
+                return fail(format!(
+                    "a ${{VAR}} reference gave {text:?}, expected {}",
+                    expected(s)
+                ));
+            }
+            None => {}
+        }
+    }
     let type_ok = match ty {
         "string" => value.is_string(),
         "boolean" => value.is_boolean(),
@@ -166,7 +197,7 @@ fn check_value(
         return fail(problem);
     }
     match value {
-        Value::Object(map) => check_object(map, s, path, errors),
+        Value::Object(map) => check_object(map, s, path, expanded, errors),
         Value::Array(items) => {
             if let Some(max) = s.get("maxItems").and_then(Value::as_u64)
                 && items.len() as u64 > max
@@ -178,7 +209,7 @@ fn check_value(
             }
             if let Some(item_schema) = s.get("items") {
                 for (i, item) in items.iter_mut().enumerate() {
-                    if check_value(item, item_schema, &format!("{path}[{i}]"), errors)
+                    if check_value(item, item_schema, &format!("{path}[{i}]"), expanded, errors)
                         == Verdict::Drop
                     {
                         *item = placeholder(item_schema);
@@ -195,6 +226,7 @@ fn check_object(
     map: &mut Map<String, Value>,
     s: &Map<String, Value>,
     path: &str,
+    expanded: &BTreeSet<String>,
     errors: &mut Vec<FieldError>,
 ) {
     let empty = Map::new();
@@ -212,12 +244,12 @@ fn check_object(
     for k in keys {
         let at = format!("{path}.{k}");
         let verdict = match (properties.get(&k), additional) {
-            (Some(prop), _) => map
-                .get_mut(&k)
-                .map_or(Verdict::Keep, |v| check_value(v, prop, &at, errors)),
-            (None, Some(extra)) => map
-                .get_mut(&k)
-                .map_or(Verdict::Keep, |v| check_value(v, extra, &at, errors)),
+            (Some(prop), _) => map.get_mut(&k).map_or(Verdict::Keep, |v| {
+                check_value(v, prop, &at, expanded, errors)
+            }),
+            (None, Some(extra)) => map.get_mut(&k).map_or(Verdict::Keep, |v| {
+                check_value(v, extra, &at, expanded, errors)
+            }),
             (None, None) => {
                 errors.push(FieldError::new(
                     at,
@@ -254,6 +286,29 @@ fn check_object(
 
 /// A problem with a number against the schema's bounds (`minimum`,
 /// `maximum`, and the range of its integer `format`).
+/// The value of type `ty` that `text` spells (`integer`, `number`,
+/// `boolean`); `None` for other types or text that is no such value.
+fn scalar_of(text: &str, ty: &str) -> Option<Value> {
+    let t = text.trim();
+    match ty {
+        "integer" => t
+            .parse::<i64>()
+            .map(Value::from)
+            .or_else(|_| t.parse::<u64>().map(Value::from))
+            .ok(),
+        "number" => t.parse::<f64>().ok().and_then(Number::from_f64).map(|n| {
+            // Keep whole numbers integral, as YAML would have read them.
+            t.parse::<i64>().map_or(Value::Number(n), Value::from)
+        }),
+        "boolean" => match t {
+            "true" => Some(Value::Bool(true)),
+            "false" => Some(Value::Bool(false)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 fn range_problem(n: f64, value: &Value, s: &Map<String, Value>) -> Option<String> {
     let (lo, hi) = match s.get("format").and_then(Value::as_str) {
         Some("uint16") => (Some(0.0), Some(f64::from(u16::MAX))),
