@@ -16,6 +16,8 @@
 pub mod compare;
 pub mod environment;
 pub mod html;
+pub mod provenance;
+pub mod provenance_probe;
 pub mod report;
 pub mod s3;
 

@@ -22,6 +22,7 @@
 
 mod monitors;
 mod plots;
+mod provenance;
 mod tables;
 
 use std::collections::BTreeMap;
@@ -329,6 +330,7 @@ fn render(run: &RunData<'_>, folder: &Folder) -> Result<(String, Vec<String>), S
         run.clients,
         run.missing,
     ));
+    body.push_str(&provenance::provenance_section(folder.environment.as_ref()));
     body.push_str(&tables::environment_section(folder.environment.as_ref()));
 
     let plots: Vec<&Plot> = latency
