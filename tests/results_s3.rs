@@ -386,6 +386,7 @@ fn result(id: &str, fast: u64, slow: u64) -> ClientResult {
         turns: Default::default(),
         stopped_at_saturation: false,
         timeline: Default::default(),
+        calibration: None,
     }
 }
 

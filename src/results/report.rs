@@ -86,6 +86,10 @@ pub fn write_report(
     let ids: Vec<&str> = results.iter().map(|r| r.id.as_str()).collect();
     super::write_atomic(&dir.summary_csv(), csv(&ids, &clients, &total).as_bytes())?;
     let mut md = markdown(benchmark, &ids, &clients, &total, &missing);
+    md.push_str(&super::overhead::markdown(&total, &ids, &clients));
+    if let Some(w) = total.calibration.as_ref().and_then(|c| c.warning.as_ref()) {
+        tracing::warn!(benchmark, "{w}");
+    }
     if let Some(p) = super::provenance::read_provenance(dir) {
         md.push_str(&super::provenance::markdown(&p));
     }

@@ -107,6 +107,10 @@ pub struct ClientResult {
     /// stages hold none. Absent from results written before it existed.
     #[serde(default, skip_serializing_if = "Timeline::is_empty")]
     pub timeline: Timeline,
+    /// The client's own overhead, measured before the load
+    /// (`calibration`), when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<super::calibration::Calibration>,
 }
 
 pub(super) fn is_zero(n: &u64) -> bool {
@@ -227,6 +231,7 @@ impl ClientResult {
             turns: BTreeMap::new(),
             stopped_at_saturation: false,
             timeline: r.timeline.clone(),
+            calibration: None,
         })
     }
 

@@ -102,6 +102,9 @@ pub struct Summary {
     /// saturation point and the best goodput ([`super::saturation`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saturation: Option<Saturation>,
+    /// The instances' own overhead (`calibration`), merged and flagged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<super::calibration::CalibrationSummary>,
 }
 
 impl Summary {
@@ -205,6 +208,7 @@ pub fn merge_with(results: &[ClientResult], percentiles: &[f64]) -> Result<Summa
         recall: None,
         turns: BTreeMap::new(),
         saturation: None,
+        calibration: None,
     };
     let mut histograms: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
     for r in results {
@@ -288,6 +292,7 @@ pub fn merge_with(results: &[ClientResult], percentiles: &[f64]) -> Result<Summa
     }
     let stopped = results.iter().any(|r| r.stopped_at_saturation);
     s.saturation = s.sweep(stopped);
+    s.calibration = super::calibration::summarize(results, s.latency.get("ttft"));
     s.vllm = vllm_keys(&s, &histograms, percentiles);
     Ok(s)
 }
@@ -417,6 +422,7 @@ mod tests {
             turns: Default::default(),
             stopped_at_saturation: false,
             timeline: Timeline::default(),
+            calibration: None,
         }
     }
 
