@@ -93,6 +93,52 @@ fn quickstart_succeeds_with_results_metrics_and_status() {
     ] {
         assert!(dir.join(f).is_file(), "missing {f}");
     }
+    // Provenance: aifbench's own build commit (not the working directory's),
+    // the simulator's version and model, the resolved Benchmark.
+    let env: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("environment.json")).unwrap())
+            .unwrap();
+    let prov = &env["provenance"];
+    let head = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let commit = prov["buildCommit"].as_str().unwrap();
+    match head {
+        Some(head) => assert_eq!(commit, head, "{prov:#}"),
+        None => assert_eq!(commit, "unknown", "{prov:#}"),
+    }
+    assert_eq!(env["buildCommit"], prov["buildCommit"]);
+    assert_eq!(prov["aifbenchVersion"], env!("CARGO_PKG_VERSION"));
+    let sim = &prov["servers"][0];
+    assert_eq!(sim["id"], "sim", "{prov:#}");
+    assert_eq!(
+        sim["version"],
+        concat!("aifbench-sim ", env!("CARGO_PKG_VERSION")),
+        "{prov:#}"
+    );
+    assert_eq!(sim["models"], serde_json::json!(["sim-model"]), "{prov:#}");
+    assert_eq!(s["provenance"]["buildCommit"], prov["buildCommit"], "{s:#}");
+    assert_eq!(s["provenance"]["servers"][0]["models"][0], "sim-model");
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("## Provenance") && md.contains(commit), "{md}");
+    assert!(md.contains("| sim | aifbench-sim"), "{md}");
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("id=\"provenance\"") && html.contains("sim-model"));
+    let resolved = std::fs::read_to_string(dir.join("benchmark.resolved.yaml")).unwrap();
+    assert!(
+        resolved.contains("aifbench run benchmark.resolved.yaml"),
+        "{resolved}"
+    );
+    let dry = Command::new(env!("CARGO_BIN_EXE_aifbench"))
+        .args(["run", "--dry-run"])
+        .arg(dir.join("benchmark.resolved.yaml"))
+        .output()
+        .unwrap();
+    assert!(dry.status.success(), "{}", output_text(&dry));
     // Parsed, vLLM-named metrics from the monitor.
     let parsed = std::fs::read_to_string(dir.join("metrics/sim-metrics.parsed.jsonl")).unwrap();
     let last: serde_json::Value = serde_json::from_str(parsed.lines().last().unwrap()).unwrap();

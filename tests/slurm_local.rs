@@ -46,6 +46,39 @@ fn succeeds(transport: &str, in_allocation: bool) {
         assert_eq!(c["backend"], "slurm", "{c:#}");
         assert!(c["jobId"].as_str().is_some_and(|j| !j.is_empty()), "{c:#}");
     }
+    // Provenance: the Slurm version (asked where the Slurm commands run;
+    // slurmrestd is not asked) and each component's job id, node and
+    // partition, as the status has them.
+    let env: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("environment.json")).unwrap())
+            .unwrap();
+    let slurm = &env["provenance"]["slurm"];
+    if transport == "rest" {
+        assert!(slurm["version"].is_null(), "{slurm:#}");
+    } else {
+        let version = slurm["version"].as_str().unwrap_or_default();
+        assert!(
+            version.starts_with(|c: char| c.is_ascii_digit()) && version.contains('.'),
+            "{slurm:#}"
+        );
+    }
+    for id in ["sim", "chat-1", "chat-2"] {
+        let c = component(&s, id);
+        let job = slurm["jobs"]
+            .as_array()
+            .and_then(|jobs| jobs.iter().find(|j| j["component"] == id))
+            .unwrap_or_else(|| panic!("no job for {id} in {slurm:#}"));
+        assert_eq!(job["jobId"], c["jobId"], "{slurm:#}");
+        assert_eq!(job["node"], c["node"], "{slurm:#}");
+        assert!(
+            job["node"].as_str().is_some_and(|n| !n.is_empty()),
+            "{slurm:#}"
+        );
+        assert!(
+            job["partition"].as_str().is_some_and(|p| !p.is_empty()),
+            "{slurm:#}"
+        );
+    }
     let sim = component(&s, "sim");
     let port = std::fs::read_to_string(dir.join("slurm_logs/sim.port")).unwrap();
     assert_eq!(

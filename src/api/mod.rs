@@ -3,6 +3,7 @@
 //! limits, the seed recipe importer, templates and validation.
 
 pub mod bytesize;
+pub mod calibration;
 pub mod duration;
 pub mod error;
 pub mod expand;

@@ -457,6 +457,13 @@ pub struct ClientSpec {
     /// error class) to `clients/<instance>.requests.jsonl`. Default false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub record_requests: bool,
+    /// Measure the client's own timing error first: a short run against an
+    /// in-process simulator with known timing (openai workloads); its TTFT
+    /// and ITL overhead and CPU headroom go into the result and the report,
+    /// and a run whose overhead is large next to what it measured is
+    /// flagged. `{}` turns it on with the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::api::calibration::CalibrationSpec>,
     /// Extra environment variables for each instance.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,

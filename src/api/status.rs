@@ -388,10 +388,42 @@ pub struct BenchmarkStatus {
     /// Where the full results are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub results: Option<ResultsLocation>,
+    /// What was measured, in short: aifbench's build and each server's
+    /// version and models (the whole record is `environment.json`'s
+    /// `provenance`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<ProvenanceSummary>,
     /// Short history of earlier runs of this Benchmark (the operator runs a
     /// Benchmark once per spec generation), newest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub runs: Vec<RunRecord>,
+}
+
+/// `status.provenance`: the build that ran and what each server said it is.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvenanceSummary {
+    /// aifbench's version.
+    pub aifbench_version: String,
+    /// The commit aifbench was built from ("unknown" outside a checkout).
+    pub build_commit: String,
+    /// Per service: its server's version and model ids, where it reports them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<ServerSummary>,
+}
+
+/// One service's server in `status.provenance`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerSummary {
+    /// Service id.
+    pub id: String,
+    /// What `/version` answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// What `/v1/models` listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
 }
 
 /// The summary of one finished run, kept in `status.runs`.

@@ -9,6 +9,7 @@
 //! ([`run_in_allocation`]) its Slurm components are job steps of it.
 
 mod dry_run;
+mod environment;
 mod launch;
 mod post;
 mod progress;
@@ -42,7 +43,8 @@ use crate::engine::{
 };
 use crate::monitor::scrape::MonitorConfig;
 use crate::monitor::task::MonitorTask;
-use crate::results::environment::Environment;
+use crate::results::provenance::Provenance;
+use crate::results::provenance_probe::ServerProbes;
 use crate::results::report::Report;
 use crate::results::s3::{ResultsStore, s3_url};
 use crate::results::{ResultsDir, ResultsError};
@@ -135,6 +137,10 @@ struct Driver {
     cancel: bool,
     /// The user asked to kill everything at once (second interrupt).
     forced: bool,
+    /// Services' version and model probes (`environment`).
+    servers: ServerProbes,
+    /// The provenance, once gathered.
+    provenance: Option<Provenance>,
 }
 
 /// Runs a benchmark to a terminal phase, writing everything into `dir`,
@@ -199,7 +205,7 @@ async fn run_recorded(
     driver.record = Some(record);
     let status = driver.run(&signals).await;
     driver.cleanup().await;
-    driver.finish(&status)?;
+    driver.finish(&status).await?;
     driver.upload_final_files().await;
     Ok(Outcome {
         status,
@@ -274,6 +280,8 @@ impl Driver {
             record: None,
             cancel: false,
             forced: false,
+            servers: ServerProbes::default(),
+            provenance: None,
         })
     }
 
@@ -331,7 +339,7 @@ impl Driver {
         }
     }
 
-    fn finish(&mut self, status: &BenchmarkStatus) -> Result<(), LocalError> {
+    async fn finish(&mut self, status: &BenchmarkStatus) -> Result<(), LocalError> {
         self.probes.cancel();
         let mut status = status.clone();
         status.results = Some(ResultsLocation {
@@ -341,22 +349,9 @@ impl Driver {
                 .as_ref()
                 .map(|(store, prefix)| format!("{}/", s3_url(store.bucket(), prefix))),
         });
+        let provenance = self.write_environment(&status).await?;
+        status.provenance = Some(provenance.summary());
         self.dir.write_yaml(&self.dir.status_yaml(), &status)?;
-        let mut env = Environment::capture();
-        for c in &status.components {
-            env.components.insert(
-                c.id.clone(),
-                serde_json::json!({
-                    "kind": c.kind.as_str(),
-                    "backend": c.backend,
-                    "node": c.node,
-                    "pid": c.pid,
-                    "jobId": c.job_id,
-                    "endpoint": c.endpoint,
-                }),
-            );
-        }
-        self.dir.write_json(&self.dir.environment_json(), &env)?;
         Ok(())
     }
 
@@ -397,6 +392,7 @@ impl Driver {
                 .health
                 .get(&id)
                 .is_some_and(|h| h.load(Ordering::SeqCst));
+            self.probe_server_once(&id, &o);
             obs.components.insert(id, o);
         }
         obs
@@ -643,9 +639,14 @@ impl Doer for Driver {
     async fn act(
         &mut self,
         actions: &[Action],
-        _status: &BenchmarkStatus,
+        status: &BenchmarkStatus,
     ) -> Result<Feedback, Self::Error> {
         let mut fb = Feedback::default();
+        if actions.contains(&Action::RunPostAction(PostAction::Report))
+            && let Err(e) = self.write_environment(status).await
+        {
+            tracing::warn!(error = %e, "cannot write environment.json before the report");
+        }
         for a in actions {
             self.execute(a, &mut fb).await;
         }

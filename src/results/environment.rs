@@ -1,8 +1,13 @@
-//! `environment.json`: what the run ran on, for reproducibility.
+//! `environment.json`: what the run ran on, for reproducibility: the
+//! driver host and command line, where each component ran, and the
+//! provenance (aifbench's build, servers, Slurm, images, GPUs:
+//! `provenance`).
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+
+use super::provenance::Provenance;
 
 /// Versions, host and placement of a run.
 #[derive(Serialize, Debug, Clone)]
@@ -10,8 +15,11 @@ use serde::Serialize;
 pub struct Environment {
     /// aifbench's version.
     pub aifbench_version: String,
-    /// Git commit of the working directory, when it is a git checkout.
-    pub git_sha: Option<String>,
+    /// The commit aifbench was built from (also in `provenance`).
+    pub build_commit: String,
+    /// Git commit of the directory the run was started in, when it is a git
+    /// checkout (the benchmark files' repository, not aifbench's build).
+    pub working_dir_git_sha: Option<String>,
     /// Driver host name.
     pub hostname: Option<String>,
     /// Operating system and architecture.
@@ -22,6 +30,8 @@ pub struct Environment {
     pub command_line: Vec<String>,
     /// Where each component ran: id -> {backend, node, pid, jobId, endpoint}.
     pub components: BTreeMap<String, serde_json::Value>,
+    /// What exactly was measured.
+    pub provenance: Provenance,
 }
 
 impl Environment {
@@ -29,12 +39,14 @@ impl Environment {
     pub fn capture() -> Self {
         Self {
             aifbench_version: env!("CARGO_PKG_VERSION").to_string(),
-            git_sha: git_sha(),
+            build_commit: super::provenance::BUILD_COMMIT.to_string(),
+            working_dir_git_sha: git_sha(),
             hostname: super::hostname(),
             os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
             cpus: std::thread::available_parallelism().map_or(1, usize::from),
             command_line: std::env::args().collect(),
             components: BTreeMap::new(),
+            provenance: Provenance::of_this_build(),
         }
     }
 }

@@ -16,6 +16,9 @@
 pub mod compare;
 pub mod environment;
 pub mod html;
+pub mod overhead;
+pub mod provenance;
+pub mod provenance_probe;
 pub mod report;
 pub mod s3;
 pub mod vllm_export;

@@ -87,10 +87,15 @@ pub fn write_report(
     dir.write_json(&dir.summary_json(), &file)?;
     let ids: Vec<&str> = results.iter().map(|r| r.id.as_str()).collect();
     super::write_atomic(&dir.summary_csv(), csv(&ids, &clients, &total).as_bytes())?;
-    super::write_atomic(
-        &dir.report_md(),
-        markdown(benchmark, &ids, &clients, &total, &missing).as_bytes(),
-    )?;
+    let mut md = markdown(benchmark, &ids, &clients, &total, &missing);
+    md.push_str(&super::overhead::markdown(&total, &ids, &clients));
+    if let Some(w) = total.calibration.as_ref().and_then(|c| c.warning.as_ref()) {
+        tracing::warn!(benchmark, "{w}");
+    }
+    if let Some(p) = super::provenance::read_provenance(dir) {
+        md.push_str(&super::provenance::markdown(&p));
+    }
+    super::write_atomic(&dir.report_md(), md.as_bytes())?;
     super::html::write_html(
         dir,
         &super::html::RunData {

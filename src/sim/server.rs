@@ -62,6 +62,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/v1/models", get(models))
+        .route("/version", get(version))
         .route("/v1/completions", post(completions))
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/embeddings", post(embeddings))
@@ -82,6 +83,11 @@ async fn health() -> StatusCode {
 
 async fn not_found() -> Response {
     error_response(&ApiError::NotFound("Not Found".to_owned()))
+}
+
+/// `/version` as vLLM answers it (`{"version": ...}`), naming the simulator.
+async fn version() -> Json<serde_json::Value> {
+    Json(json!({"version": concat!("aifbench-sim ", env!("CARGO_PKG_VERSION"))}))
 }
 
 async fn models(State(s): State<Arc<Shared>>) -> Json<serde_json::Value> {

@@ -112,6 +112,10 @@ pub struct ClientResult {
     /// stages hold none. Absent from results written before it existed.
     #[serde(default, skip_serializing_if = "Timeline::is_empty")]
     pub timeline: Timeline,
+    /// The client's own overhead, measured before the load
+    /// (`calibration`), when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<super::calibration::Calibration>,
 }
 
 pub(super) fn is_zero(n: &u64) -> bool {
@@ -233,6 +237,7 @@ impl ClientResult {
             stopped_at_saturation: false,
             prompt_tokens: None,
             timeline: r.timeline.clone(),
+            calibration: None,
         })
     }
 

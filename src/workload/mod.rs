@@ -30,6 +30,7 @@
 //!    prepares, drives the plan with `loadgen::progress`, returns the result);
 //! 2. declare it here (`pub mod redis;`) and add it to `registry::WORKLOADS`.
 
+pub mod calibration;
 pub mod chroma;
 pub mod chroma_run;
 pub mod client_result;

@@ -107,6 +107,9 @@ pub struct Summary {
     /// the server's usage, summed over instances.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_tokens: Option<PromptTokens>,
+    /// The instances' own overhead (`calibration`), merged and flagged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<super::calibration::CalibrationSummary>,
 }
 
 impl Summary {
@@ -211,6 +214,7 @@ pub fn merge_with(results: &[ClientResult], percentiles: &[f64]) -> Result<Summa
         turns: BTreeMap::new(),
         saturation: None,
         prompt_tokens: None,
+        calibration: None,
     };
     let mut histograms: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
     for r in results {
@@ -297,6 +301,7 @@ pub fn merge_with(results: &[ClientResult], percentiles: &[f64]) -> Result<Summa
     }
     let stopped = results.iter().any(|r| r.stopped_at_saturation);
     s.saturation = s.sweep(stopped);
+    s.calibration = super::calibration::summarize(results, s.latency.get("ttft"));
     let timeline = super::timeline::Timeline::merge(results.iter().map(|r| &r.timeline));
     s.vllm = vllm_keys(&s, &histograms, percentiles, &timeline);
     Ok(s)

@@ -66,6 +66,10 @@ impl Validator {
         }
         for (i, c) in spec.clients.iter().enumerate() {
             self.check_client(c, &format!("spec.clients[{i}]"), &services);
+            self.errors.extend(crate::api::calibration::problems(
+                c,
+                &format!("spec.clients[{i}].calibration"),
+            ));
         }
         for (i, m) in spec.monitors.iter().enumerate() {
             self.check_monitor(m, &format!("spec.monitors[{i}]"), &services);

@@ -22,6 +22,7 @@
 
 mod monitors;
 mod plots;
+mod provenance;
 mod tables;
 
 use std::collections::BTreeMap;
@@ -33,7 +34,7 @@ use serde::Deserialize;
 
 pub use monitors::{MAX_PANELS, MAX_POINTS, MonitorFile, monitor_plots, read_monitors};
 pub use plots::{MAX_SERIES, Plot, XAxis};
-pub use tables::escape;
+pub use tables::{escape, table};
 
 use super::{ResultsDir, ResultsError};
 use crate::api::spec::SloSpec;
@@ -329,6 +330,8 @@ fn render(run: &RunData<'_>, folder: &Folder) -> Result<(String, Vec<String>), S
         run.clients,
         run.missing,
     ));
+    body.push_str(&super::overhead::html(total, run.ids, run.clients));
+    body.push_str(&provenance::provenance_section(folder.environment.as_ref()));
     body.push_str(&tables::environment_section(folder.environment.as_ref()));
 
     let plots: Vec<&Plot> = latency

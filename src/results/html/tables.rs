@@ -346,7 +346,7 @@ pub fn environment_section(env: Option<&serde_json::Value>) -> String {
     };
     let rows: Vec<Vec<String>> = env
         .iter()
-        .filter(|(k, _)| *k != "components")
+        .filter(|(k, _)| *k != "components" && *k != "provenance")
         .map(|(k, v)| vec![k.clone(), compact(v)])
         .collect();
     html.push_str(&table(&["", "value"], &rows));

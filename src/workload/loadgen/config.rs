@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::upload::UploadTarget;
+use crate::api::calibration::CalibrationSpec;
 use crate::api::workload::{ErrorPolicy, LoadSpec, WorkloadSpec};
 use crate::workload::WorkloadError;
 
@@ -27,6 +28,9 @@ pub struct LoadgenConfig {
     /// Also put the full result into an S3 bucket after the run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upload: Option<UploadTarget>,
+    /// Measure the client's own overhead first (`workload::calibration`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<CalibrationSpec>,
 }
 
 impl Default for LoadgenConfig {
@@ -38,6 +42,7 @@ impl Default for LoadgenConfig {
             load: LoadSpec::default(),
             errors: ErrorPolicy::default(),
             upload: None,
+            calibration: None,
         }
     }
 }
@@ -63,6 +68,7 @@ impl LoadgenConfig {
             load,
             errors: c.errors.clone(),
             upload: None,
+            calibration: c.calibration.clone().filter(|c| c.enabled),
         }
     }
 }

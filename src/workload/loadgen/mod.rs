@@ -7,7 +7,8 @@
 //! - [`request_log`]: the per-request file (`--requests`);
 //! - [`atomic_write`]: result files written whole or not at all;
 //! - [`upload`]: the result put into S3 (`--upload-url`);
-//! - here: [`run`] (one instance, any workload) and [`run_cli`].
+//! - here: [`run`] (one instance, any workload; first its calibration,
+//!   `super::calibration`, when configured) and [`run_cli`].
 
 pub mod args;
 pub mod atomic_write;
@@ -31,6 +32,7 @@ use self::progress::print_line;
 pub use self::request_log::RequestLog;
 pub use self::upload::{UploadTarget, upload_result};
 use super::WorkloadError;
+use super::calibration::{calibrate, flag};
 use super::registry::find;
 use super::result::{ClientResult, merge};
 use super::runner::Instance;
@@ -93,7 +95,17 @@ pub async fn run(
         ));
     }
     tracing::info!(id = %config.id, base_url = %config.base_url, workload = %kind, "loadgen starting");
-    let result = workload
+    let calibration = match &config.calibration {
+        Some(c) if c.enabled => match calibrate(&config, c.duration.0, &cancel).await {
+            Ok(cal) => Some(cal),
+            Err(e) => {
+                tracing::warn!(id = %config.id, error = %e, "client calibration failed; measuring without it");
+                None
+            }
+        },
+        _ => None,
+    };
+    let mut result = workload
         .run(Instance {
             config: &config,
             requests_log,
@@ -102,6 +114,14 @@ pub async fn run(
             progress: &mut progress,
         })
         .await?;
+    if let Some(mut cal) = calibration {
+        let measured = merge(std::slice::from_ref(&result))?;
+        cal.flagged = flag(cal.ttft_overhead_p99_ms, measured.latency.get("ttft"));
+        if let Some(why) = &cal.flagged {
+            tracing::warn!(id = %result.id, "{why}");
+        }
+        result.calibration = Some(cal);
+    }
     if let Some(path) = output {
         let json = serde_json::to_vec_pretty(&result)?;
         write_atomic(path, &json)?;
