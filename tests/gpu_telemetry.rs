@@ -109,3 +109,84 @@ fn simulated_gpu_energy_per_token_matches_the_power_model() {
         assert!(html.contains(needle), "report.html lacks {needle}");
     }
 }
+
+/// `aifbench gpu-exporter` with a fake `nvidia-smi` (no GPU here): it runs
+/// the query, serves the lines under dcgm-exporter's names with the energy
+/// integrated from power, and stops on SIGTERM.
+#[test]
+fn gpu_exporter_serves_nvidia_smi_lines_as_dcgm_series() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let args_file = dir.path().join("args");
+    let fake = dir.path().join("nvidia-smi");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho \"$@\" > '{}'\nwhile true; do\n  echo '0, GPU-5e6f1a2b-3c4d-5e6f-7a8b-9c0d1e2f3a4b, NVIDIA H200, 42, 1000, 143771, 250.5'\n  sleep 0.1\ndone\n",
+            args_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aifbench"))
+        .args(["gpu-exporter", "--host", "127.0.0.1", "--interval", "100ms"])
+        .args(["--port", &port.to_string()])
+        .arg("--nvidia-smi")
+        .arg(&fake)
+        .spawn()
+        .unwrap();
+    let get = || -> Option<String> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+            .ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        Some(text)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let text = loop {
+        match get() {
+            // Two readings at least, so energy has grown.
+            Some(t)
+                if t.contains("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{") && !t.contains("} 0\n") =>
+            {
+                break t;
+            }
+            _ if std::time::Instant::now() > deadline => panic!("no readings served: {:?}", get()),
+            _ => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    };
+    let labels = "{gpu=\"0\",UUID=\"GPU-5e6f1a2b-3c4d-5e6f-7a8b-9c0d1e2f3a4b\",device=\"nvidia0\",modelName=\"NVIDIA H200\",Hostname=\"";
+    for (name, value) in [
+        ("DCGM_FI_DEV_POWER_USAGE", "250.5"),
+        ("DCGM_FI_DEV_GPU_UTIL", "42"),
+        ("DCGM_FI_DEV_FB_USED", "1000"),
+        ("DCGM_FI_DEV_FB_FREE", "142771"),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}{labels}")))
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"));
+        assert!(line.ends_with(&format!("}} {value}")), "{line}");
+    }
+    assert!(text.contains("# TYPE DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION counter"));
+    let args = std::fs::read_to_string(&args_file).unwrap();
+    assert_eq!(
+        args.trim(),
+        "--query-gpu=index,uuid,name,utilization.gpu,memory.used,memory.total,power.draw --format=csv,noheader,nounits -lms 100"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}

@@ -195,7 +195,7 @@ pub struct GpuSummary {
 
 /// The GPUs in `records` (any monitor, any target), each with its scrapes
 /// in time order; empty when no DCGM series was scraped.
-pub fn gpu_series(records: &[ParsedRecord]) -> Vec<GpuSeries> {
+pub fn gpu_series<'a>(records: impl IntoIterator<Item = &'a ParsedRecord>) -> Vec<GpuSeries> {
     let mut by_key: BTreeMap<(String, String), GpuSeries> = BTreeMap::new();
     for r in records {
         let Some(t_ms) = parse_ts(&r.ts) else {

@@ -47,21 +47,41 @@ type Shared = Arc<Mutex<Readings>>;
 /// Runs the exporter until SIGTERM/SIGINT (nvidia-smi is killed with it).
 pub async fn run(args: GpuExporterArgs) -> Result<(), MonitorError> {
     let ms = args.interval.as_millis().max(1);
-    let mut child = Command::new(&args.nvidia_smi)
+    let readings: Shared = Arc::new(Mutex::new(Readings::default()));
+    // nvidia-smi missing or ending (no GPU visible, a driver error) is
+    // logged, never fatal: the exporter keeps serving what it read (maybe
+    // nothing), so a run never fails because its telemetry did.
+    match Command::new(&args.nvidia_smi)
         .arg(format!("--query-gpu={QUERY}"))
         .arg("--format=csv,noheader,nounits")
-        .arg(format!("-lms={ms}"))
+        .arg("-lms")
+        .arg(ms.to_string())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| {
-            MonitorError::Config(format!("cannot run {}: {e}", args.nvidia_smi.display()))
-        })?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| MonitorError::Config("nvidia-smi has no stdout".to_string()))?;
-    let readings: Shared = Arc::new(Mutex::new(Readings::default()));
+    {
+        Ok(mut child) => {
+            if let Some(stdout) = child.stdout.take() {
+                let readings = readings.clone();
+                tokio::spawn(async move {
+                    read_lines(stdout, readings).await;
+                    match child.wait().await {
+                        Ok(status) => {
+                            tracing::warn!(%status, "nvidia-smi ended; serving its last readings");
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "nvidia-smi ended; serving its last readings");
+                        }
+                    }
+                });
+            }
+        }
+        Err(error) => tracing::warn!(
+            %error,
+            nvidia_smi = %args.nvidia_smi.display(),
+            "cannot run nvidia-smi; serving no GPU series"
+        ),
+    }
     let hostname = crate::results::hostname().unwrap_or_else(|| "localhost".to_string());
     let listener = TcpListener::bind((args.host.as_str(), args.port))
         .await
@@ -92,16 +112,6 @@ pub async fn run(args: GpuExporterArgs) -> Result<(), MonitorError> {
         )
         .route("/health", get(|| async { "ok" }))
         .with_state((readings.clone(), hostname));
-    // nvidia-smi ending (no GPU visible, a driver error) is logged, never
-    // fatal: the exporter keeps serving what it read, so a run never fails
-    // because its telemetry did.
-    tokio::spawn(async move {
-        read_lines(stdout, readings).await;
-        match child.wait().await {
-            Ok(status) => tracing::warn!(%status, "nvidia-smi ended; serving its last readings"),
-            Err(error) => tracing::warn!(%error, "nvidia-smi ended; serving its last readings"),
-        }
-    });
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())
         .map_err(|e| MonitorError::Config(format!("cannot handle SIGTERM: {e}")))?;

@@ -16,11 +16,19 @@ use crate::workload::result::Summary;
 
 /// The clients' measured window: from the earliest measurement start to the
 /// latest measurement end (start + measured seconds) over the instances
-/// that have a timeline; `None` when none has.
+/// that have a timeline; `None` when none has. An instance with stages
+/// measured in several spans with warm-ups between them: its span ends with
+/// its timeline's last (partial) second, so the window holds those
+/// warm-ups too.
 pub fn measured_window(results: &[ClientResult]) -> Option<Window> {
     let spans = results.iter().filter(|r| !r.timeline.is_empty()).map(|r| {
         let start = r.timeline.start_unix_ms;
-        (start, start + (r.duration_s * 1000.0).round() as i64)
+        let measured = if r.stages.is_empty() {
+            (r.duration_s * 1000.0).round() as i64
+        } else {
+            i64::try_from(r.timeline.len()).unwrap_or(i64::MAX / 2000) * 1000
+        };
+        (start, start + measured)
     });
     let (start_ms, end_ms) = spans.reduce(|(a0, a1), (b0, b1)| (a0.min(b0), a1.max(b1)))?;
     (end_ms > start_ms).then_some(Window { start_ms, end_ms })

@@ -13,8 +13,7 @@ use crate::monitor::gpu::{GpuPoint, GpuSeries, GpuSummary, gpu_series};
 
 /// The GPUs' series of every monitor.
 pub fn series(monitors: &[MonitorFile]) -> Vec<GpuSeries> {
-    let records: Vec<_> = monitors.iter().flat_map(|m| m.records.clone()).collect();
-    gpu_series(&records)
+    gpu_series(monitors.iter().flat_map(|m| &m.records))
 }
 
 /// Power (W) and utilisation (%) per GPU over time, seconds from `origin`
