@@ -289,6 +289,33 @@ pub struct ResultsSummary {
     /// A sweep's saturation, when the run had stages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<SweepHeadline>,
+    /// GPU telemetry over the measured window, when a monitor scraped GPU
+    /// series (DCGM names); the full section is `gpu` in summary.json.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<GpuHeadline>,
+}
+
+/// GPU power and energy over the measured window (all GPUs together).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct GpuHeadline {
+    /// GPUs seen by the monitors.
+    pub gpus: u32,
+    /// Energy of all GPUs over the measured window (J).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_joules: Option<f64>,
+    /// Energy per output token (J).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_per_output_token_joules: Option<f64>,
+    /// Energy per successful request (J).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_per_request_joules: Option<f64>,
+    /// Mean power of all GPUs together (W).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_power_watts: Option<f64>,
+    /// Mean GPU utilisation (%).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_utilization_percent: Option<f64>,
 }
 
 /// Where a sweep of stages saturated (the full curve is in summary.json,

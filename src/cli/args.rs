@@ -105,6 +105,9 @@ pub enum Command {
     Loadgen(Box<aifbench::workload::loadgen::LoadgenArgs>),
     /// Scrape Prometheus endpoints once or repeatedly.
     Scrape(aifbench::monitor::ScrapeArgs),
+    /// Serve nvidia-smi readings under dcgm-exporter's metric names (for
+    /// sites without DCGM; run it next to the service).
+    GpuExporter(aifbench::monitor::gpu_exporter::GpuExporterArgs),
     /// Run the Kubernetes operator: reconcile Benchmarks in the cluster.
     ///
     /// Services run as Pods with a Service, clients as indexed Jobs running

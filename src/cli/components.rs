@@ -1,6 +1,7 @@
 //! The commands a benchmark's components run: `aifbench sim` (the simulated
 //! inference server), `aifbench loadgen` (one client instance) and
-//! `aifbench scrape` (a monitor) — each with its console log level and, for
+//! `aifbench scrape` (a monitor), `aifbench gpu-exporter` (nvidia-smi as
+//! DCGM series) — each with its console log level and, for
 //! loadgen, its exit codes (0 completed, 3 aborted by the error policy,
 //! 1 anything else).
 
@@ -15,6 +16,14 @@ use super::signals::spawn_signal_handler;
 pub async fn sim(args: aifbench::sim::SimArgs) -> anyhow::Result<ExitCode> {
     aifbench::logging::init("info", false, &[], None);
     aifbench::sim::run(args).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn gpu_exporter(
+    args: aifbench::monitor::gpu_exporter::GpuExporterArgs,
+) -> anyhow::Result<ExitCode> {
+    aifbench::logging::init("info", false, &[], None);
+    aifbench::monitor::gpu_exporter::run(args).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -36,6 +36,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Sim(args) => components::sim(args).await,
         Command::Loadgen(args) => components::loadgen(*args).await,
         Command::Scrape(args) => components::scrape(args).await,
+        Command::GpuExporter(args) => components::gpu_exporter(args).await,
         Command::Operator(args) => operator::operator(args).await,
         Command::Report { dir } => files::report(&dir),
         Command::Cancel(args) => cancel::cancel(args).await,

@@ -6,9 +6,16 @@
 //! - [`scrape`]: the scraper ([`scrape::run_monitor`]) that appends every
 //!   scrape to `<id>.raw.jsonl` and `<id>.parsed.jsonl`.
 //! - [`cli`]: the `aifbench scrape` subcommand.
+//! - [`gpu`]: GPU telemetry (DCGM names) summarised over a window, pure.
+//! - [`nvidia_smi`]: `nvidia-smi --query-gpu` CSV lines as DCGM-named
+//!   series (pure), served by [`gpu_exporter`] (`aifbench gpu-exporter`)
+//!   where no dcgm-exporter runs.
 
 pub mod cli;
 mod error;
+pub mod gpu;
+pub mod gpu_exporter;
+pub mod nvidia_smi;
 pub mod parse;
 pub mod scrape;
 pub mod targets;

@@ -9,12 +9,14 @@
 //!   metrics/<monitor>.raw.jsonl, <monitor>.parsed.jsonl
 //!   clients/<instance>.json         per-instance results (histograms mergeable)
 //!   clients/<instance>.config.json  what the instance was told to do
-//!   summary.json, summary.csv, report.md
+//!   summary.json, summary.csv, report.md  (with a `gpu` section when a
+//!                        monitor scraped GPUs: `gpu`)
 //!   report.html          the same with plots, self-contained (`html`)
 //! ```
 
 pub mod compare;
 pub mod environment;
+pub mod gpu;
 pub mod html;
 pub mod overhead;
 pub mod provenance;

@@ -24,6 +24,10 @@ pub struct SummaryFile {
     pub clients: Vec<Summary>,
     /// Instances whose result file is missing (crashed before writing it).
     pub missing_results: Vec<String>,
+    /// GPU telemetry over the measured window (and each stage's), when a
+    /// monitor scraped GPU series (`super::gpu`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<crate::monitor::gpu::GpuSummary>,
 }
 
 /// What the report produced.
@@ -78,16 +82,19 @@ pub fn write_report(
                 .map_err(merge_at(dir.client_result(&r.id)))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let gpu = super::gpu::read_gpu_summary(dir, &results, &total);
     let file = SummaryFile {
         benchmark: benchmark.to_string(),
         total: total.clone(),
         clients: clients.clone(),
         missing_results: missing.clone(),
+        gpu: gpu.clone(),
     };
     dir.write_json(&dir.summary_json(), &file)?;
     let ids: Vec<&str> = results.iter().map(|r| r.id.as_str()).collect();
     super::write_atomic(&dir.summary_csv(), csv(&ids, &clients, &total).as_bytes())?;
     let mut md = markdown(benchmark, &ids, &clients, &total, &missing);
+    md.extend(gpu.as_ref().map(super::gpu::gpu_markdown));
     md.push_str(&super::overhead::markdown(&total, &ids, &clients));
     if let Some(w) = total.calibration.as_ref().and_then(|c| c.warning.as_ref()) {
         tracing::warn!(benchmark, "{w}");
@@ -107,8 +114,10 @@ pub fn write_report(
             missing: &missing,
         },
     )?;
+    let mut headline = headline(&total);
+    headline.gpu = gpu.as_ref().map(super::gpu::gpu_headline);
     Ok(Report {
-        headline: headline(&total),
+        headline,
         total,
         missing,
     })

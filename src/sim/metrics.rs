@@ -4,7 +4,8 @@
 //!
 //! Gauges live in atomics; counters and histograms sit behind one mutex that
 //! is held only for a few additions per token. Bucket boundaries follow
-//! vLLM's v1 Prometheus logger (`vllm/v1/metrics/loggers.py`).
+//! vLLM's v1 Prometheus logger (`vllm/v1/metrics/loggers.py`). With
+//! simulated GPUs ([`super::gpu`]) their DCGM series follow.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -147,6 +148,8 @@ pub(crate) struct Metrics {
     running: AtomicI64,
     waiting: AtomicI64,
     recorded: Mutex<Recorded>,
+    /// Simulated GPUs, driven by the running requests ([`super::gpu`]).
+    gpu: Option<super::gpu::GpuSim>,
 }
 
 impl Metrics {
@@ -158,7 +161,14 @@ impl Metrics {
             running: AtomicI64::new(0),
             waiting: AtomicI64::new(0),
             recorded: Mutex::new(Recorded::new()),
+            gpu: None,
         }
+    }
+
+    /// The same with simulated GPUs whose power follows the running requests.
+    pub(crate) fn with_gpu(mut self, gpu: super::gpu::GpuSim) -> Self {
+        self.gpu = Some(gpu);
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Recorded> {
@@ -175,6 +185,9 @@ impl Metrics {
     /// Adds `delta` to a gauge.
     pub(crate) fn add(&self, which: Gauge, delta: i64) {
         self.gauge(which).fetch_add(delta, Ordering::SeqCst);
+        if let (Gauge::Running, Some(gpu)) = (which, &self.gpu) {
+            gpu.running_changed(delta);
+        }
     }
 
     /// The current value of a gauge.
@@ -326,6 +339,9 @@ impl Metrics {
             }
             let _ = writeln!(out, "{name}_count{{{label}}} {}.0", h.count);
             let _ = writeln!(out, "{name}_sum{{{label}}} {}", format_value(h.sum));
+        }
+        if let Some(gpu) = &self.gpu {
+            gpu.render(&mut out);
         }
         out
     }

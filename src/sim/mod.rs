@@ -27,9 +27,14 @@
 //! `usage.prompt_tokens`; [`embeddings`]), and `GET /metrics` in the Prometheus text format with vLLM's metric
 //! names. A completion request with several prompts is simulated as one
 //! request generating one choice per prompt in parallel.
+//!
+//! With `--gpus N` (N > 0) `/metrics` also carries DCGM-exporter-named GPU
+//! series whose power follows the running requests ([`gpu`]): simulated, not
+//! measured, for testing the GPU telemetry pipeline without a GPU.
 
 mod embeddings;
 mod generation;
+pub mod gpu;
 mod metrics;
 mod openai;
 mod schedule;
@@ -80,6 +85,8 @@ pub struct SimConfig {
     pub embedding_per_token: Duration,
     /// Embeddings: dimension of the vectors (at least 1). Default 384.
     pub embedding_dim: usize,
+    /// Simulated GPUs and their power model; none by default.
+    pub gpu: gpu::GpuConfig,
 }
 
 impl SimConfig {
@@ -122,6 +129,7 @@ impl Default for SimConfig {
             embedding_latency: Duration::from_millis(5),
             embedding_per_token: Duration::from_micros(20),
             embedding_dim: 384,
+            gpu: gpu::GpuConfig::default(),
         }
     }
 }
@@ -146,6 +154,7 @@ impl SimConfig {
                 self.embedding_dim
             )));
         }
+        self.gpu.validate().map_err(SimError::InvalidConfig)?;
         if self.max_concurrency > tokio::sync::Semaphore::MAX_PERMITS {
             return Err(SimError::InvalidConfig(format!(
                 "max_concurrency must be at most {}, got {}",
@@ -245,6 +254,40 @@ pub struct SimArgs {
     /// /v1/embeddings: dimension of the vectors.
     #[arg(long, default_value_t = 384, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub embedding_dim: u32,
+
+    /// Simulated GPUs: with N > 0, /metrics carries DCGM-exporter-named GPU
+    /// series (utilisation, memory, power, energy) driven by the running
+    /// requests. Simulated, not measured.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=64))]
+    pub gpus: u32,
+
+    /// Simulated GPUs: product name (the modelName label).
+    #[arg(long, default_value = "NVIDIA H100 80GB HBM3 (simulated)")]
+    pub gpu_model: String,
+
+    /// Simulated GPUs: power of one GPU with no request running (W).
+    #[arg(long, default_value_t = 70.0, value_parser = parse_watts)]
+    pub gpu_idle_watts: f64,
+
+    /// Simulated GPUs: power added per running request, per GPU (W).
+    #[arg(long, default_value_t = 30.0, value_parser = parse_watts)]
+    pub gpu_watts_per_active_request: f64,
+
+    /// Simulated GPUs: power cap of one GPU (W).
+    #[arg(long, default_value_t = 700.0, value_parser = parse_watts)]
+    pub gpu_max_watts: f64,
+
+    /// Simulated GPUs: memory of one GPU (MiB); 90% shows as used.
+    #[arg(long, default_value_t = 81_559)]
+    pub gpu_memory_mib: u64,
+}
+
+/// Parses a power in watts (a finite number >= 0).
+fn parse_watts(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("must be a number of watts >= 0, got {s:?}")),
+    }
 }
 
 /// Parses a load factor of at least 1.
@@ -281,6 +324,14 @@ impl SimArgs {
             embedding_latency: self.embedding_latency,
             embedding_per_token: self.embedding_per_token,
             embedding_dim: self.embedding_dim as usize,
+            gpu: gpu::GpuConfig {
+                count: self.gpus,
+                model_name: self.gpu_model.clone(),
+                idle_watts: self.gpu_idle_watts,
+                watts_per_active_request: self.gpu_watts_per_active_request,
+                max_watts: self.gpu_max_watts,
+                memory_mib: self.gpu_memory_mib,
+            },
         }
     }
 }
@@ -333,6 +384,7 @@ pub async fn run(args: SimArgs) -> Result<(), SimError> {
         output_tokens = config.output_tokens,
         jitter = config.jitter,
         max_concurrency = config.max_concurrency,
+        gpus = config.gpu.count,
         "simulated inference server listening"
     );
     serve(listener, config, shutdown).await?;

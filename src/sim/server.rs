@@ -18,6 +18,7 @@ use tokio::sync::Semaphore;
 
 use super::SimConfig;
 use super::generation::Generation;
+use super::gpu::GpuSim;
 use super::metrics::Metrics;
 use super::openai::{self, ApiError, DONE_EVENT, Job, Meta};
 
@@ -42,13 +43,23 @@ impl Shared {
             n => Some(Arc::new(Semaphore::new(n))),
         };
         Self {
-            metrics: Arc::new(Metrics::new(&config.model, config.max_concurrency)),
+            metrics: Arc::new(server_metrics(&config)),
             semaphore,
             requests: AtomicU64::new(0),
             started: unix_now(),
             config,
         }
     }
+}
+
+/// The server's metrics, with its simulated GPUs when it has any.
+fn server_metrics(config: &SimConfig) -> Metrics {
+    let m = Metrics::new(&config.model, config.max_concurrency);
+    if config.gpu.count == 0 {
+        return m;
+    }
+    let host = crate::results::hostname().unwrap_or_else(|| "localhost".to_owned());
+    m.with_gpu(GpuSim::new(config.gpu.clone(), host))
 }
 
 fn unix_now() -> u64 {

@@ -46,6 +46,8 @@ pub fn headline(s: &Summary) -> ResultsSummary {
             reason: a.reason.clone(),
             stopped_early: a.stopped_early,
         }),
+        // From the monitors, filled in by the report (results::gpu).
+        gpu: None,
     }
 }
 

@@ -368,6 +368,8 @@ pub fn merge_summaries(parts: &[ResultsSummary]) -> Option<ResultsSummary> {
             [one] => one.sweep.clone(),
             _ => None,
         },
+        // Client instances report no GPU figures; the report adds them.
+        gpu: None,
     })
 }
 

@@ -5,7 +5,8 @@
 //! percentile plots on a log axis from the merged histograms; requests,
 //! errors, output tokens and in-flight requests per second from the merged
 //! client timelines; the server's own metrics over time from the monitors'
-//! parsed scrapes (`monitors`); a sweep's stages side by side; the SLO
+//! parsed scrapes (`monitors`), GPU power and utilisation with the energy
+//! per token when a monitor scraped GPUs (`gpu`); a sweep's stages side by side; the SLO
 //! verdict; errors by class; storage figures; a per-instance table; and
 //! `environment.json`. The plot data is computed here (`plots`, `monitors`,
 //! pure), the text sections are HTML with every value escaped (`tables`),
@@ -20,6 +21,7 @@
 //! interactive (values under the cursor, zoom by selection, series toggled
 //! from the legend).
 
+mod gpu;
 mod monitors;
 mod plots;
 mod provenance;
@@ -246,6 +248,8 @@ fn render(run: &RunData<'_>, folder: &Folder) -> Result<(String, Vec<String>), S
         .iter()
         .flat_map(|m| monitor_plots(m, origin))
         .collect();
+    let gpus = gpu::series(&folder.monitors);
+    let mut gpu_plots = gpu::gpu_plots(&gpus, origin);
 
     // Unique ids, in page order.
     let mut seen = std::collections::BTreeSet::new();
@@ -253,7 +257,8 @@ fn render(run: &RunData<'_>, folder: &Folder) -> Result<(String, Vec<String>), S
         .iter_mut()
         .chain(&mut over_time)
         .chain(&mut stages)
-        .chain(&mut server);
+        .chain(&mut server)
+        .chain(&mut gpu_plots);
     for p in all {
         let base = p.id.clone();
         let mut n = 1;
@@ -322,6 +327,10 @@ fn render(run: &RunData<'_>, folder: &Folder) -> Result<(String, Vec<String>), S
         body.push_str(&plot_row(&server));
         body.push_str(&tables::monitors_table(&folder.monitors));
     }
+    if !gpus.is_empty() {
+        let summary = super::gpu::gpu_summary(&gpus, run.results, total);
+        body.push_str(&gpu::gpu_section(summary.as_ref(), &plot_row(&gpu_plots)));
+    }
 
     body.push_str(&tables::errors_section(total));
     body.push_str(&tables::storage_section(total));
@@ -339,6 +348,7 @@ fn render(run: &RunData<'_>, folder: &Folder) -> Result<(String, Vec<String>), S
         .chain(&over_time)
         .chain(&stages)
         .chain(&server)
+        .chain(&gpu_plots)
         .collect();
     let ids = plots.iter().map(|p| p.id.clone()).collect();
     let data = serde_json::json!({ "plots": plots });
