@@ -158,7 +158,7 @@ pub enum StateError {
 }
 
 /// A number that may be plain or `{set, infinite, number}`.
-fn number(v: &Value) -> Option<i64> {
+pub(super) fn number(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => n.as_i64(),
         Value::Object(o) => {
@@ -183,7 +183,7 @@ fn string(v: Option<&Value>) -> Option<String> {
 
 /// Exit code and signal: a raw wait status (v0.0.38, squeue 22.05), or
 /// `{status, return_code, signal: {id, name}}` (v0.0.40+).
-fn exit_code(v: Option<&Value>) -> (Option<i32>, Option<i32>) {
+pub(super) fn exit_code(v: Option<&Value>) -> (Option<i32>, Option<i32>) {
     match v {
         Some(Value::Object(o)) => {
             let code = o
@@ -213,7 +213,9 @@ fn exit_code(v: Option<&Value>) -> (Option<i32>, Option<i32>) {
     }
 }
 
-fn state_of(v: Option<&Value>) -> SlurmState {
+/// A state: a string (v0.0.38) or a list of base state and flags
+/// (v0.0.40+).
+pub(super) fn state_of(v: Option<&Value>) -> SlurmState {
     match v {
         Some(Value::String(s)) => SlurmState::parse(s),
         Some(Value::Array(a)) => {
