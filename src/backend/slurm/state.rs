@@ -472,6 +472,43 @@ mod tests {
         );
     }
 
+    /// Recorded from slurmrestd 24.11.5 (Debian trixie, `GET
+    /// /slurm/v0.0.42/jobs`) after recipes/slurm-local.yaml; trimmed to the
+    /// fields read and a shorter summary.
+    const V42_RECORDED: &str = r#"{"meta":{"plugin":{"type":"openapi/slurmctld","name":"Slurm OpenAPI slurmctld","data_parser":"data_parser/v0.0.42","accounting_storage":""}},"errors":[],"jobs":[
+      {"job_id":1,"name":"aifb-slurm-local-20261204t033723z-sim","job_state":["CANCELLED"],"state_reason":"None","nodes":"vm","batch_host":"vm","exit_code":{"status":["SUCCESS"],"return_code":{"set":true,"infinite":false,"number":0},"signal":{"id":{"set":false,"infinite":false,"number":0},"name":""}},"comment":"aifbench:{\"port\":42775}"},
+      {"job_id":2,"name":"aifb-slurm-local-20261204t033723z-chat-1","job_state":["COMPLETED"],"state_reason":"None","nodes":"vm","batch_host":"vm","exit_code":{"status":["SUCCESS"],"return_code":{"set":true,"infinite":false,"number":0},"signal":{"id":{"set":false,"infinite":false,"number":0},"name":""}},"comment":"aifbench:{\"summary\":{\"requests\":28,\"errors\":0,\"durationSeconds\":5.195,\"requestThroughput\":5.39}}"}
+    ]}"#;
+
+    #[test]
+    fn parses_recorded_v0_0_42() {
+        let jobs = parse_jobs(&serde_json::from_str(V42_RECORDED).expect("json")).expect("parses");
+        assert_eq!(jobs.len(), 2);
+        assert_eq!(jobs[0].state, SlurmState::Cancelled);
+        assert_eq!((jobs[0].exit_code, jobs[0].signal), (Some(0), None));
+        assert_eq!(
+            JobReport::parse(jobs[0].comment.as_deref().expect("comment")).and_then(|r| r.port),
+            Some(42775)
+        );
+        assert_eq!(
+            run_state(&jobs[0]),
+            RunState::Exited {
+                code: None,
+                reason: Some("slurm CANCELLED (job 1 on vm)".into())
+            }
+        );
+        assert_eq!(
+            run_state(&jobs[1]),
+            RunState::Exited {
+                code: Some(0),
+                reason: None
+            }
+        );
+        let report =
+            JobReport::parse(jobs[1].comment.as_deref().expect("comment")).expect("report");
+        assert_eq!(report.summary.expect("summary")["requests"], 28);
+    }
+
     #[test]
     fn submit_answers() {
         let v38 = json!({"errors": [], "job_id": 7, "step_id": "BATCH"});
