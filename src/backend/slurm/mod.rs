@@ -6,7 +6,7 @@
 //!   slurmrestd (v0.0.38, v0.0.40..v0.0.43), pure.
 //! - [`accounting`]: the final state of a job the controller has forgotten
 //!   (after `MinJobAge`), from `sacct` or slurmrestd's slurmdb endpoint,
-//!   pure; asked once per job, when it is no longer listed.
+//!   pure; asked once per job, when it is no longer listed (`forgotten.rs`).
 //! - One job API ([`JobApi`]: list, submit, cancel, terminate), which the
 //!   backend holds as a trait object: three transports implement it
 //!   ([`Transport`]: the local CLI ([`cli`]), the same commands on a login
@@ -34,6 +34,7 @@
 pub mod accounting;
 pub mod cli;
 pub mod fetch;
+mod forgotten;
 pub mod job_api;
 pub mod remote;
 pub mod render;
@@ -407,43 +408,6 @@ impl SlurmBackend {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(id)
             .cloned()
-    }
-
-    /// The final state accounting gave for a component's job, when
-    /// [`SlurmBackend::run_state`] asked for it.
-    fn accounted_of(&self, id: &str, job_id: &str) -> Option<JobInfo> {
-        self.accounted
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(id)
-            .filter(|j| j.job_id == job_id)
-            .cloned()
-    }
-
-    /// A tracked job the controller no longer lists: what accounting says
-    /// of it (a final state is kept and not asked again). None when there
-    /// is no record or no accounting.
-    async fn forgotten(&self, id: &str, t: &Tracked) -> Option<JobInfo> {
-        if let Some(j) = self.accounted_of(id, &t.job_id) {
-            return Some(j);
-        }
-        match self.api.accounted(&t.job_id).await {
-            Ok(Some(j)) => {
-                if !j.state.is_active() {
-                    tracing::info!(component = %id, job_id = %t.job_id, state = j.state.as_str(), "final state from accounting: the controller no longer lists the job");
-                    self.accounted
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .insert(id.to_string(), j.clone());
-                }
-                Some(j)
-            }
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!(component = %id, job_id = %t.job_id, error = %e, "cannot read the job from accounting");
-                None
-            }
-        }
     }
 
     /// What Slurm says of a component's job: the newest job of its name
