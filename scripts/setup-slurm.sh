@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs and starts a single-node Slurm 22.05 cluster on this machine for
-# the aifbench Slurm tests: munged, slurmctld, slurmd, slurmrestd (unix
-# socket with local auth, and TCP loopback with JWT), and an sshd on a
-# loopback port for the SSH transport. Idempotent: re-running starts only
-# what is not running. Must run as root.
+# the aifbench Slurm tests: munged, MariaDB and slurmdbd (accounting, so
+# `sacct` and slurmrestd's slurmdb endpoint know a job the controller has
+# forgotten), slurmctld, slurmd, slurmrestd (unix socket with local auth,
+# and TCP loopback with JWT), and an sshd on a loopback port for the SSH
+# transport. Idempotent: re-running starts only what is not running. Must
+# run as root.
 #
 # Writes $STATE/env (default /var/tmp/aifbench-slurm/env), a shell-style
 # file the tests read:
@@ -15,6 +17,9 @@
 #   folders) and a folder it owns, for the test of results coming back
 #   without a shared filesystem (tests/slurm_remote_results.rs)
 #   AIFB_SITE_PARTITION, AIFB_SITE_DIR: the MeluXina-like site traits below
+#   AIFB_SLURM_JOB_AGE_CONF: the file slurm.conf includes for MinJobAge
+#   (600 s here); a test may lower it and `scontrol reconfigure`
+#   (tests/slurm_accounting.rs), the next run of this script restores it
 #
 # Site traits (MeluXina's, where they change what aifbench renders; beside
 # the default partition, which the other tests use unchanged):
@@ -39,6 +44,7 @@ cd /
 
 STATE=${AIFB_SLURM_STATE:-/var/tmp/aifbench-slurm}
 REST_PORT=${AIFB_SLURM_REST_PORT:-6820}
+DBD_PORT=${AIFB_SLURMDBD_PORT:-6819}
 SSH_PORT=${AIFB_SSH_PORT:-2222}
 JOB_USER=${AIFB_TEST_JOB_USER:-aifbjob}
 PARTITION=debug
@@ -54,14 +60,15 @@ mkdir -p "$STATE"
 chmod 755 "$STATE"
 
 need_install=0
-for b in sbatch slurmctld slurmd slurmrestd munged sshd; do
+for b in sbatch slurmctld slurmd slurmrestd slurmdbd munged mariadbd sshd; do
   command -v "$b" >/dev/null 2>&1 || [ -x "/usr/sbin/$b" ] || need_install=1
 done
 if [ $need_install = 1 ]; then
-  echo "installing slurm-wlm slurmrestd munge openssh-server"
+  echo "installing slurm-wlm slurmrestd slurmdbd mariadb-server munge openssh-server"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq slurm-wlm slurmrestd munge openssh-server openssh-client >/dev/null
+  apt-get install -y -qq slurm-wlm slurmrestd slurmdbd mariadb-server munge openssh-server \
+    openssh-client >/dev/null
 fi
 if ! [ -f /usr/share/lmod/lmod/init/profile ]; then
   echo "installing lmod"
@@ -92,6 +99,15 @@ if [ ! -s "$JWT_KEY" ]; then
   dd if=/dev/urandom bs=32 count=1 of="$JWT_KEY" status=none
 fi
 chmod 0600 "$JWT_KEY"
+# MinJobAge in a file of its own: a test lowers it for a while; every run
+# of this script puts the default back (applied by the reconfigure below).
+JOB_AGE_CONF=$STATE/job-age.conf
+job_age_changed=0
+if [ "$(cat "$JOB_AGE_CONF" 2>/dev/null)" != "MinJobAge=600" ]; then
+  echo "MinJobAge=600" > "$JOB_AGE_CONF"
+  job_age_changed=1
+fi
+chmod 644 "$JOB_AGE_CONF"
 MEM_MB=$(awk '/MemTotal/ {print int($2/1024) - 256}' /proc/meminfo)
 # Site traits: the submission rule (lua) and the GPUs, as a count.
 cp "$SRC/site/job_submit.lua" "$STATE/job_submit.lua.new"
@@ -126,13 +142,16 @@ TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SlurmdParameters=config_overrides
-AccountingStorageType=accounting_storage/none
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=127.0.0.1
+AccountingStoragePort=$DBD_PORT
+AccountingStoreFlags=job_comment
 JobCompType=jobcomp/none
 JobAcctGatherType=jobacct_gather/none
 JobSubmitPlugins=lua
 GresTypes=gpu
 ReturnToService=2
-MinJobAge=600
+Include $JOB_AGE_CONF
 KillWait=5
 InactiveLimit=0
 SchedulerType=sched/backfill
@@ -155,6 +174,56 @@ if ! cmp -s "$STATE/slurm.conf.new" /etc/slurm/slurm.conf; then
 else
   rm -f "$STATE/slurm.conf.new"
 fi
+
+# ---- accounting: MariaDB and slurmdbd -------------------------------------
+# One database on the unix socket only (no TCP); slurmdbd runs as root and
+# logs in as MariaDB's root through unix_socket authentication.
+mkdir -p /run/mysqld
+chown mysql:mysql /run/mysqld
+if ! [ -d /var/lib/mysql/mysql ]; then
+  mariadb-install-db --user=mysql --datadir=/var/lib/mysql >/dev/null
+fi
+if ! mariadb-admin --socket=/run/mysqld/mysqld.sock ping >/dev/null 2>&1; then
+  setsid mariadbd --user=mysql --skip-networking --socket=/run/mysqld/mysqld.sock \
+    >"$STATE/mariadb.log" 2>&1 </dev/null &
+  for _ in $(seq 1 60); do
+    mariadb-admin --socket=/run/mysqld/mysqld.sock ping >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+fi
+mariadb --socket=/run/mysqld/mysqld.sock -e "CREATE DATABASE IF NOT EXISTS slurm_acct_db"
+cat > "$STATE/slurmdbd.conf.new" <<CONF
+# Written by aifbench scripts/setup-slurm.sh
+AuthType=auth/munge
+AuthAltTypes=auth/jwt
+AuthAltParameters=jwt_key=$JWT_KEY
+DbdHost=localhost
+DbdAddr=127.0.0.1
+DbdPort=$DBD_PORT
+SlurmUser=root
+StorageType=accounting_storage/mysql
+StorageHost=localhost
+StorageUser=root
+StorageLoc=slurm_acct_db
+PidFile=/run/slurmdbd.pid
+LogFile=/var/log/slurm/slurmdbd.log
+CONF
+if ! cmp -s "$STATE/slurmdbd.conf.new" /etc/slurm/slurmdbd.conf; then
+  mv "$STATE/slurmdbd.conf.new" /etc/slurm/slurmdbd.conf
+  stop_pidfile /run/slurmdbd.pid
+else
+  rm -f "$STATE/slurmdbd.conf.new"
+fi
+chmod 0600 /etc/slurm/slurmdbd.conf
+pid_alive /run/slurmdbd.pid || slurmdbd
+for _ in $(seq 1 30); do
+  sacctmgr -n list cluster format=cluster >/dev/null 2>&1 && break
+  sleep 0.5
+done
+# The cluster, and the QoS the site's jobs name (tests/meluxina_site.rs).
+sacctmgr -n -P list cluster format=cluster | grep -qx aifb || sacctmgr -i add cluster aifb >/dev/null
+sacctmgr -n -P list qos format=name | grep -qx default || sacctmgr -i add qos default >/dev/null
+
 # A changed configuration restarts the daemons this script started (by
 # their pid files, never by name).
 if [ $restart = 1 ]; then
@@ -173,6 +242,9 @@ done
 if ! sinfo -h -o '%T' | grep -qE 'idle|mix|alloc'; then
   scontrol update nodename="$HOST" state=resume 2>/dev/null || true
   sleep 2
+fi
+if [ $restart = 0 ] && [ $job_age_changed = 1 ]; then
+  scontrol reconfigure
 fi
 sinfo
 
@@ -199,12 +271,12 @@ mkdir -p "$SOCK_DIR"
 chown nobody:nogroup "$SOCK_DIR"
 if ! pgrep -f "slurmrestd.*unix:$SOCK" >/dev/null; then
   rm -f "$SOCK"
-  setsid slurmrestd -u nobody -g nogroup -s openapi/v0.0.38 -a rest_auth/local "unix:$SOCK" \
+  setsid slurmrestd -u nobody -g nogroup -s openapi/v0.0.38,openapi/dbv0.0.38 -a rest_auth/local "unix:$SOCK" \
     >"$STATE/slurmrestd-unix.log" 2>&1 </dev/null &
   echo $! > "$STATE/slurmrestd-unix.pid"
 fi
 if ! pgrep -f "slurmrestd.*127.0.0.1:$REST_PORT" >/dev/null; then
-  SLURM_JWT=daemon setsid slurmrestd -u nobody -g nogroup -s openapi/v0.0.38 -a rest_auth/jwt \
+  SLURM_JWT=daemon setsid slurmrestd -u nobody -g nogroup -s openapi/v0.0.38,openapi/dbv0.0.38 -a rest_auth/jwt \
     "127.0.0.1:$REST_PORT" >"$STATE/slurmrestd-jwt.log" 2>&1 </dev/null &
   echo $! > "$STATE/slurmrestd-jwt.pid"
 fi
@@ -279,5 +351,6 @@ AIFB_TEST_JOB_USER=$JOB_USER
 AIFB_TEST_JOB_DIR=$JOB_HOME/runs
 AIFB_SITE_PARTITION=$SITE_PARTITION
 AIFB_SITE_DIR=$SITE
+AIFB_SLURM_JOB_AGE_CONF=$JOB_AGE_CONF
 ENV
 echo "Slurm is up; test settings in $STATE/env"

@@ -20,6 +20,7 @@ setup() {
   echo "== $1 done in $((SECONDS - t0)) s"
 }
 setup scripts/setup-slurm.sh
+setup scripts/setup-slurm-trixie.sh
 setup scripts/setup-llm.sh
 setup scripts/setup-garage.sh
 setup scripts/setup-chroma.sh

@@ -1,4 +1,5 @@
 //! The command-line transport: `sbatch --parsable`, `squeue --json`,
+//! `sacct` (the final state of a job the controller has forgotten),
 //! `scancel`, and the commands and scripts of the run folder (`mkdir -p`,
 //! reading files back), run here or on a login node over SSH.
 
@@ -9,6 +10,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use super::SlurmError;
+use super::accounting::{parse_sacct, sacct_argv};
 use super::ssh::SshConfig;
 use super::state::{JobInfo, parse_jobs};
 
@@ -174,6 +176,13 @@ impl CliTransport {
         let doc: serde_json::Value = serde_json::from_str(&out)
             .map_err(|e| SlurmError::Parse(format!("squeue --json: {e}")))?;
         parse_jobs(&doc).map_err(|e| SlurmError::Parse(e.to_string()))
+    }
+
+    /// A job's final state from accounting (`sacct`), for a job `squeue`
+    /// no longer lists; None when accounting has no record of it.
+    pub async fn accounted(&self, job_id: &str) -> Result<Option<JobInfo>, SlurmError> {
+        let out = self.runner.run(&sacct_argv(job_id), None).await?;
+        Ok(parse_sacct(&out, job_id))
     }
 
     /// `scancel` the given jobs.

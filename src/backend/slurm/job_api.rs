@@ -1,4 +1,5 @@
-//! The one job API of the Slurm backend ([`JobApi`]): list the jobs, submit
+//! The one job API of the Slurm backend ([`JobApi`]): list the jobs, read
+//! a forgotten job's final state from accounting, submit
 //! a rendered [`JobRequest`], cancel, send SIGTERM, close — object-safe, so
 //! [`super::SlurmBackend`] runs over any of them: a [`Transport`] of its
 //! own (`aifbench run`: the local CLI, the CLI over SSH, slurmrestd) or the
@@ -23,6 +24,15 @@ pub trait JobApi: Send + Sync {
     fn name(&self) -> &'static str;
     /// Jobs the controller knows (the user's, for the CLI).
     fn jobs(&self) -> BoxFuture<'_, Result<Vec<JobInfo>, SlurmError>>;
+    /// A job's final state from accounting (`sacct`, slurmrestd's slurmdb
+    /// endpoint) for a job the controller no longer lists; None when there
+    /// is no record (or no accounting: the default).
+    fn accounted<'a>(
+        &'a self,
+        _job_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<JobInfo>, SlurmError>> {
+        Box::pin(async { Ok(None) })
+    }
     /// Renders and submits a job; returns its id.
     fn submit<'a>(&'a self, req: &'a JobRequest) -> BoxFuture<'a, Result<String, SlurmError>>;
     /// Cancels jobs.
@@ -76,6 +86,14 @@ impl Transport {
         }
     }
 
+    /// A job's final state from accounting.
+    pub async fn accounted(&self, job_id: &str) -> Result<Option<JobInfo>, SlurmError> {
+        match self {
+            Self::Cli(c) => c.accounted(job_id).await,
+            Self::Rest(r) => r.accounted(job_id).await,
+        }
+    }
+
     /// Cancels jobs.
     pub async fn cancel(&self, ids: &[String]) -> Result<(), SlurmError> {
         match self {
@@ -112,6 +130,12 @@ impl JobApi for Transport {
     }
     fn jobs(&self) -> BoxFuture<'_, Result<Vec<JobInfo>, SlurmError>> {
         Box::pin(Transport::jobs(self))
+    }
+    fn accounted<'a>(
+        &'a self,
+        job_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<JobInfo>, SlurmError>> {
+        Box::pin(Transport::accounted(self, job_id))
     }
     fn submit<'a>(&'a self, req: &'a JobRequest) -> BoxFuture<'a, Result<String, SlurmError>> {
         Box::pin(Transport::submit(self, req))
@@ -173,6 +197,8 @@ mod tests {
     #[derive(Default)]
     struct Fake {
         jobs: Vec<JobInfo>,
+        /// What accounting says of any job asked for.
+        accounted: Option<JobInfo>,
         asked: Mutex<Vec<String>>,
     }
 
@@ -189,6 +215,13 @@ mod tests {
         fn jobs(&self) -> BoxFuture<'_, Result<Vec<JobInfo>, SlurmError>> {
             self.ask("jobs".into());
             Box::pin(async { Ok(self.jobs.clone()) })
+        }
+        fn accounted<'a>(
+            &'a self,
+            job_id: &'a str,
+        ) -> BoxFuture<'a, Result<Option<JobInfo>, SlurmError>> {
+            self.ask(format!("sacct {job_id}"));
+            Box::pin(async { Ok(self.accounted.clone()) })
         }
         fn submit<'a>(&'a self, req: &'a JobRequest) -> BoxFuture<'a, Result<String, SlurmError>> {
             self.ask(format!("submit {}", req.name));
@@ -287,6 +320,73 @@ mod tests {
             api.asked.lock().unwrap().as_slice(),
             [format!("submit {}", job_name("r1", "chat-1"))]
         );
+    }
+
+    /// Submits `chat-1` (job 99) and makes its submission older than the
+    /// grace a fresh job gets before it must be listed.
+    async fn submitted_long_ago(b: &SlurmBackend) {
+        let req = crate::backend::LaunchRequest {
+            id: "chat-1".into(),
+            ..Default::default()
+        };
+        b.submit(&b.job_request(&req)).await.expect("submitted");
+        let mut jobs = b.jobs.lock().unwrap();
+        let t = jobs.get_mut("chat-1").expect("tracked");
+        t.submitted = std::time::Instant::now()
+            .checked_sub(Duration::from_secs(60))
+            .expect("an instant a minute ago");
+    }
+
+    #[tokio::test]
+    async fn a_job_the_controller_forgot_ends_as_accounting_recorded_it() {
+        let mut done = job(
+            "99",
+            "chat-1",
+            SlurmState::Failed,
+            Some(r#"aifbench:{"summary":{"requests":3}}"#),
+        );
+        done.exit_code = Some(3);
+        let api = Arc::new(Fake {
+            accounted: Some(done),
+            ..Default::default()
+        });
+        let b = backend(api.clone());
+        submitted_long_ago(&b).await;
+        let expected = RunState::Exited {
+            code: Some(3),
+            reason: Some("slurm FAILED (job 99 on n1)".into()),
+        };
+        assert_eq!(b.run_state("chat-1").await, expected);
+        // Kept: asked once; the comment's summary still reaches the driver.
+        assert_eq!(b.run_state("chat-1").await, expected);
+        let info = b.info("chat-1").await.expect("from accounting");
+        assert_eq!(
+            info.comment.as_deref(),
+            Some(r#"aifbench:{"summary":{"requests":3}}"#)
+        );
+        let asked = api.asked.lock().unwrap().clone();
+        assert_eq!(
+            asked
+                .iter()
+                .filter(|a| a.starts_with("sacct"))
+                .collect::<Vec<_>>(),
+            ["sacct 99"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_job_forgotten_without_accounting_is_no_longer_known() {
+        let api = Arc::new(Fake::default());
+        let b = backend(api.clone());
+        submitted_long_ago(&b).await;
+        assert_eq!(
+            b.run_state("chat-1").await,
+            RunState::Exited {
+                code: None,
+                reason: Some("slurm job 99 is no longer known to the controller".into())
+            }
+        );
+        assert_eq!(b.info("chat-1").await, None);
     }
 
     fn listed(state: SlurmState, comment: Option<&str>) -> JobInfo {

@@ -4,6 +4,9 @@
 //!   pure.
 //! - [`state`]: Slurm job states and the JSON of `squeue --json` and
 //!   slurmrestd (v0.0.38, v0.0.40..v0.0.43), pure.
+//! - [`accounting`]: the final state of a job the controller has forgotten
+//!   (after `MinJobAge`), from `sacct` or slurmrestd's slurmdb endpoint,
+//!   pure; asked once per job, when it is no longer listed (`forgotten.rs`).
 //! - One job API ([`JobApi`]: list, submit, cancel, terminate), which the
 //!   backend holds as a trait object: three transports implement it
 //!   ([`Transport`]: the local CLI ([`cli`]), the same commands on a login
@@ -28,8 +31,10 @@
 //! and stops the jobs of its run instead of submitting them again, and
 //! [`SlurmBackend::cancel_all`] finds every job of a run.
 
+pub mod accounting;
 pub mod cli;
 pub mod fetch;
+mod forgotten;
 pub mod job_api;
 pub mod remote;
 pub mod render;
@@ -217,6 +222,9 @@ pub struct SlurmBackend {
     /// results folder.
     folder: Option<RunFolder>,
     jobs: Mutex<HashMap<String, Tracked>>,
+    /// Final states read from accounting, by component, for jobs the
+    /// controller has forgotten.
+    accounted: Mutex<HashMap<String, JobInfo>>,
     cache: AsyncMutex<Option<Listing>>,
     /// Components stopped with SIGTERM while running (client instances)
     /// also when this backend did not submit their jobs itself.
@@ -270,6 +278,7 @@ impl SlurmBackend {
             run: run.to_string(),
             log_dir,
             jobs: Mutex::new(HashMap::new()),
+            accounted: Mutex::new(HashMap::new()),
             cache: AsyncMutex::new(None),
             sigterm_on_stop: HashSet::new(),
             shape: None,
@@ -402,10 +411,14 @@ impl SlurmBackend {
     }
 
     /// What Slurm says of a component's job: the newest job of its name
-    /// (so a restarted driver sees the jobs it adopted).
+    /// (so a restarted driver sees the jobs it adopted), or what accounting
+    /// kept of a job the controller forgot.
     pub async fn info(&self, id: &str) -> Option<JobInfo> {
         match self.job_list(self.config.poll_interval).await {
-            Ok(jobs) => find_job(&jobs, &self.job_name(id)).cloned(),
+            Ok(jobs) => find_job(&jobs, &self.job_name(id)).cloned().or_else(|| {
+                self.tracked(id)
+                    .and_then(|t| self.accounted_of(id, &t.job_id))
+            }),
             Err(e) => {
                 tracing::warn!(component = %id, error = %e, "cannot list Slurm jobs");
                 None
@@ -415,22 +428,30 @@ impl SlurmBackend {
 
     /// The component's state, from the newest job of its name: one this
     /// backend submitted or adopted, or one found by name (a backend
-    /// rebuilt every reconcile sees what a long-lived one would).
+    /// rebuilt every reconcile sees what a long-lived one would). A job it
+    /// tracks that the controller no longer lists ends as accounting
+    /// recorded it (`sacct`, slurmdb), or with "no longer known" when there
+    /// is no record.
     pub async fn run_state(&self, id: &str) -> RunState {
         let tracked = self.tracked(id);
         match self.job_list(self.config.poll_interval).await {
             Ok(jobs) => match (find_job(&jobs, &self.job_name(id)), tracked) {
                 (Some(j), _) => run_state(j),
                 (None, None) => RunState::Unknown,
-                (None, Some(t)) if t.submitted.elapsed() < Duration::from_secs(15) => {
-                    RunState::Queued(format!("slurm job {} submitted", t.job_id))
-                }
-                (None, Some(t)) => RunState::Exited {
-                    code: None,
-                    reason: Some(format!(
-                        "slurm job {} is no longer known to the controller",
-                        t.job_id
-                    )),
+                (None, Some(t)) => match self.forgotten(id, &t).await {
+                    Some(j) if !j.state.is_active() => run_state(&j),
+                    // Just submitted: not listed yet.
+                    _ if t.submitted.elapsed() < Duration::from_secs(15) => {
+                        RunState::Queued(format!("slurm job {} submitted", t.job_id))
+                    }
+                    Some(j) => run_state(&j),
+                    None => RunState::Exited {
+                        code: None,
+                        reason: Some(format!(
+                            "slurm job {} is no longer known to the controller",
+                            t.job_id
+                        )),
+                    },
                 },
             },
             // A transient failure (ssh reconnecting, slurmctld busy): keep

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
 use super::SlurmError;
+use super::accounting::parse_slurmdb_job;
 use super::render::{JobRequest, slurm_minutes};
 use super::state::{JobInfo, parse_jobs, rest_errors, submitted_job_id};
 
@@ -392,6 +393,33 @@ impl RestTransport {
             )));
         }
         parse_jobs(&doc).map_err(|e| SlurmError::Parse(e.to_string()))
+    }
+
+    /// A job's final state from accounting (slurmrestd's slurmdb endpoint,
+    /// `/slurmdb/<version>/job/<id>`, served when slurmrestd runs the
+    /// `openapi/dbv0.0.38` or `openapi/slurmdbd` plugin), for a job the
+    /// controller no longer lists; None when accounting has no record of
+    /// it.
+    pub async fn accounted(&self, job_id: &str) -> Result<Option<JobInfo>, SlurmError> {
+        let v = self.version().await?;
+        let path = format!("/slurmdb/{}/job/{job_id}", v.as_str());
+        let (status, doc) = self
+            .send(self.request(reqwest::Method::GET, &path), "accounting")
+            .await?;
+        if let Some(j) = parse_slurmdb_job(&doc, job_id) {
+            return Ok(Some(j));
+        }
+        match status {
+            401 | 403 => Err(SlurmError::Unauthorized(format!(
+                "reading accounting: {}",
+                rest_errors(&doc).unwrap_or_else(|| format!("status {status}"))
+            ))),
+            // slurmrestd without a slurmdb plugin: no such path.
+            404 => Err(SlurmError::Rest(format!(
+                "{path} answered 404 (is slurmrestd serving the slurmdb plugin?)"
+            ))),
+            _ => Ok(None),
+        }
     }
 
     /// Cancels jobs (DELETE per job).

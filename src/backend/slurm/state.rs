@@ -158,7 +158,7 @@ pub enum StateError {
 }
 
 /// A number that may be plain or `{set, infinite, number}`.
-fn number(v: &Value) -> Option<i64> {
+pub(super) fn number(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => n.as_i64(),
         Value::Object(o) => {
@@ -183,7 +183,7 @@ fn string(v: Option<&Value>) -> Option<String> {
 
 /// Exit code and signal: a raw wait status (v0.0.38, squeue 22.05), or
 /// `{status, return_code, signal: {id, name}}` (v0.0.40+).
-fn exit_code(v: Option<&Value>) -> (Option<i32>, Option<i32>) {
+pub(super) fn exit_code(v: Option<&Value>) -> (Option<i32>, Option<i32>) {
     match v {
         Some(Value::Object(o)) => {
             let code = o
@@ -213,7 +213,9 @@ fn exit_code(v: Option<&Value>) -> (Option<i32>, Option<i32>) {
     }
 }
 
-fn state_of(v: Option<&Value>) -> SlurmState {
+/// A state: a string (v0.0.38) or a list of base state and flags
+/// (v0.0.40+).
+pub(super) fn state_of(v: Option<&Value>) -> SlurmState {
     match v {
         Some(Value::String(s)) => SlurmState::parse(s),
         Some(Value::Array(a)) => {
@@ -468,6 +470,43 @@ mod tests {
         assert!(
             matches!(run_state(&by("108")), RunState::Exited { code: None, reason: Some(r) } if r.starts_with("slurm PREEMPTED"))
         );
+    }
+
+    /// Recorded from slurmrestd 24.11.5 (Debian trixie, `GET
+    /// /slurm/v0.0.42/jobs`) after recipes/slurm-local.yaml; trimmed to the
+    /// fields read and a shorter summary.
+    const V42_RECORDED: &str = r#"{"meta":{"plugin":{"type":"openapi/slurmctld","name":"Slurm OpenAPI slurmctld","data_parser":"data_parser/v0.0.42","accounting_storage":""}},"errors":[],"jobs":[
+      {"job_id":1,"name":"aifb-slurm-local-20261204t033723z-sim","job_state":["CANCELLED"],"state_reason":"None","nodes":"vm","batch_host":"vm","exit_code":{"status":["SUCCESS"],"return_code":{"set":true,"infinite":false,"number":0},"signal":{"id":{"set":false,"infinite":false,"number":0},"name":""}},"comment":"aifbench:{\"port\":42775}"},
+      {"job_id":2,"name":"aifb-slurm-local-20261204t033723z-chat-1","job_state":["COMPLETED"],"state_reason":"None","nodes":"vm","batch_host":"vm","exit_code":{"status":["SUCCESS"],"return_code":{"set":true,"infinite":false,"number":0},"signal":{"id":{"set":false,"infinite":false,"number":0},"name":""}},"comment":"aifbench:{\"summary\":{\"requests\":28,\"errors\":0,\"durationSeconds\":5.195,\"requestThroughput\":5.39}}"}
+    ]}"#;
+
+    #[test]
+    fn parses_recorded_v0_0_42() {
+        let jobs = parse_jobs(&serde_json::from_str(V42_RECORDED).expect("json")).expect("parses");
+        assert_eq!(jobs.len(), 2);
+        assert_eq!(jobs[0].state, SlurmState::Cancelled);
+        assert_eq!((jobs[0].exit_code, jobs[0].signal), (Some(0), None));
+        assert_eq!(
+            JobReport::parse(jobs[0].comment.as_deref().expect("comment")).and_then(|r| r.port),
+            Some(42775)
+        );
+        assert_eq!(
+            run_state(&jobs[0]),
+            RunState::Exited {
+                code: None,
+                reason: Some("slurm CANCELLED (job 1 on vm)".into())
+            }
+        );
+        assert_eq!(
+            run_state(&jobs[1]),
+            RunState::Exited {
+                code: Some(0),
+                reason: None
+            }
+        );
+        let report =
+            JobReport::parse(jobs[1].comment.as_deref().expect("comment")).expect("report");
+        assert_eq!(report.summary.expect("summary")["requests"], 28);
     }
 
     #[test]
