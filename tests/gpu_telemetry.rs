@@ -190,3 +190,55 @@ fn gpu_exporter_serves_nvidia_smi_lines_as_dcgm_series() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn a_sweep_reports_each_stages_gpu_power_over_its_own_window() {
+    let ws = tempfile::tempdir().unwrap();
+    let recipe = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes/gpu-sim.yaml"),
+    )
+    .unwrap();
+    let old = "        concurrency: 2\n";
+    assert!(
+        recipe.contains(old),
+        "recipes/gpu-sim.yaml changed its load"
+    );
+    let sweep = recipe
+        .replace(
+            old,
+            "        stages: [{concurrency: 1}, {concurrency: 4}]\n",
+        )
+        .replace("        duration: 10s\n", "        duration: 4s\n");
+    let file = ws.path().join("gpu-sweep.yaml");
+    std::fs::write(&file, sweep).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_aifbench"))
+        .arg("run")
+        .arg(&file)
+        .args(["--progress", "plain", "--workspace"])
+        .arg(ws.path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = read_json(&results_dir(ws.path()).join("summary.json"));
+    let stages = summary["gpu"]["stages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(stages.len(), 2, "{:#}", summary["gpu"]);
+    // Each stage's mean power is the model's at its concurrency: 100 W, 190 W.
+    for (stage, concurrency) in stages.iter().zip([1.0, 4.0]) {
+        let watts = stage["meanPowerWatts"].as_f64().unwrap();
+        let want = IDLE_W + PER_REQUEST_W * concurrency;
+        eprintln!("stage at concurrency {concurrency}: {watts:.1} W (model {want} W)");
+        assert!(
+            (watts - want).abs() / want < 0.05,
+            "stage at concurrency {concurrency}: {watts} W, model {want} W: {stage:#}"
+        );
+        assert!(stage["energyPerOutputTokenJoules"].as_f64().unwrap() > 0.0);
+    }
+}

@@ -16,19 +16,25 @@ use crate::workload::result::Summary;
 
 /// The clients' measured window: from the earliest measurement start to the
 /// latest measurement end (start + measured seconds) over the instances
-/// that have a timeline; `None` when none has. An instance with stages
+/// (or stages, by `measuredFromUnixMs`) that have a start; `None` when none
+/// has. An instance with stages
 /// measured in several spans with warm-ups between them: its span ends with
 /// its timeline's last (partial) second, so the window holds those
 /// warm-ups too.
 pub fn measured_window(results: &[ClientResult]) -> Option<Window> {
-    let spans = results.iter().filter(|r| !r.timeline.is_empty()).map(|r| {
-        let start = r.timeline.start_unix_ms;
+    let spans = results.iter().filter_map(|r| {
+        let start = if r.timeline.is_empty() {
+            // A stage: where its measurement started.
+            r.measured_from_unix_ms?
+        } else {
+            r.timeline.start_unix_ms
+        };
         let measured = if r.stages.is_empty() {
             (r.duration_s * 1000.0).round() as i64
         } else {
             i64::try_from(r.timeline.len()).unwrap_or(i64::MAX / 2000) * 1000
         };
-        (start, start + measured)
+        Some((start, start + measured))
     });
     let (start_ms, end_ms) = spans.reduce(|(a0, a1), (b0, b1)| (a0.min(b0), a1.max(b1)))?;
     (end_ms > start_ms).then_some(Window { start_ms, end_ms })
@@ -214,5 +220,24 @@ mod tests {
         );
         // No timeline: no window.
         assert_eq!(measured_window(&[ClientResult::default()]), None);
+    }
+
+    #[test]
+    fn stages_of_a_combined_result_keep_their_own_windows() {
+        let total =
+            ClientResult::combine_stages(vec![result(10_000, 2.0), result(14_000, 3.0)]).unwrap();
+        assert!(total.stages.iter().all(|s| s.timeline.is_empty()));
+        let second = measured_window(std::slice::from_ref(&total.stages[1])).unwrap();
+        assert_eq!((second.start_ms, second.end_ms), (14_000, 17_000));
+        // Written and read back, a stage keeps its start.
+        let back: ClientResult =
+            serde_json::from_str(&serde_json::to_string(&total).unwrap()).unwrap();
+        assert_eq!(back.stages[0].measured_from_unix_ms, Some(10_000));
+        let w = stage_windows(
+            std::slice::from_ref(&back),
+            &crate::workload::result::merge(std::slice::from_ref(&back)).unwrap(),
+        );
+        assert_eq!(w.len(), 2);
+        assert_eq!((w[0].0.start_ms, w[0].0.end_ms), (10_000, 12_000));
     }
 }

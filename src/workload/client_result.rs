@@ -112,6 +112,10 @@ pub struct ClientResult {
     /// stages hold none. Absent from results written before it existed.
     #[serde(default, skip_serializing_if = "Timeline::is_empty")]
     pub timeline: Timeline,
+    /// A stage of a combined result: when its measurement started (Unix
+    /// ms), its timeline's seconds being in the total's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_from_unix_ms: Option<i64>,
     /// The client's own overhead, measured before the load
     /// (`calibration`), when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -237,6 +241,7 @@ impl ClientResult {
             stopped_at_saturation: false,
             prompt_tokens: None,
             timeline: r.timeline.clone(),
+            measured_from_unix_ms: None,
             calibration: None,
         })
     }
@@ -292,6 +297,11 @@ impl ClientResult {
             .collect::<Result<_, WorkloadError>>()?;
         total.timeline = Timeline::merge(parts.iter().map(|p| &p.timeline));
         for part in &mut parts {
+            // A stage keeps where its measurement started (GPU energy per
+            // stage needs its window), not its seconds.
+            if !part.timeline.is_empty() {
+                part.measured_from_unix_ms = Some(part.timeline.start_unix_ms);
+            }
             part.timeline = Timeline::default();
         }
         total.stages = parts;
