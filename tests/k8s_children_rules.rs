@@ -148,7 +148,7 @@ fn what_the_api_server_would_refuse_validation_refuses_with_path_and_limit() {
             "x".repeat(300_000)
         ),
     );
-    let cases: [(String, &str, &str); 11] = [
+    let cases: [(String, &str, &str); 12] = [
         (
             benchmark(
                 "bm",
@@ -161,6 +161,17 @@ fn what_the_api_server_would_refuse_validation_refuses_with_path_and_limit() {
             "readiness probe",
         ),
         (big_prompt, "spec.clients[0].workload", "256 KiB"),
+        (
+            benchmark(
+                "bm",
+                "[{name: http, port: 8000}]",
+                1,
+                "{}",
+                "{url: \"http://h:0/x\"}",
+            ),
+            "spec.services[0].healthcheck.url",
+            "1 to 65535",
+        ),
         (
             benchmark(
                 &"b".repeat(44),

@@ -104,10 +104,17 @@ impl Validator {
         if url.contains("{{") {
             return;
         }
-        if let Err(e) = reqwest::Url::parse(url) {
+        let problem = match reqwest::Url::parse(url) {
+            Err(e) => Some(e.to_string()),
+            Ok(u) if u.port_or_known_default().is_none_or(|p| p == 0) => {
+                Some("it needs a port from 1 to 65535".to_string())
+            }
+            Ok(_) => None,
+        };
+        if let Some(why) = problem {
             self.err(
                 format!("{at}.healthcheck.url"),
-                format!("{url:?} is not a URL a readiness probe can take: {e}"),
+                format!("{url:?} is not a URL a readiness probe can take: {why}"),
             );
         }
     }
