@@ -99,10 +99,6 @@ impl Reconciler<'_> {
         self.status.completion_time = Some(self.now);
     }
 
-    fn phase_elapsed(&self) -> std::time::Duration {
-        elapsed(self.status.phase_start_time.unwrap_or(self.now), self.now)
-    }
-
     fn components(&self, kind: ComponentKind) -> Vec<ComponentStatus> {
         self.status
             .components

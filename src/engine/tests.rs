@@ -340,6 +340,38 @@ fn execution_duration_stops_clients_and_succeeds() {
 }
 
 #[test]
+fn execution_duration_counts_from_the_run_start_not_from_running() {
+    let yaml = format!("{BASE}  execution: {{duration: 10s, queueDeadline: 1h}}\n");
+    let mut h = Harness::new(&yaml);
+    h.step();
+    h.set("sim", RunState::Running, true);
+    h.step();
+    assert_eq!(h.status.phase, Phase::Running);
+    h.unhandled.clear();
+    // The clients wait in the queue for longer than the duration.
+    h.set("prom", RunState::Running, false);
+    for id in ["load-1", "load-2"] {
+        h.set(id, RunState::Queued("Resources".into()), false);
+    }
+    h.step();
+    h.advance(15);
+    assert!(h.step().is_empty(), "queue time is not run time");
+    assert_eq!(h.status.run_start_time, None);
+    for id in ["load-1", "load-2"] {
+        h.set(id, RunState::Running, false);
+    }
+    h.step();
+    assert_eq!(h.status.run_start_time, Some(h.now));
+    h.advance(9);
+    assert!(h.step().is_empty(), "9s of run is not yet 10s");
+    h.advance(1);
+    assert_eq!(
+        h.step(),
+        vec![Action::Stop("load-1".into()), Action::Stop("load-2".into())]
+    );
+}
+
+#[test]
 fn services_only_benchmark_runs_for_the_duration() {
     let yaml = r#"
 apiVersion: aifbench.io/v1alpha1

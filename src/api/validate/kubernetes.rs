@@ -3,18 +3,25 @@
 //! DNS label, port names are IANA service names unique per service, port
 //! numbers are unique per service, environment variable names are C
 //! identifiers, and the variables aifbench sets itself (`AIFB_*`) are not
-//! the user's to set.
+//! the user's to set. For the pod executor also what only the API server
+//! would refuse: a health check URL the readiness probe cannot take, and a
+//! client configuration too large for the pod annotation it travels in.
 
 use std::collections::BTreeMap;
 
 use super::Validator;
-use crate::api::spec::{ApptainerSpec, Benchmark, PortSpec};
+use crate::api::spec::{ApptainerSpec, Benchmark, ClientSpec, ExecutorKind, PortSpec, ServiceSpec};
 
 /// The longest Kubernetes object name (a DNS label).
 pub const MAX_OBJECT_NAME: usize = 63;
 
 /// The longest port name (IANA_SVC_NAME).
 pub const MAX_PORT_NAME: usize = 15;
+
+/// The most bytes of a pod client's configuration as JSON: it travels as a
+/// pod annotation, and the API server allows 256 KiB of annotations per
+/// object (4 KiB are left for the id, the URL and the annotation's key).
+pub const MAX_POD_CONFIG_BYTES: usize = 256 * 1024 - 4096;
 
 /// The prefix of the environment variables aifbench sets for the programs
 /// it launches (`AIFB_INDEX`, `AIFB_PORT`, `AIFB_PORT_FILE`,
@@ -31,6 +38,9 @@ impl Validator {
             self.check_ports(&s.ports, &at);
             self.check_env_names(&s.env, &format!("{at}.env"));
             self.check_apptainer_env(s.apptainer.as_ref(), &at);
+            if s.executor == ExecutorKind::Pod {
+                self.check_probe_url(s, &at);
+            }
         }
         for (i, c) in spec.clients.iter().enumerate() {
             let at = format!("spec.clients[{i}]");
@@ -40,6 +50,9 @@ impl Validator {
             );
             self.check_env_names(&c.env, &format!("{at}.env"));
             self.check_apptainer_env(c.apptainer.as_ref(), &at);
+            if c.executor == ExecutorKind::Pod {
+                self.check_pod_config_size(c, &at);
+            }
         }
         for (i, m) in spec.monitors.iter().enumerate() {
             self.check_object_name(
@@ -80,6 +93,39 @@ impl Validator {
                     numbers.insert(p.port, j);
                 }
             }
+        }
+    }
+
+    /// A readiness probe takes the scheme, host, port and path of the URL.
+    fn check_probe_url(&mut self, s: &ServiceSpec, at: &str) {
+        let Some(url) = s.healthcheck.as_ref().and_then(|h| h.url.as_deref()) else {
+            return;
+        };
+        if url.contains("{{") {
+            return;
+        }
+        let problem = match reqwest::Url::parse(url) {
+            Err(e) => Some(e.to_string()),
+            Ok(u) if u.port_or_known_default().is_none_or(|p| p == 0) => {
+                Some("it needs a port from 1 to 65535".to_string())
+            }
+            Ok(_) => None,
+        };
+        if let Some(why) = problem {
+            self.err(
+                format!("{at}.healthcheck.url"),
+                format!("{url:?} is not a URL a readiness probe can take: {why}"),
+            );
+        }
+    }
+
+    fn check_pod_config_size(&mut self, c: &ClientSpec, at: &str) {
+        let size = serde_json::to_string(&(&c.workload, &c.load, &c.errors)).map_or(0, |j| j.len());
+        if size > MAX_POD_CONFIG_BYTES {
+            self.err(
+                format!("{at}.workload"),
+                format!("the client's configuration is {size} bytes as JSON; under executor pod it travels as a pod annotation, at most {MAX_POD_CONFIG_BYTES} bytes (the API server's 256 KiB for all annotations): move large inline data into a dataset file"),
+            );
         }
     }
 

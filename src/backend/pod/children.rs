@@ -12,16 +12,18 @@
 //!   `aifbench.io/results-claim` annotation of the Benchmark).
 //!
 //! Every child carries the labels of `DESIGN.md`, the run's generation, and a
-//! controller owner reference to the Benchmark.
+//! controller owner reference to the Benchmark; every container the
+//! restricted Pod Security Standard's `securityContext`. Names come from
+//! [`super::names`], ports, probes and security contexts from
+//! [`super::container`] (both re-exported here).
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, DownwardAPIVolumeFile, DownwardAPIVolumeSource,
-    EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector,
-    PersistentVolumeClaimVolumeSource, Pod, PodSpec as K8sPodSpec, PodTemplateSpec, Probe,
-    SeccompProfile, SecretKeySelector, SecurityContext, Service, ServicePort,
+    Container, ContainerPort, DownwardAPIVolumeFile, DownwardAPIVolumeSource, EmptyDirVolumeSource,
+    EnvVar, EnvVarSource, ObjectFieldSelector, PersistentVolumeClaimVolumeSource, Pod,
+    PodSpec as K8sPodSpec, PodTemplateSpec, SecretKeySelector, Service, ServicePort,
     ServiceSpec as K8sServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -31,6 +33,10 @@ use kube::{Resource, ResourceExt};
 use crate::api::spec::{Benchmark, ClientSpec, S3ResultsSpec, ServiceSpec};
 use crate::api::template::{self, RunValues};
 use crate::workload::loadgen::LoadgenConfig;
+
+pub use super::container::{port_name, restricted_security_context, service_ports};
+use super::container::{probe_target, readiness_probe};
+pub use super::names::{child_name, client_job_name, label_value, pod_instance_id};
 
 /// Field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "aifbench";
@@ -89,46 +95,6 @@ pub struct ClientUpload {
     pub run_prefix: String,
 }
 
-/// The instance id of a client pod (`<client>-index-<completion index>`);
-/// `$(AIFB_INDEX)` in the pod spec, expanded by the kubelet.
-pub fn pod_instance_id(client: &str, index: &str) -> String {
-    format!("{client}-index-{index}")
-}
-
-/// A Kubernetes name (DNS-1035 label, at most 63 characters) for a child:
-/// `<benchmark>-g<generation>-<id>`, shortened with a hash when too long.
-pub fn child_name(benchmark: &str, generation: i64, id: &str) -> String {
-    let raw = format!("{benchmark}-g{generation}-{id}").to_ascii_lowercase();
-    let mut name = if raw.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        raw
-    } else {
-        format!("b-{raw}")
-    };
-    if name.len() > 63 {
-        let hash = fnv(&name);
-        name.truncate(54);
-        name = format!("{}-{hash:08x}", name.trim_end_matches('-'));
-    }
-    name
-}
-
-/// A label value (at most 63 characters) for a name.
-pub fn label_value(name: &str) -> String {
-    if name.len() <= 63 {
-        return name.to_string();
-    }
-    format!("{}-{:08x}", &name[..54], fnv(name))
-}
-
-fn fnv(s: &str) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in s.bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    h
-}
-
 /// The label selector of every child of a Benchmark.
 pub fn selector(benchmark: &str) -> String {
     format!(
@@ -166,23 +132,6 @@ fn meta(b: &Benchmark, name: String, labels: BTreeMap<String, String>) -> Object
 /// A controller owner reference to the Benchmark (None without a uid).
 pub fn owner_ref(b: &Benchmark) -> Option<OwnerReference> {
     b.controller_owner_ref(&())
-}
-
-/// The ports of a service; port 0 (pick one) becomes 8000 + its index, since
-/// every pod has its own network namespace.
-pub fn service_ports(s: &ServiceSpec) -> Vec<(String, u16)> {
-    s.ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let port = if p.port == 0 {
-                8000 + u16::try_from(i).unwrap_or(0)
-            } else {
-                p.port
-            };
-            (p.name.clone(), port)
-        })
-        .collect()
 }
 
 /// The in-cluster base URL of a service's port (default: the first one).
@@ -271,28 +220,18 @@ pub fn service_pod(
                 .collect::<Result<_, _>>()?,
         ),
     };
-    let readiness_probe = s.healthcheck.as_ref().and_then(|h| {
-        let path = match &h.url {
-            Some(url) => url_path(url),
-            None => h.path.clone(),
-        };
-        let port = match &h.port {
-            Some(name) => ports.iter().find(|(n, _)| n == name),
-            None => ports.first(),
-        }?;
-        Some(Probe {
-            http_get: Some(HTTPGetAction {
-                path: Some(path),
-                port: IntOrString::Int(i32::from(port.1)),
-                ..Default::default()
-            }),
-            period_seconds: Some(secs(h.interval.get())),
-            timeout_seconds: Some(secs(h.probe_timeout.get())),
-            failure_threshold: Some(1),
-            success_threshold: Some(1),
-            ..Default::default()
-        })
-    });
+    let readiness_probe = match &s.healthcheck {
+        Some(h) => {
+            let url = h.url.as_deref().map(render).transpose()?;
+            probe_target(h, url.as_deref(), &ports)
+                .map_err(|message| ChildError::Template {
+                    id: s.id.clone(),
+                    message,
+                })?
+                .map(|t| readiness_probe(h, t))
+        }
+        None => None,
+    };
     let container = Container {
         name: "service".to_string(),
         image: Some(pod.image.clone()),
@@ -313,6 +252,7 @@ pub fn service_pod(
         readiness_probe,
         resources: pod.resources.clone(),
         termination_message_policy: Some("FallbackToLogsOnError".to_string()),
+        security_context: Some(restricted_security_context(false)),
         ..Default::default()
     };
     Ok(Pod {
@@ -331,27 +271,6 @@ pub fn service_pod(
         }),
         status: None,
     })
-}
-
-/// Port names must be IANA service names (at most 15 characters).
-fn port_name(n: &str) -> String {
-    let mut s: String = n.to_ascii_lowercase().chars().take(15).collect();
-    if s.is_empty() {
-        s = "http".to_string();
-    }
-    s
-}
-
-fn url_path(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    match rest.find('/') {
-        Some(i) => rest[i..].to_string(),
-        None => "/".to_string(),
-    }
-}
-
-fn secs(d: std::time::Duration) -> i32 {
-    i32::try_from(d.as_secs().max(1)).unwrap_or(i32::MAX)
 }
 
 /// The ClusterIP Service of a service (None when it declares no ports).
@@ -450,7 +369,13 @@ pub fn client_job(
         }),
         ..Default::default()
     }];
-    env.extend(env_vars(&c.env, &values, &c.id)?);
+    // The index is aifbench's (validation refuses a user AIFB_INDEX): every
+    // instance writes its own result.
+    env.extend(
+        env_vars(&c.env, &values, &c.id)?
+            .into_iter()
+            .filter(|e| e.name != "AIFB_INDEX"),
+    );
     let instance = pod_instance_id(&c.id, "$(AIFB_INDEX)");
     let mut args = vec![
         "loadgen".to_string(),
@@ -542,26 +467,17 @@ pub fn client_job(
                 ..Default::default()
             },
         ]),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            run_as_non_root: Some(true),
-            read_only_root_filesystem: Some(true),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".to_string()]),
-                add: None,
-            }),
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".to_string(),
-                localhost_profile: None,
-            }),
-            ..Default::default()
-        }),
+        security_context: Some(restricted_security_context(true)),
         ..Default::default()
     };
     let instances = i32::try_from(c.instances).unwrap_or(i32::MAX);
     let pod_labels = labels(&name, generation, "client", &c.id);
     Ok(Job {
-        metadata: meta(b, child_name(&name, generation, &c.id), pod_labels.clone()),
+        metadata: meta(
+            b,
+            client_job_name(&name, generation, &c.id, c.instances),
+            pod_labels.clone(),
+        ),
         spec: Some(JobSpec {
             completion_mode: Some("Indexed".to_string()),
             completions: Some(instances),
@@ -624,16 +540,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_dns_labels() {
-        assert_eq!(child_name("bm", 3, "sim"), "bm-g3-sim");
-        assert_eq!(child_name("1bm", 1, "x"), "b-1bm-g1-x");
-        let long = child_name(&"a".repeat(80), 1, "client");
-        assert!(long.len() <= 63, "{long}");
-        assert_ne!(long, child_name(&"a".repeat(81), 1, "client"));
-        assert!(label_value(&"x".repeat(100)).len() <= 63);
-    }
-
-    #[test]
     fn client_pods_upload_with_the_secret_by_reference() {
         let b: Benchmark = serde_norway::from_str(
             "apiVersion: aifbench.io/v1alpha1\nkind: Benchmark\nmetadata: {name: bm, namespace: ns, uid: u}\nspec:\n  results: {s3: {bucket: res, prefix: runs, endpoint: \"http://garage:3900\", region: garage, credentials: {secretName: s3-creds}}}\n  clients: [{id: load, executor: pod, instances: 2, endpoint: \"http://x:1\", workload: {type: openai}, env: {AWS_SECRET_ACCESS_KEY: plain}}]\n",
@@ -685,11 +591,5 @@ mod tests {
         let job = client_job(&b, 1, &b.spec.clients[0], "img", "f", None).unwrap();
         let c = job.spec.unwrap().template.spec.unwrap().containers[0].clone();
         assert!(!c.args.unwrap().iter().any(|a| a.starts_with("--upload")));
-    }
-
-    #[test]
-    fn url_paths() {
-        assert_eq!(url_path("http://h:1/health"), "/health");
-        assert_eq!(url_path("http://h:1"), "/");
     }
 }

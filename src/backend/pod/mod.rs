@@ -2,8 +2,12 @@
 //! Benchmark, a service runs as a Pod (and a Service when it has ports), a
 //! client as one Indexed Job for all its instances.
 //!
-//! - [`children`]: the Pod, Service and Job objects, pure.
+//! - [`children`]: the Pod, Service and Job objects, pure, over
+//!   [`names`] (object names) and [`container`] (ports, readiness probe,
+//!   restricted security context).
 //! - [`observe`]: what the listed pods say (pure).
+//! - [`apiserver_rules`]: the API server's own validation rules and the
+//!   restricted Pod Security Standard, as a pure checker of built children.
 //!
 //! `launch` server-side applies the children, `stop` ends a pod through its
 //! deadline (a client Job not started yet is suspended; a service's
@@ -13,7 +17,10 @@
 //! refusal: it is kept ([`PodBackend::api_failure`]) for the controller,
 //! which ends the reconcile with it.
 
+pub mod apiserver_rules;
 pub mod children;
+pub mod container;
+pub mod names;
 pub mod observe;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,7 +34,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
-use self::children::{ClientUpload, FIELD_MANAGER, child_name};
+use self::children::{ClientUpload, FIELD_MANAGER, child_name, client_job_name};
 use self::observe::{find_pod, pod_ready, pod_run_state};
 use super::{Backend, BackendError, LaunchRequest, Seen, progress_of_summary};
 use crate::api::spec::Benchmark;
@@ -173,7 +180,8 @@ impl PodBackend {
         } else if p.kind == ComponentKind::Client {
             let jobs: Api<Job> = Api::namespaced(r.client.clone(), &r.namespace);
             let patch = json!({"spec": {"suspend": true}});
-            let job = child_name(&name, r.generation, &role);
+            let instances = r.benchmark.spec.clients[p.index].instances;
+            let job = client_job_name(&name, r.generation, &role, instances);
             ignore_not_found(
                 jobs.patch(&job, &PatchParams::default(), &Patch::Merge(&patch))
                     .await,

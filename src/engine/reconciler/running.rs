@@ -1,7 +1,9 @@
 //! Running: clients run until they all finish, one fails, or
-//! `execution.duration` is reached (then they are stopped).
+//! `execution.duration` is reached (then they are stopped). The duration
+//! counts from `runStartTime` (every service healthy, every client instance
+//! out of the queue), like `runDeadline`: time queued is not run time.
 
-use super::Reconciler;
+use super::{Reconciler, elapsed};
 use crate::api::status::{ComponentKind, ComponentState, Phase, condition, reason};
 
 impl Reconciler<'_> {
@@ -42,7 +44,8 @@ impl Reconciler<'_> {
         }
         if let Some(d) = duration
             && !stopping
-            && self.phase_elapsed() >= d
+            && let Some(start) = self.status.run_start_time
+            && elapsed(start, self.now) >= d
         {
             let msg = format!(
                 "execution.duration {} reached",
