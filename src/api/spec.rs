@@ -581,9 +581,11 @@ pub struct LoggerSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionSpec {
-    /// Maximum time the clients run. When it expires the clients are stopped
-    /// gracefully (their results kept) and the run completes normally.
-    /// Clients without their own `load.duration` run this long.
+    /// Maximum time the clients run, counted from `status.runStartTime`
+    /// (every service healthy, every client out of the queue). When it
+    /// expires the clients are stopped gracefully (their results kept) and
+    /// the run completes normally. Clients without their own
+    /// `load.duration` run this long.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<Duration>,
     /// Maximum time any service or client instance may wait in its
