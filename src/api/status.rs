@@ -179,6 +179,10 @@ pub struct ComponentStatus {
     /// Node it runs on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// Container images with the digests the runtime resolved (pods:
+    /// `image@sha256:...`), once known: what exactly ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
     /// Base URL other components use to reach it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
@@ -218,6 +222,7 @@ impl ComponentStatus {
             job_id: None,
             pod_name: None,
             node: None,
+            images: Vec::new(),
             endpoint: None,
             exit_code: None,
             reason: None,

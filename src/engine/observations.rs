@@ -45,6 +45,9 @@ pub struct Placement {
     pub node: Option<String>,
     /// Base URL for other components.
     pub endpoint: Option<String>,
+    /// Container images as the runtime resolved them (pods:
+    /// `image@sha256:...` from the container statuses' `imageID`).
+    pub images: Vec<String>,
 }
 
 /// What the driver saw of one component.

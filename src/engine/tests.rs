@@ -690,6 +690,7 @@ fn placement_and_progress_reach_the_status() {
     o.placement = Placement {
         pid: Some(42),
         endpoint: Some("http://127.0.0.1:9999".into()),
+        images: vec!["vllm/vllm-openai:v0.6.3@sha256:0123abcd".into()],
         ..Default::default()
     };
     h.step();
@@ -698,6 +699,7 @@ fn placement_and_progress_reach_the_status() {
         (c.pid, c.endpoint.as_deref()),
         (Some(42), Some("http://127.0.0.1:9999"))
     );
+    assert_eq!(c.images, ["vllm/vllm-openai:v0.6.3@sha256:0123abcd"]);
     assert!(c.start_time.is_some());
 }
 

@@ -47,8 +47,8 @@ pub struct Provenance {
     /// The Slurm cluster and jobs, when a component ran under Slurm.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slurm: Option<SlurmInfo>,
-    /// Container images: Apptainer images with their SHA-256, pod images
-    /// with their resolved digests.
+    /// Apptainer images with their SHA-256 (pods, under the operator: each
+    /// component's `images` in the status, with the resolved digests).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<ImageInfo>,
     /// GPUs of the driver host (absent without `nvidia-smi`).
@@ -114,9 +114,6 @@ pub struct ImageInfo {
     /// SHA-256 of a local image file, hex.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
-    /// A pod image's resolved digest (`sha256:...`), from its `imageID`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
 }
 
 /// The GPUs `nvidia-smi` lists.
@@ -237,32 +234,6 @@ fn cuda_from_banner(banner: &str) -> Option<String> {
     (!v.is_empty()).then_some(v)
 }
 
-/// A pod's images with the digests its container statuses resolved
-/// (`status.containerStatuses[].imageID`, e.g.
-/// `docker.io/vllm/vllm-openai@sha256:...`), for component `component`.
-pub fn pod_images(component: &str, pod: &serde_json::Value) -> Vec<ImageInfo> {
-    let statuses = ["initContainerStatuses", "containerStatuses"]
-        .iter()
-        .filter_map(|k| pod.pointer(&format!("/status/{k}"))?.as_array())
-        .flatten();
-    statuses
-        .filter_map(|c| {
-            let image = c.get("image")?.as_str()?.to_string();
-            let digest = c
-                .get("imageID")
-                .and_then(serde_json::Value::as_str)
-                .and_then(|id| id.rsplit_once('@').map(|(_, d)| d.to_string()))
-                .filter(|d| d.starts_with("sha256:"));
-            Some(ImageInfo {
-                component: component.to_string(),
-                image,
-                sha256: None,
-                digest,
-            })
-        })
-        .collect()
-}
-
 /// The Benchmark as run, in a form that reruns it and carries no secret:
 /// every `$` is written `$$` (the file is expanded again when loaded), the
 /// value of an `env` entry whose name looks secret (token, key, password,
@@ -363,7 +334,7 @@ pub fn markdown(p: &Provenance) -> String {
                 "| {} | {} | {} |",
                 i.component,
                 i.image,
-                i.sha256.as_deref().or(i.digest.as_deref()).unwrap_or("-")
+                i.sha256.as_deref().unwrap_or("-")
             );
         }
     }

@@ -94,7 +94,6 @@ pub async fn gather(p: &mut Provenance, facts: &RunFacts<'_>) {
             component: id.clone(),
             image: a.image.clone(),
             sha256,
-            digest: None,
         });
     }
     p.gpus = gpu_inventory().await;

@@ -56,26 +56,6 @@ fn reads_the_gpus_of_nvidia_smi() {
     assert_eq!(parse_gpus(csv, None).and_then(|g| g.cuda_version), None);
 }
 
-#[test]
-fn pod_images_carry_their_resolved_digests() {
-    let pod = serde_json::json!({
-        "status": {
-            "containerStatuses": [
-                {"name": "server", "image": "vllm/vllm-openai:v0.6.3",
-                 "imageID": "docker.io/vllm/vllm-openai@sha256:0123abcd"},
-                {"name": "pending", "image": "busybox:1", "imageID": ""}
-            ]
-        }
-    });
-    let images = pod_images("vllm", &pod);
-    assert_eq!(images.len(), 2);
-    assert_eq!(images[0].component, "vllm");
-    assert_eq!(images[0].image, "vllm/vllm-openai:v0.6.3");
-    assert_eq!(images[0].digest.as_deref(), Some("sha256:0123abcd"));
-    assert_eq!(images[1].digest, None);
-    assert!(pod_images("x", &serde_json::json!({"status": {}})).is_empty());
-}
-
 fn benchmark(yaml: &str) -> Benchmark {
     serde_norway::from_str(yaml).expect("benchmark")
 }

@@ -188,6 +188,26 @@ pub fn pod_ready(pod: &Pod) -> bool {
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
+/// The images of a pod's containers as the runtime resolved them: `image@
+/// sha256:...` from each container status's `imageID` once pulled, else the
+/// image as named (init containers first, as they ran).
+pub fn image_digests(pod: &Pod) -> Vec<String> {
+    let Some(status) = pod.status.as_ref() else {
+        return Vec::new();
+    };
+    let statuses = status.init_container_statuses.iter().flatten();
+    statuses
+        .chain(status.container_statuses.iter().flatten())
+        .map(|c| match c.image_id.rsplit_once("@sha256:") {
+            Some((_, digest)) if !digest.is_empty() => {
+                let name = c.image.split('@').next().unwrap_or(&c.image);
+                format!("{name}@sha256:{digest}")
+            }
+            _ => c.image.clone(),
+        })
+        .collect()
+}
+
 /// The headline numbers a client container left as its termination message.
 pub fn termination_summary(pod: &Pod) -> Option<ResultsSummary> {
     let msg = pod
@@ -259,6 +279,7 @@ pub fn observe(
                                     .and_then(|s| service_url(b, generation, s, None)),
                                 _ => None,
                             },
+                            images: image_digests(pod),
                             ..Default::default()
                         };
                         if let Some(s) = termination_summary(pod) {
@@ -407,6 +428,32 @@ mod tests {
             }]),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn images_carry_the_digests_the_runtime_resolved() {
+        let pod = pod_with(PodStatus {
+            container_statuses: Some(vec![
+                ContainerStatus {
+                    name: "server".into(),
+                    image: "vllm/vllm-openai:v0.6.3".into(),
+                    image_id: "docker.io/vllm/vllm-openai@sha256:0123abcd".into(),
+                    ..Default::default()
+                },
+                ContainerStatus {
+                    name: "pending".into(),
+                    image: "busybox:1".into(),
+                    image_id: String::new(),
+                    ..Default::default()
+                },
+            ]),
+            ..Default::default()
+        });
+        assert_eq!(
+            image_digests(&pod),
+            ["vllm/vllm-openai:v0.6.3@sha256:0123abcd", "busybox:1"]
+        );
+        assert!(image_digests(&Pod::default()).is_empty());
     }
 
     #[test]

@@ -31,6 +31,9 @@ impl Reconciler<'_> {
             if p.endpoint.is_some() {
                 c.endpoint.clone_from(&p.endpoint);
             }
+            if !p.images.is_empty() {
+                c.images.clone_from(&p.images);
+            }
             if o.progress.is_some() {
                 c.progress.clone_from(&o.progress);
             }

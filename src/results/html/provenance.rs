@@ -69,7 +69,7 @@ pub fn provenance_section(env: Option<&serde_json::Value>) -> String {
                 vec![
                     i.component.clone(),
                     i.image.clone(),
-                    dash(i.sha256.as_deref().or(i.digest.as_deref())),
+                    dash(i.sha256.as_deref()),
                 ]
             })
             .collect();
