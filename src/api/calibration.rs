@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use super::duration::Duration;
 use super::error::FieldError;
-use super::spec::ClientSpec;
 use super::workload::WorkloadType;
 
 /// Shortest calibration accepted.
@@ -37,19 +36,19 @@ impl Default for CalibrationSpec {
     }
 }
 
-/// What is wrong with a client's calibration, with field paths under `at`
-/// (`spec.clients[k].calibration`).
-pub fn problems(c: &ClientSpec, at: &str) -> Vec<FieldError> {
-    let Some(cal) = c.calibration.as_ref().filter(|c| c.enabled) else {
+/// What is wrong with the calibration `cal` of a client of workload
+/// `kind`, with field paths under `at` (`spec.clients[k].calibration`).
+pub fn problems(cal: Option<&CalibrationSpec>, kind: WorkloadType, at: &str) -> Vec<FieldError> {
+    let Some(cal) = cal.filter(|c| c.enabled) else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    if c.workload.kind != WorkloadType::OpenAi {
+    if kind != WorkloadType::OpenAi {
         out.push(FieldError::new(
             at,
             format!(
                 "calibration measures TTFT and ITL against a simulated LLM server: only for workload type openai, not {}",
-                c.workload.kind
+                kind
             ),
         ));
     }

@@ -67,7 +67,8 @@ impl Validator {
         for (i, c) in spec.clients.iter().enumerate() {
             self.check_client(c, &format!("spec.clients[{i}]"), &services);
             self.errors.extend(crate::api::calibration::problems(
-                c,
+                c.calibration.as_ref(),
+                c.workload.kind,
                 &format!("spec.clients[{i}].calibration"),
             ));
         }
