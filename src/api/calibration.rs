@@ -43,7 +43,7 @@ pub fn problems(cal: Option<&CalibrationSpec>, kind: WorkloadType, at: &str) -> 
         return Vec::new();
     };
     let mut out = Vec::new();
-    if kind != WorkloadType::OpenAi {
+    if !kind.calibrates() {
         out.push(FieldError::new(
             at,
             format!(

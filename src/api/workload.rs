@@ -88,6 +88,13 @@ impl WorkloadType {
     pub const fn stops_at_saturation(self) -> bool {
         matches!(self, Self::OpenAi)
     }
+
+    /// Whether a client of this workload can calibrate (`calibration`): it
+    /// measures TTFT and ITL, which the in-process simulator's known timing
+    /// gives the truth of.
+    pub const fn calibrates(self) -> bool {
+        matches!(self, Self::OpenAi)
+    }
 }
 
 impl fmt::Display for WorkloadType {
