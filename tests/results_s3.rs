@@ -548,3 +548,124 @@ spec:
         assert!(!text.contains(&g.secret), "the secret leaked");
     }
 }
+
+/// `aifbench compare` with `--s3-*` flags and the key in the environment.
+fn compare_cmd(g: &Garage, runs: &[&str]) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_aifbench"));
+    c.arg("compare")
+        .args([
+            "--json",
+            "--s3-endpoint",
+            &g.endpoint,
+            "--s3-region",
+            "garage",
+        ])
+        .args(runs)
+        .env("AWS_ACCESS_KEY_ID", &g.key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &g.secret)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_REGION");
+    c
+}
+
+/// `aifbench compare s3://...` reads uploaded results folders exactly as it
+/// reads the local ones (same rows, verdicts and intervals), names each
+/// run by its URL, and refuses an empty prefix and wrong credentials by
+/// name, without the secret in its messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_reads_runs_from_s3_urls_as_it_reads_folders() {
+    let g = Garage::start();
+    g.wait_ready().await;
+    let (url, stop, _) = start_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = g.store();
+    let mut local = Vec::new();
+    for run in ["before", "after"] {
+        let folder = dir.path().join(run);
+        std::fs::create_dir_all(folder.join("clients")).unwrap();
+        let output = folder.join("clients/load-index-0.json");
+        let out = loadgen(
+            &g,
+            &url,
+            &output,
+            &format!("s3://results/cmp/{run}/clients/load-index-0.json"),
+            &["--max-requests", "60"],
+        )
+        .output()
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // A file compare must not read sits beside the results.
+        store
+            .put(
+                &format!("cmp/{run}/clients/load-index-0.log"),
+                b"x".to_vec(),
+                "text/plain",
+            )
+            .await
+            .unwrap();
+        local.push(folder);
+    }
+    stop.cancel();
+
+    let from_s3 = compare_cmd(&g, &["s3://results/cmp/before", "s3://results/cmp/after/"])
+        .output()
+        .await
+        .unwrap();
+    let s3_err = String::from_utf8_lossy(&from_s3.stderr).to_string();
+    assert!(from_s3.status.success(), "{s3_err}");
+    let from_disk = compare_cmd(
+        &g,
+        &[local[0].to_str().unwrap(), local[1].to_str().unwrap()],
+    )
+    .output()
+    .await
+    .unwrap();
+    assert!(from_disk.status.success());
+    let mut a: serde_json::Value = serde_json::from_slice(&from_s3.stdout).unwrap();
+    let mut b: serde_json::Value = serde_json::from_slice(&from_disk.stdout).unwrap();
+    assert_eq!(a["runs"][0]["source"], "s3://results/cmp/before");
+    assert_eq!(a["runs"][0]["label"], "before");
+    assert_eq!(a["runs"][1]["label"], "after");
+    assert_eq!(a["runs"][0]["requests"], 60);
+    assert!(!a["rows"].as_array().unwrap().is_empty(), "{a:#}");
+    for v in [&mut a, &mut b] {
+        for run in v["runs"].as_array_mut().unwrap() {
+            run.as_object_mut().unwrap().remove("source");
+        }
+    }
+    assert_eq!(
+        a, b,
+        "the same runs read from S3 and from disk compare the same"
+    );
+
+    // An empty prefix: exit 2, named.
+    let empty = compare_cmd(&g, &["s3://results/cmp/before", "s3://results/nothing"])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&empty.stderr).to_string();
+    assert_eq!(empty.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("s3://results/nothing: no results there"),
+        "{text}"
+    );
+
+    // Wrong credentials: exit 2, and no secret in the message.
+    let wrong = compare_cmd(&g, &["s3://results/cmp/before", "s3://results/cmp/after"])
+        .env("AWS_SECRET_ACCESS_KEY", "wrong-secret-0123456789")
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&wrong.stderr).to_string();
+    assert_eq!(wrong.status.code(), Some(2), "{text}");
+    assert!(text.contains("s3://results/"), "{text}");
+    assert!(
+        !text.contains("wrong-secret-0123456789") && !text.contains(&g.secret),
+        "{text}"
+    );
+}

@@ -40,7 +40,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Operator(args) => operator::operator(args).await,
         Command::Report { dir } => files::report(&dir),
         Command::Cancel(args) => cancel::cancel(args).await,
-        Command::Compare(args) => compare::compare(args),
+        Command::Compare(args) => compare::compare(args).await,
         // Runs before the runtime starts (main.rs): its signal mask must
         // hold in every thread.
         Command::Supervise(_) => {

@@ -1,6 +1,6 @@
 //! An S3 bucket client for result files (aws-sdk-s3, rustls on ring, three
 //! attempts per request, messages stripped of the secret key): put a body or
-//! a file, get an object, upload a folder. `aifbench loadgen --upload-url`
+//! a file, get an object, list keys, upload a folder. `aifbench loadgen --upload-url`
 //! puts its result with it; [`crate::results::s3`] builds on it for the
 //! results folder and the operator's fetch. Also: `s3://` URLs and keys, and
 //! credentials from `spec.results.s3` ([`credentials_from_source`]).
@@ -81,6 +81,31 @@ impl StoreConfig {
             region: s.region.clone(),
             path_style: s.path_style(),
             bucket: s.bucket.clone(),
+        }
+    }
+
+    /// The settings for a bucket named on the command line: the endpoint,
+    /// region and addressing given, else `AWS_ENDPOINT_URL` and `AWS_REGION`
+    /// from `env`, else AWS S3 in `us-east-1`; path-style by default when
+    /// there is an endpoint (S3-compatible servers such as Garage or MinIO).
+    pub fn for_bucket(
+        bucket: String,
+        endpoint: Option<String>,
+        region: Option<String>,
+        path_style: Option<bool>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Self {
+        let endpoint = endpoint
+            .or_else(|| env("AWS_ENDPOINT_URL"))
+            .filter(|e| !e.is_empty());
+        Self {
+            path_style: path_style.unwrap_or(endpoint.is_some()),
+            endpoint,
+            region: region
+                .or_else(|| env("AWS_REGION"))
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| "us-east-1".to_string()),
+            bucket,
         }
     }
 }
@@ -292,6 +317,33 @@ impl ResultsStore {
             reason: format!("reading the body: {e}"),
         })?;
         Ok(Some(bytes.into_bytes().to_vec()))
+    }
+
+    /// The keys under `prefix`, in the order the server lists them (every
+    /// page).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| self.request_error(prefix, &e))?;
+            keys.extend(
+                out.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+            match out.next_continuation_token() {
+                Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => return Ok(keys),
+            }
+        }
     }
 
     /// Uploads every file under `dir` (recursively; temporary `*.tmp` files

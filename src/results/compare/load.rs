@@ -2,7 +2,8 @@
 //! (`clients/<id>.json`, merged exactly as the report merges them, histograms
 //! kept), the per-request records (`clients/<id>.requests.jsonl`, used only
 //! when every instance has them), and `summary.json` when there are no
-//! client results. S3 URLs are not read yet.
+//! client results. A run in S3 is read from a local copy of those files
+//! (`results::s3::download_for_compare`, called by the command).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,11 +20,6 @@ use crate::workload::stats::{add_histogram, decode_histogram, new_histogram};
 /// A run that could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// `s3://` given.
-    #[error(
-        "{0}: S3 URLs are not supported by `aifbench compare` yet; copy the folder first (e.g. `aws s3 sync {0} ./run`) and compare the local copy"
-    )]
-    S3NotSupported(String),
     /// Neither client results nor summary.json.
     #[error("{0}: not a results folder (no clients/*.json and no summary.json)")]
     NotResults(PathBuf),
@@ -59,15 +55,22 @@ fn format_err(path: &Path, reason: impl ToString) -> LoadError {
     }
 }
 
-/// Loads the run at `source` (a results folder).
-pub fn load_run(source: &str) -> Result<RunData, LoadError> {
-    if source.starts_with("s3://") {
-        return Err(LoadError::S3NotSupported(source.to_string()));
-    }
-    let dir = ResultsDir::open(Path::new(source));
-    let label = Path::new(source.trim_end_matches('/'))
+/// The label of a run: the last part of its folder or URL.
+pub fn run_label(source: &str) -> String {
+    Path::new(source.trim_end_matches('/'))
         .file_name()
-        .map_or_else(|| source.to_string(), |n| n.to_string_lossy().into_owned());
+        .map_or_else(|| source.to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// Loads the run in the results folder `source`.
+pub fn load_run(source: &str) -> Result<RunData, LoadError> {
+    load_folder(Path::new(source), run_label(source), source)
+}
+
+/// Loads the run in `folder`, named `label` and shown as read from `source`
+/// (the folder itself, or the `s3://` URL its files were copied from).
+pub fn load_folder(folder: &Path, label: String, source: &str) -> Result<RunData, LoadError> {
+    let dir = ResultsDir::open(folder);
     let ids = client_ids(&dir)?;
     if ids.is_empty() {
         return from_summary(&dir, label, source);

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-pub use load::{LoadError, load_run};
+pub use load::{LoadError, load_folder, load_run, run_label};
 pub use noise::{Estimate, Interval, Verdict};
 
 use crate::workload::result::Summary;

@@ -40,22 +40,13 @@ pub async fn upload_result(
         &crate::api::spec::S3CredentialsSource::default(),
         env,
     )?;
-    let endpoint = target
-        .endpoint
-        .clone()
-        .or_else(|| env("AWS_ENDPOINT_URL"))
-        .filter(|e| !e.is_empty());
-    let config = StoreConfig {
-        path_style: target.path_style.unwrap_or(endpoint.is_some()),
-        endpoint,
-        region: target
-            .region
-            .clone()
-            .or_else(|| env("AWS_REGION"))
-            .filter(|r| !r.is_empty())
-            .unwrap_or_else(|| "us-east-1".to_string()),
+    let config = StoreConfig::for_bucket(
         bucket,
-    };
+        target.endpoint.clone(),
+        target.region.clone(),
+        target.path_style,
+        env,
+    );
     let body = serde_json::to_vec_pretty(result).map_err(|e| StoreError::Parse {
         bucket: config.bucket.clone(),
         key: key.clone(),
