@@ -7,6 +7,7 @@ pub mod api;
 pub mod backend;
 pub mod driver;
 pub mod engine;
+pub mod exposition;
 pub mod local;
 pub mod logging;
 pub mod monitor;

@@ -16,6 +16,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::exposition::{escape_label, header};
+
 /// The `--query-gpu` fields, in the order [`parse_line`] reads them.
 pub const QUERY: &str = "index,uuid,name,utilization.gpu,memory.used,memory.total,power.draw";
 
@@ -162,8 +164,7 @@ impl Readings {
             ),
         ];
         for (name, kind, help, value) in series {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
+            header(&mut out, name, help, kind);
             for g in self.gpus.values() {
                 let Some(v) = value(g) else {
                     continue;
@@ -172,22 +173,15 @@ impl Readings {
                     out,
                     "{name}{{gpu=\"{}\",UUID=\"{}\",device=\"nvidia{}\",modelName=\"{}\",Hostname=\"{}\"}} {v}",
                     g.last.index,
-                    label(&g.last.uuid),
+                    escape_label(&g.last.uuid),
                     g.last.index,
-                    label(&g.last.name),
-                    label(hostname),
+                    escape_label(&g.last.name),
+                    escape_label(hostname),
                 );
             }
         }
         out
     }
-}
-
-/// Escapes a label value (`\`, `"` and newline).
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::api::status::{BenchmarkStatus, Phase};
+use crate::exposition::escape_label;
 
 const BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -122,7 +123,7 @@ impl Metrics {
             let _ = writeln!(
                 o,
                 "aifbench_operator_reconcile_errors_total{{reason=\"{}\"}} {n}",
-                escape(r)
+                escape_label(r)
             );
         }
         let _ = writeln!(
@@ -186,8 +187,8 @@ impl Metrics {
             let _ = writeln!(
                 o,
                 "aifbench_benchmark_request_throughput{{namespace=\"{}\",benchmark=\"{}\"}} {t}",
-                escape(ns),
-                escape(name)
+                escape_label(ns),
+                escape_label(name)
             );
         }
         let _ = writeln!(
@@ -203,8 +204,8 @@ impl Metrics {
                 let _ = writeln!(
                     o,
                     "aifbench_benchmark_latency_p99_milliseconds{{namespace=\"{}\",benchmark=\"{}\"}} {p}",
-                    escape(ns),
-                    escape(name)
+                    escape_label(ns),
+                    escape_label(name)
                 );
             }
         }
@@ -216,12 +217,6 @@ impl Metrics {
         let _ = writeln!(o, "aifbench_operator_leader {}", u8::from(i.leader));
         o
     }
-}
-
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

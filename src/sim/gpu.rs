@@ -28,7 +28,7 @@ use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
-use super::metrics::{escape_label, format_value};
+use crate::exposition::{escape_label, format_value};
 
 /// Share of the memory a simulated GPU shows as used (vLLM's default
 /// `--gpu-memory-utilization`).
