@@ -94,7 +94,7 @@ pub fn read_gpu_summary(
     results: &[ClientResult],
     total: &Summary,
 ) -> Option<GpuSummary> {
-    let monitors = match super::html::read_monitors(&dir.metrics()) {
+    let monitors = match super::monitor_files::read_monitors(&dir.metrics()) {
         Ok(m) => m,
         Err(error) => {
             tracing::warn!(%error, "cannot read the monitors' scrapes; no GPU summary");

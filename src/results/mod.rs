@@ -18,6 +18,7 @@ pub mod compare;
 pub mod environment;
 pub mod gpu;
 pub mod html;
+pub mod monitor_files;
 pub mod overhead;
 pub mod provenance;
 pub mod provenance_probe;

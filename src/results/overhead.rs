@@ -1,7 +1,7 @@
-//! The "Client overhead" section of `report.md` and `report.html`: what
-//! each calibrated client instance measured of its own error
-//! (`workload::calibration`), and the run's warning when that error is
-//! large next to the latencies it reported.
+//! The "Client overhead" section of `report.md`: what each calibrated
+//! client instance measured of its own error (`workload::calibration`), and
+//! the run's warning when that error is large next to the latencies it
+//! reported. Its rows are also `report.html`'s (`results::html::overhead`).
 
 use std::fmt::Write as _;
 
@@ -9,7 +9,7 @@ use crate::workload::result::Summary;
 
 /// One row per calibrated instance: id, TTFT overhead mean and p99, ITL
 /// overhead p99, CPU headroom, flagged.
-fn rows(ids: &[&str], clients: &[Summary]) -> Vec<Vec<String>> {
+pub(crate) fn rows(ids: &[&str], clients: &[Summary]) -> Vec<Vec<String>> {
     ids.iter()
         .zip(clients)
         .filter_map(|(id, s)| {
@@ -27,7 +27,8 @@ fn rows(ids: &[&str], clients: &[Summary]) -> Vec<Vec<String>> {
         .collect()
 }
 
-const HEADERS: [&str; 6] = [
+/// The table's column headers, in the order of [`rows`].
+pub(crate) const HEADERS: [&str; 6] = [
     "instance",
     "TTFT overhead mean ms",
     "TTFT overhead p99 ms",
@@ -58,31 +59,14 @@ pub fn markdown(total: &Summary, ids: &[&str], clients: &[Summary]) -> String {
     md
 }
 
-/// The HTML section; empty when no instance calibrated.
-pub fn html(total: &Summary, ids: &[&str], clients: &[Summary]) -> String {
-    let Some(c) = &total.calibration else {
-        return String::new();
-    };
-    let mut html = String::from("<h2 id=\"client-overhead\">Client overhead</h2>\n");
-    if let Some(w) = &c.warning {
-        let _ = writeln!(
-            html,
-            "<p class=\"warning\"><strong>Warning:</strong> {}</p>",
-            super::html::escape(w)
-        );
-    }
-    html.push_str(&super::html::table(&HEADERS, &rows(ids, clients)));
-    html
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::workload::calibration::{Calibration, summarize};
     use crate::workload::client_result::ClientResult;
 
-    #[test]
-    fn shows_each_instance_and_the_warning() {
+    /// A run of one flagged, calibrated instance `chat-1`: its merged total.
+    pub(crate) fn flagged_run() -> Summary {
         let r = ClientResult {
             id: "chat-1".into(),
             calibration: Some(Calibration {
@@ -95,17 +79,18 @@ mod tests {
         };
         let mut total = crate::workload::result::merge(std::slice::from_ref(&r)).expect("merge");
         total.calibration = summarize(std::slice::from_ref(&r), None);
+        total
+    }
+
+    #[test]
+    fn shows_each_instance_and_the_warning() {
+        let mut total = flagged_run();
         let md = markdown(&total, &["chat-1"], std::slice::from_ref(&total));
         assert!(md.contains("## Client overhead"), "{md}");
         assert!(md.contains("**Warning:**"), "{md}");
         assert!(
             md.contains("| chat-1 | 0.000 | 7.500 | - | 25% | yes |"),
             "{md}"
-        );
-        let html = html(&total, &["chat-1"], std::slice::from_ref(&total));
-        assert!(
-            html.contains("Client overhead") && html.contains("7.500"),
-            "{html}"
         );
         total.calibration = None;
         assert!(markdown(&total, &[], &[]).is_empty());

@@ -6,10 +6,11 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use super::monitors::{MAX_POINTS, MonitorFile};
+use super::monitors::MAX_POINTS;
 use super::plots::{MAX_SERIES, Plot, XAxis};
 use super::tables::{escape, table};
 use crate::monitor::gpu::{GpuPoint, GpuSeries, GpuSummary, gpu_series};
+use crate::results::monitor_files::MonitorFile;
 
 /// The GPUs' series of every monitor.
 pub fn series(monitors: &[MonitorFile]) -> Vec<GpuSeries> {

@@ -23,6 +23,7 @@
 
 mod gpu;
 mod monitors;
+mod overhead;
 mod plots;
 mod provenance;
 mod tables;
@@ -34,7 +35,8 @@ use std::time::Instant;
 use hdrhistogram::Histogram;
 use serde::Deserialize;
 
-pub use monitors::{MAX_PANELS, MAX_POINTS, MonitorFile, monitor_plots, read_monitors};
+pub use super::monitor_files::{MonitorFile, read_monitors};
+pub use monitors::{MAX_PANELS, MAX_POINTS, monitor_plots};
 pub use plots::{MAX_SERIES, Plot, XAxis};
 pub use tables::{escape, table};
 
@@ -339,7 +341,7 @@ fn render(run: &RunData<'_>, folder: &Folder) -> Result<(String, Vec<String>), S
         run.clients,
         run.missing,
     ));
-    body.push_str(&super::overhead::html(total, run.ids, run.clients));
+    body.push_str(&overhead::overhead_section(total, run.ids, run.clients));
     body.push_str(&provenance::provenance_section(folder.environment.as_ref()));
     body.push_str(&tables::environment_section(folder.environment.as_ref()));
 

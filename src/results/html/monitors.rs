@@ -1,7 +1,6 @@
 //! The server's own metrics over time, from the monitors' parsed scrapes
-//! (`metrics/<monitor>.parsed.jsonl`): reading them (tolerant: a line that
-//! does not parse is counted, not fatal) and choosing a bounded set of
-//! panels (pure).
+//! (`metrics/<monitor>.parsed.jsonl`, read by `results::monitor_files`):
+//! choosing a bounded set of panels (pure).
 //!
 //! For a vLLM target (or the simulator, which uses vLLM's names) the first
 //! panels are running/waiting requests, KV-cache usage and token throughput;
@@ -11,57 +10,15 @@
 //! [`MAX_POINTS`] scrapes per target (evenly thinned past that).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use super::plots::{MAX_SERIES, Plot, XAxis, slug};
 use crate::monitor::{MetricFamily, MetricType, ParsedRecord};
+use crate::results::monitor_files::MonitorFile;
 
 /// Panels one monitor contributes at most.
 pub const MAX_PANELS: usize = 12;
 /// Scrapes per target drawn at most.
 pub const MAX_POINTS: usize = 2000;
-
-/// One monitor's parsed scrapes.
-#[derive(Debug, Clone, Default)]
-pub struct MonitorFile {
-    /// The monitor's id (the file name's stem).
-    pub id: String,
-    /// Its scrapes, in file order.
-    pub records: Vec<ParsedRecord>,
-    /// Lines that did not parse as a record.
-    pub unreadable: usize,
-}
-
-/// Reads every `*.parsed.jsonl` of `metrics_dir`, sorted by monitor id; none
-/// when the folder is missing.
-pub fn read_monitors(metrics_dir: &Path) -> std::io::Result<Vec<MonitorFile>> {
-    let entries = match std::fs::read_dir(metrics_dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut files = Vec::new();
-    for entry in entries.filter_map(Result::ok) {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(id) = name.strip_suffix(".parsed.jsonl") else {
-            continue;
-        };
-        let text = std::fs::read_to_string(entry.path())?;
-        let mut file = MonitorFile {
-            id: id.to_string(),
-            ..MonitorFile::default()
-        };
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            match serde_json::from_str::<ParsedRecord>(line) {
-                Ok(r) => file.records.push(r),
-                Err(_) => file.unreadable += 1,
-            }
-        }
-        files.push(file);
-    }
-    files.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(files)
-}
 
 /// The known vLLM panels: title, y label, families (with or without their
 /// `_total`), and whether to plot the rate.

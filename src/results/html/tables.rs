@@ -5,9 +5,9 @@
 
 use std::fmt::Write as _;
 
-use super::monitors::MonitorFile;
 use crate::api::spec::SloSpec;
 use crate::engine::evaluate_slo;
+use crate::results::monitor_files::MonitorFile;
 use crate::workload::headline::headline;
 use crate::workload::result::Summary;
 use crate::workload::stats::LatencyStats;
