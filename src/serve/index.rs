@@ -8,11 +8,15 @@
 //! is served. Loading a run reads its client results
 //! (`clients/<id>.json`), its monitors' scrapes
 //! (`metrics/<id>.parsed.jsonl`) and `status.yaml`, and builds the series
-//! (`series`) and annotations (`annotations`).
+//! (`series`) and annotations (`annotations`). The last few runs loaded are
+//! kept while their files stay the same (names, sizes, modification times),
+//! so the panels of one dashboard refresh read a long run once.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use hdrhistogram::Histogram;
 
@@ -23,10 +27,19 @@ use crate::monitor::ParsedRecord;
 use crate::workload::result::{ClientResult, merge_timelines};
 use crate::workload::stats::{add_histogram, new_histogram};
 
+/// Runs kept loaded at most.
+const CACHED_RUNS: usize = 4;
+
+/// What a loaded run was read from: each file's path, size and
+/// modification time.
+type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
+
 /// The results root being served.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Index {
     root: PathBuf,
+    /// Recently loaded runs, the most recent last.
+    cache: Mutex<Vec<(PathBuf, Fingerprint, Arc<Run>)>>,
 }
 
 /// One run as listed.
@@ -38,6 +51,8 @@ pub struct RunEntry {
     pub path: PathBuf,
     /// When it started (status.yaml `startTime`), Unix milliseconds.
     pub started_ms: Option<i64>,
+    /// When it ended (status.yaml `completionTime`), Unix milliseconds.
+    pub ended_ms: Option<i64>,
     /// Its phase, when status.yaml says.
     pub phase: Option<String>,
 }
@@ -140,7 +155,10 @@ impl Index {
         if !root.is_dir() {
             return Err(ServeError::NotAFolder(root));
         }
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            cache: Mutex::new(Vec::new()),
+        })
     }
 
     /// The root (canonical).
@@ -183,6 +201,10 @@ impl Index {
                 RunEntry {
                     name,
                     started_ms: status.start_ms(),
+                    ended_ms: status
+                        .completion_time
+                        .as_deref()
+                        .and_then(annotations::unix_ms),
                     phase: status.phase,
                     path,
                 }
@@ -209,12 +231,37 @@ impl Index {
         }
     }
 
-    /// Reads a listed run's folder into its series and annotations.
-    pub fn load(&self, entry: &RunEntry) -> Result<Run, ServeError> {
+    /// A listed run's series and annotations: kept from an earlier load
+    /// while its files are unchanged, else read from its folder.
+    pub fn load(&self, entry: &RunEntry) -> Result<Arc<Run>, ServeError> {
         let dir = &entry.path;
         if !dir.starts_with(&self.root) || !is_real_dir(dir) {
             return Err(ServeError::NoSuchRun(entry.name.clone()));
         }
+        let fingerprint = fingerprint(dir);
+        if let Ok(mut cache) = self.cache.lock()
+            && let Some(k) = cache
+                .iter()
+                .position(|(p, f, _)| p == dir && *f == fingerprint)
+        {
+            let hit = cache.remove(k);
+            let run = Arc::clone(&hit.2);
+            cache.push(hit);
+            return Ok(run);
+        }
+        let run = Arc::new(self.read(entry)?);
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.retain(|(p, _, _)| p != dir);
+            cache.push((dir.clone(), fingerprint, Arc::clone(&run)));
+            let excess = cache.len().saturating_sub(CACHED_RUNS);
+            cache.drain(..excess);
+        }
+        Ok(run)
+    }
+
+    /// Reads a listed run's folder into its series and annotations.
+    fn read(&self, entry: &RunEntry) -> Result<Run, ServeError> {
+        let dir = &entry.path;
         let mut run = Run {
             name: entry.name.clone(),
             ..Run::default()
@@ -263,6 +310,30 @@ impl Index {
         run.annotations = notes;
         Ok(run)
     }
+}
+
+/// The files a load reads, with their sizes and modification times.
+fn fingerprint(dir: &Path) -> Fingerprint {
+    let mut files = vec![dir.join("status.yaml")];
+    files.extend(
+        files_ending(&dir.join("clients"), ".json")
+            .into_iter()
+            .map(|(_, p)| p),
+    );
+    files.extend(
+        files_ending(&dir.join("metrics"), ".parsed.jsonl")
+            .into_iter()
+            .map(|(_, p)| p),
+    );
+    files
+        .into_iter()
+        .map(|p| {
+            let meta = fs::symlink_metadata(&p).ok();
+            let len = meta.as_ref().map_or(0, fs::Metadata::len);
+            let modified = meta.and_then(|m| m.modified().ok());
+            (p, len, modified)
+        })
+        .collect()
 }
 
 /// The measurement windows: each stage (earliest start to latest end over

@@ -8,9 +8,13 @@
 //! newest run. `/variable` lists the runs for a `$run` variable, newest
 //! first; `/metrics` lists the selected run's metrics with a `run` payload
 //! selector; `/query` answers time series (`target`, `datapoints`) clipped to
-//! the range and thinned to `maxDataPoints`, and the `annotations` target as
-//! a table (time, timeEnd, title, text, tags) that Grafana turns into
-//! annotations; `/annotations` answers SimpleJSON's annotation request.
+//! the range and thinned to `maxDataPoints`, the `annotations` target as a
+//! table (time, timeEnd, title, text, tags) that Grafana turns into
+//! annotations, and the `runs` target as a table of every run with the
+//! range that shows it; `/annotations` answers SimpleJSON's annotation
+//! request.
+
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -22,6 +26,11 @@ use super::series::{Point, Series};
 
 /// The target that answers the run's annotations as a table.
 pub const ANNOTATIONS: &str = "annotations";
+/// The target that answers the runs as a table (name, phase, start, and
+/// the range to open each over: `from_ms`, `to_ms`).
+pub const RUNS: &str = "runs";
+/// Margin around a run's start and end in the `runs` table's range.
+const RUN_MARGIN_MS: i64 = 10_000;
 
 /// `range` of a request: RFC 3339 instants.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -140,7 +149,7 @@ pub fn runs_of(payload: &Value) -> Vec<String> {
     }
 }
 
-fn load(index: &Index, name: Option<&str>) -> Result<Run, ServeError> {
+fn load(index: &Index, name: Option<&str>) -> Result<Arc<Run>, ServeError> {
     let entry = index.find(name)?;
     index.load(&entry)
 }
@@ -151,7 +160,7 @@ fn selected(
     index: &Index,
     target: &Target,
     filters: &[AdhocFilter],
-) -> Result<Vec<Run>, ServeError> {
+) -> Result<Vec<Arc<Run>>, ServeError> {
     let mut names = runs_of(&target.payload);
     if names.is_empty() {
         names = filters
@@ -231,6 +240,39 @@ fn annotations_table(notes: &[&Annotation], run_prefix: &str) -> Value {
     })
 }
 
+/// Every run: its name, phase, start, and the range that shows it whole.
+fn runs_table(index: &Index) -> Result<Value, ServeError> {
+    let now = jiff::Timestamp::now().as_millisecond();
+    let rows: Vec<Value> = index
+        .runs()?
+        .iter()
+        .map(|r| {
+            let start = r.started_ms.unwrap_or(now);
+            let end = r.ended_ms.unwrap_or(now).max(start);
+            json!([
+                start,
+                r.name,
+                r.phase.as_deref().unwrap_or("unknown"),
+                (end - start) as f64 / 1000.0,
+                start - RUN_MARGIN_MS,
+                end + RUN_MARGIN_MS
+            ])
+        })
+        .collect();
+    Ok(json!({
+        "type": "table",
+        "columns": [
+            {"text": "started", "type": "time"},
+            {"text": "run", "type": "string"},
+            {"text": "phase", "type": "string"},
+            {"text": "seconds", "type": "number"},
+            {"text": "from_ms", "type": "number"},
+            {"text": "to_ms", "type": "number"},
+        ],
+        "rows": rows,
+    }))
+}
+
 /// `POST /query`: each target's series (or the annotations table) of the
 /// runs it selects.
 pub fn query(index: &Index, req: &QueryRequest) -> Result<Value, ServeError> {
@@ -244,6 +286,10 @@ pub fn query(index: &Index, req: &QueryRequest) -> Result<Value, ServeError> {
         let Some(metric) = t.target.as_deref().filter(|m| !m.is_empty()) else {
             continue;
         };
+        if metric == RUNS {
+            out.push(runs_table(index)?);
+            continue;
+        }
         let runs = selected(index, t, &req.adhoc_filters)?;
         let several = runs.len() > 1;
         for run in &runs {
@@ -292,6 +338,7 @@ fn run_payload(index: &Index) -> Result<Value, ServeError> {
 fn describe(metric: &str) -> String {
     match metric {
         ANNOTATIONS => "annotations: phase changes, conditions, stages (table)".to_string(),
+        RUNS => "runs: every run with its time range (table)".to_string(),
         m if m.starts_with(super::series::LATENCY_PREFIX) => format!("{m} (ms, per stage)"),
         m => m.to_string(),
     }
@@ -303,15 +350,12 @@ pub fn metrics(index: &Index, req: &MetricsRequest) -> Result<Value, ServeError>
     let names = runs_of(&req.payload);
     let run = load(index, names.first().map(String::as_str))?;
     let payload = run_payload(index)?;
-    let mut list: Vec<Value> = run
+    let list: Vec<Value> = run
         .metrics()
         .into_iter()
-        .chain(std::iter::once(ANNOTATIONS))
+        .chain([ANNOTATIONS, RUNS])
         .map(|m| json!({"label": describe(m), "value": m, "payloads": [payload.clone()]}))
         .collect();
-    if list.is_empty() {
-        list.push(json!({"value": ANNOTATIONS, "payloads": [payload]}));
-    }
     Ok(Value::Array(list))
 }
 

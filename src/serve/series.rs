@@ -3,8 +3,8 @@
 //!
 //! | metric | from | value at each point |
 //! |---|---|---|
-//! | `requests_per_second`, `errors_per_second`, `output_tokens_per_second` | the clients' merged per-second timeline | the count of that second, stamped at its end |
-//! | `in_flight` | the same | requests in flight at the end of the second |
+//! | `requests_per_second`, `errors_per_second`, `output_tokens_per_second` | the clients' merged per-second timeline | the count of the second that starts at the point's time |
+//! | `in_flight` | the same | requests in flight at the end of that second |
 //! | `latency:<name>:<p50\|p90\|p99\|mean>` | the clients' merged histograms | milliseconds over each stage's window (the whole measurement without stages): a step, two points per window |
 //! | `server:<family>` | each monitor's parsed scrapes: gauges (GPU series are DCGM gauges) | the scraped value |
 //! | `server:<family>:rate` | counters (`_total` left out of the name) | increase per second between scrapes (none across a reset) |
@@ -84,7 +84,7 @@ pub fn timeline_series(t: &Timeline) -> Vec<Series> {
                 .iter()
                 .enumerate()
                 .map(|(k, v)| Point {
-                    ms: t.start_unix_ms + (k as i64 + 1) * 1000,
+                    ms: t.start_unix_ms + k as i64 * 1000,
                     value: *v as f64,
                 })
                 .collect(),
@@ -352,7 +352,7 @@ mod tests {
     }
 
     #[test]
-    fn timeline_counts_are_stamped_at_the_end_of_their_second() {
+    fn timeline_counts_are_stamped_at_the_start_of_their_second() {
         let t = Timeline {
             start_unix_ms: 10_000,
             completed: vec![3, 4],
@@ -368,11 +368,11 @@ mod tests {
             s[0].points,
             [
                 Point {
-                    ms: 11_000,
+                    ms: 10_000,
                     value: 3.0
                 },
                 Point {
-                    ms: 12_000,
+                    ms: 11_000,
                     value: 4.0
                 }
             ]

@@ -157,7 +157,7 @@ fn loads_timeline_latency_and_annotations() {
     // Both instances summed per second: 4, 5, 6.
     let values: Vec<f64> = requests.points.iter().map(|p| p.value).collect();
     assert_eq!(values, [4.0, 5.0, 6.0]);
-    assert_eq!(requests.points[0].ms, 1_767_225_601_000);
+    assert_eq!(requests.points[0].ms, 1_767_225_600_000);
     let p50 = run
         .series
         .iter()
@@ -211,4 +211,27 @@ fn a_root_that_is_itself_a_run_serves_that_run() {
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].name, "quick-a");
     assert!(Index::open(&tmp.path().join("missing")).is_err());
+}
+
+#[test]
+fn a_loaded_run_is_kept_until_its_files_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    fixture(tmp.path());
+    let index = Index::open(tmp.path()).unwrap();
+    let entry = index.find(Some("quick-a")).unwrap();
+    let first = index.load(&entry).unwrap();
+    let again = index.load(&entry).unwrap();
+    assert!(Arc::ptr_eq(&first, &again), "kept");
+    write(
+        &tmp.path().join("quick-a/clients/c-2.json"),
+        &client("c-2", 1_767_225_600_000, &[1, 1, 1, 7], false).to_string(),
+    );
+    let changed = index.load(&entry).unwrap();
+    assert!(!Arc::ptr_eq(&first, &changed), "reloaded");
+    let requests = changed
+        .series
+        .iter()
+        .find(|s| s.metric == series::REQUESTS)
+        .unwrap();
+    assert_eq!(requests.points.len(), 4);
 }
