@@ -471,6 +471,7 @@ fn help_teaches_the_datasource() {
         "requests_per_second",
         "$run",
         "aifbench serve results/",
+        "<RESULTS_ROOT>",
         "--listen",
         "deploy/grafana/aifbench-runs.json",
     ] {

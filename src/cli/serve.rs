@@ -25,6 +25,7 @@ root itself when it is one results folder):
   server:<family>:rate      counters as increase per second
   server:<family>:mean      histograms as the mean observed between scrapes
   annotations               phase changes, conditions, stages (a table)
+  runs                      every run with its start, phase and range (a table)
 A query picks its run with its payload {\"run\": \"$run\"}; without one it gets
 the newest run. /variable lists the runs for a dashboard variable $run.
 
@@ -46,6 +47,7 @@ See docs/grafana.md.";
 pub struct ServeArgs {
     /// The folder holding results folders (a workspace such as ./results),
     /// or one results folder.
+    #[arg(value_name = "RESULTS_ROOT")]
     pub root: PathBuf,
     /// Address to listen on (port 0: any free port, printed at start).
     #[arg(long, default_value = "127.0.0.1:3100")]
