@@ -13,6 +13,7 @@ pub mod logging;
 pub mod monitor;
 pub mod operator;
 pub mod results;
+pub mod serve;
 pub mod sim;
 pub mod timer;
 pub mod tls;

@@ -36,7 +36,8 @@ Examples:
   aifbench loadgen --url http://127.0.0.1:8000 --concurrency 8 --duration 10s
   aifbench scrape http://127.0.0.1:8000/metrics
   aifbench report results/quickstart-20261128T120000Z
-  aifbench compare results/before results/after --fail-if 'ttft.p99>+10%'";
+  aifbench compare results/before results/after --fail-if 'ttft.p99>+10%'
+  aifbench serve results/                       results to Grafana (JSON datasource) on :3100";
 
 /// What `aifbench run --help` adds after the flags: how to follow a run
 /// whose terminal is gone.
@@ -142,6 +143,14 @@ pub enum Command {
     /// Exit code: 0 no gate tripped, 1 a --fail-if gate tripped, 2 a bad
     /// gate or a folder that cannot be read.
     Compare(super::compare::CompareArgs),
+    /// Serve results folders to Grafana (JSON datasource plugin by SimPod):
+    /// runs, the clients' and monitors' series, phase changes as annotations.
+    ///
+    /// Lists the runs under RESULTS_ROOT for a `$run` dashboard variable and
+    /// answers Grafana's queries from each run's files; nothing outside the
+    /// root is read. Dashboards: deploy/grafana/. Until Ctrl-C or SIGTERM.
+    #[command(after_long_help = super::serve::SERVE_AFTER_HELP)]
+    Serve(super::serve::ServeArgs),
     /// Run one component under a supervisor that stops it when the driver
     /// dies (started by `aifbench run` for every local component).
     #[command(hide = true)]

@@ -1,6 +1,6 @@
 //! The `aifbench` command line behind `main.rs`: the parser (`args`), one
 //! file per command group (`run`, `submit`, `status`, `cancel`,
-//! `compare`, `operator`, `files`, `components`), the
+//! `compare`, `serve`, `operator`, `files`, `components`), the
 //! Slurm transport flags (`slurm_args`), signal handling (`signals`), the
 //! printed summary (`summary`) and console writes that survive a terminal
 //! that is gone (`console`). Part of the binary crate: anyhow is allowed
@@ -14,6 +14,7 @@ pub mod console;
 mod files;
 mod operator;
 mod run;
+mod serve;
 mod signals;
 mod slurm_args;
 mod status;
@@ -41,6 +42,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Report { dir } => files::report(&dir),
         Command::Cancel(args) => cancel::cancel(args).await,
         Command::Compare(args) => compare::compare(args).await,
+        Command::Serve(args) => serve::serve(args).await,
         // Runs before the runtime starts (main.rs): its signal mask must
         // hold in every thread.
         Command::Supervise(_) => {

@@ -7,6 +7,7 @@ script renders exactly as Helm would:
 
   {{ .Values.a.b }}  {{ .Release.Name }}  {{ .Release.Namespace }}
   {{ .Chart.Name }}  {{ .Chart.Version }}  {{ .Chart.AppVersion }}  {{ $.X }}  {{ . }}
+  {{ .Files.Get "path/in/chart" }} (a file of the chart; a missing one is an error)
   pipelines: | quote, | toYaml, | nindent N, | indent N, | default VALUE
   {{- if X }} ... {{- else }} ... {{- end }}     {{- range X }} ... {{- end }}
   whitespace trimming with {{- and -}}; {{/* comments */}}
@@ -115,15 +116,35 @@ def to_yaml(v):
 FUNCS = ("quote", "toYaml", "nindent", "indent", "default")
 
 
+def files_get(root, words):
+    """`.Files.Get "path"`: the text of a file inside the chart folder."""
+    if len(words) != 2 or not words[1].startswith('"'):
+        raise TemplateError(".Files.Get takes one quoted path")
+    rel = literal(words[1])
+    chart_dir = (root.get("Files") or {}).get("dir")
+    norm = os.path.normpath(rel)
+    if chart_dir is None or os.path.isabs(norm) or norm.startswith(".."):
+        raise TemplateError(f".Files.Get {rel!r}: not a file of the chart")
+    path = os.path.join(chart_dir, norm)
+    if not os.path.isfile(path):
+        raise TemplateError(f".Files.Get {rel!r}: no such file in the chart")
+    with open(path) as f:
+        return f.read()
+
+
 def evaluate(expr, dot, root):
     parts = [p.strip() for p in expr.split("|")]
     head = parts[0]
     words = head.split()
-    if words and words[0] in FUNCS and len(words) >= 2:
+    if words and words[0] == ".Files.Get":
+        v = files_get(root, words)
+        head, parts = None, [None] + parts[1:]
+    elif words and words[0] in FUNCS and len(words) >= 2:
         # Function-call form: `toYaml X` == `X | toYaml`, `nindent 2 X` == `X | nindent 2`.
         head = words[-1]
         parts = [head, " ".join(words[:-1])] + parts[1:]
-    v = literal(head) if head[:1] in '"-0123456789' or head in ("true", "false") else lookup(head, dot, root)
+    if head is not None:
+        v = literal(head) if head[:1] in '"-0123456789' or head in ("true", "false") else lookup(head, dot, root)
     for f in parts[1:]:
         name, *args = f.split()
         if name == "quote":
@@ -203,6 +224,7 @@ def render_chart(chart_dir, sets=(), namespace="aifbench", release="aifbench"):
         "Values": values,
         "Release": {"Name": release, "Namespace": namespace},
         "Chart": {"Name": chart["name"], "Version": chart["version"], "AppVersion": chart.get("appVersion", "")},
+        "Files": {"dir": chart_dir},
     }
     docs = []
     crds = os.path.join(chart_dir, "crds")
@@ -245,13 +267,50 @@ def self_test():
         except TemplateError:
             got = None
         assert got == want, f"{tpl!r}: got {got!r}, want {want!r}"
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        os.mkdir(os.path.join(d, "sub"))
+        with open(os.path.join(d, "sub", "f.json"), "w") as f:
+            f.write('{\n  "a": 1\n}')
+        vf = dict(v, Files={"dir": d})
+        got = render('x: |-\n{{ .Files.Get "sub/f.json" | indent 2 }}', vf)
+        assert got == 'x: |-\n  {\n    "a": 1\n  }', repr(got)
+        for bad in ['{{ .Files.Get "../f.json" }}', '{{ .Files.Get "nope.json" }}', '{{ .Files.Get "/etc/passwd" }}']:
+            try:
+                render(bad, vf)
+            except TemplateError:
+                continue
+            raise AssertionError(f"{bad!r} should be rejected")
     for bad in ["{{ include \"x\" . }}", "{{- if .Values.on }}", "{{ .Values.a | upper }}"]:
         try:
             render(bad, v)
         except TemplateError:
             continue
         raise AssertionError(f"{bad!r} should be rejected")
-    print("render.py self-test: 12 passed, 0 failed")
+    grafana_dashboards_case()
+    print("render.py self-test: 17 passed, 0 failed")
+
+
+def grafana_dashboards_case():
+    """The chart's Grafana dashboards ConfigMap: off by default; when on, it
+    carries deploy/grafana/*.json unchanged under the sidecar's label."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.normpath(os.path.join(here, "..", ".."))
+    chart = os.path.join(root, "charts", "aifbench")
+    kinds = [d["kind"] for d in yaml.safe_load_all(render_chart(chart)) if d]
+    assert "ConfigMap" not in kinds, kinds
+    text = render_chart(chart, ["grafanaDashboards.enabled=true", "grafanaDashboards.annotations={grafana_folder: aifbench}"])
+    cms = [d for d in yaml.safe_load_all(text) if d and d["kind"] == "ConfigMap"]
+    assert len(cms) == 1, len(cms)
+    cm = cms[0]
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1", cm["metadata"]
+    assert cm["metadata"]["namespace"] == "aifbench", cm["metadata"]
+    assert cm["metadata"]["annotations"] == {"grafana_folder": "aifbench"}, cm["metadata"]
+    deployed = sorted(f for f in os.listdir(os.path.join(root, "deploy", "grafana")) if f.endswith(".json"))
+    assert sorted(cm["data"]) == deployed, (sorted(cm["data"]), deployed)
+    for name in deployed:
+        with open(os.path.join(root, "deploy", "grafana", name)) as f:
+            assert json.loads(cm["data"][name]) == json.load(f), name
 
 
 def main(argv):
