@@ -13,7 +13,9 @@
 #      /var/tmp/aifbench-prometheus): one job, `aifbench`, scraping every
 #      1 s whatever targets files lie in $AIFB_PROMETHEUS_DIR/targets/
 #      (file_sd, re-read within 1 s: a test or a user drops a file there to
-#      have a server scraped, and removes it afterwards);
+#      have a server scraped, and removes it afterwards), and a second job,
+#      `aifbench-recipe`, scraping 127.0.0.1:$AIFB_PROMQL_SIM_PORT (default
+#      18080), where recipes/promql.yaml runs its simulator;
 #   3. starts `prometheus` on 127.0.0.1:$AIFB_PROMETHEUS_PORT (default 9091)
 #      with its TSDB under the same folder (2 h retention) and waits for
 #      /-/ready;
@@ -23,6 +25,7 @@ set -euo pipefail
 
 DIR=${AIFB_PROMETHEUS_DIR:-/var/tmp/aifbench-prometheus}
 PORT=${AIFB_PROMETHEUS_PORT:-9091}
+RECIPE_PORT=${AIFB_PROMQL_SIM_PORT:-18080}
 PIDFILE=$DIR/prometheus.pid
 LOG=$DIR/prometheus.log
 URL=http://127.0.0.1:$PORT
@@ -59,6 +62,10 @@ scrape_configs:
     file_sd_configs:
       - files: ['$DIR/targets/*.json', '$DIR/targets/*.yaml']
         refresh_interval: 1s
+  # recipes/promql.yaml's simulator (down, up=0, whenever it is not run).
+  - job_name: aifbench-recipe
+    static_configs:
+      - targets: ['127.0.0.1:$RECIPE_PORT']
 YAML
 if ! cmp -s "$DIR/prometheus.yml.new" "$DIR/prometheus.yml"; then
   mv "$DIR/prometheus.yml.new" "$DIR/prometheus.yml"

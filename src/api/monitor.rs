@@ -42,7 +42,8 @@ pub struct MonitorSpec {
     /// PromQL range queries against an existing Prometheus instead of
     /// scraping `targets`: run once when the monitor stops (collectMetrics),
     /// over the window from the monitor's start (every service healthy, the
-    /// clients launched) to its stop, and stored beside the scrapes.
+    /// clients launched) to its stop plus `delay`, and stored beside the
+    /// scrapes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<PrometheusQuerySpec>,
 }
@@ -63,7 +64,9 @@ pub struct PrometheusQuerySpec {
     #[serde(default = "default_promql_step")]
     pub step: Duration,
     /// Time to wait after the run before querying, so that Prometheus has
-    /// scraped the last values (default: one `step`; at most 10m).
+    /// scraped the last values; the window ends then, so it holds that
+    /// scrape (default: one `step`; at most 10m; more than Prometheus'
+    /// scrape interval to catch the final values).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay: Option<Duration>,
 }

@@ -1,7 +1,8 @@
 //! A PromQL monitor at run time: it notes when it starts, waits until it is
 //! stopped (collectMetrics), waits `delay` more so that Prometheus has
 //! scraped the last values, then runs each query over the window from its
-//! start to its stop and appends to the monitors' files in `metrics/`:
+//! start to the end of that delay (so the window holds the scrape that saw
+//! the final values) and appends to the monitors' files in `metrics/`:
 //!
 //! - `<id>.raw.jsonl`: one [`RawRecord`] per query (and per part of a
 //!   window too long for one request), `target` the query's name, `url` the
@@ -126,8 +127,8 @@ impl PromqlReport {
     }
 }
 
-/// Waits for `cancel`, then queries the window from the call to the
-/// cancellation (see the module comment). Only an invalid id or an I/O
+/// Waits for `cancel` and the delay, then queries the window from the call
+/// to the end of the delay (see the module comment). Only an invalid id or an I/O
 /// error on the output files is an error.
 pub async fn run_promql_monitor(
     config: PromqlConfig,
@@ -140,8 +141,10 @@ pub async fn run_promql_monitor(
     let mut sink = JsonlSink::open(out_dir, &config.id).await?;
     info!(monitor = %config.id, prometheus = %config.url, queries = config.queries.len(), "PromQL monitor started");
     cancel.cancelled().await;
-    let end = jiff::Timestamp::now();
+    // The window ends after the delay: the scrape that saw the final values
+    // lies after the stop, and Prometheus answers only up to `end`.
     tokio::time::sleep(config.delay).await;
+    let end = jiff::Timestamp::now();
     let token = config.bearer_token.as_deref();
     let mut report = PromqlReport::default();
     let mut raw = Vec::new();

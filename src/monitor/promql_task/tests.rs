@@ -72,7 +72,7 @@ fn config(url: String) -> PromqlConfig {
             },
         ],
         step: Duration::from_secs(1),
-        delay: Duration::from_millis(10),
+        delay: Duration::from_millis(300),
         timeout: Duration::from_secs(2),
         bearer_token: Some(TOKEN.into()),
     }
@@ -123,7 +123,8 @@ async fn answers_are_stored_beside_the_scrapes_and_failures_recorded() {
         secs("start") >= before - 100 && secs("start") <= before + 100,
         "{seen:?}"
     );
-    assert!(secs("end") - secs("start") >= 1100, "{seen:?}");
+    // The window ends after the delay (1.2 s run + 0.3 s).
+    assert!(secs("end") - secs("start") >= 1450, "{seen:?}");
     assert!(secs("end") <= after, "{seen:?}");
     assert_eq!(seen[0]["step"], "1");
 
