@@ -25,6 +25,7 @@ setup scripts/setup-llm.sh
 setup scripts/setup-garage.sh
 setup scripts/setup-chroma.sh
 setup scripts/setup-chromium.sh
+setup scripts/setup-prometheus.sh
 
 # Tests start real servers and child processes; two at a time suits a
 # 2-core machine and keeps timing-sensitive tests honest.

@@ -9,6 +9,7 @@ pub mod error;
 pub mod expand;
 pub mod limits;
 pub mod load;
+pub mod monitor;
 pub mod post_action;
 pub mod schema_check;
 pub mod seed;

@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::duration::Duration;
+pub use super::monitor::{MonitorSpec, PrometheusQuerySpec, PromqlQuerySpec};
 pub use super::post_action::PostAction;
 use super::status::BenchmarkStatus;
 use super::workload::{ErrorPolicy, LoadSpec, WorkloadSpec};
@@ -480,45 +481,6 @@ pub struct ClientSpec {
 
 fn one() -> u32 {
     1
-}
-
-/// A Prometheus scrape.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct MonitorSpec {
-    /// Unique id; results go to `metrics/<id>.raw.jsonl` and `.parsed.jsonl`.
-    pub id: String,
-    /// Service ids (their endpoint is used) or `host:port` / full URLs.
-    pub targets: Vec<String>,
-    /// Port name on service targets (default: a port named `metrics`, else
-    /// the first port).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub port: Option<String>,
-    /// Metrics path (default `/metrics`).
-    #[serde(default = "default_metrics_path")]
-    pub path: String,
-    /// Time between scrapes (default 5s).
-    #[serde(default = "default_scrape_interval")]
-    pub interval: Duration,
-    /// Timeout of one scrape (default 3s, as the seed).
-    #[serde(default = "default_scrape_timeout")]
-    pub timeout: Duration,
-    /// Environment variable holding a bearer token for the scrape.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bearer_token_env: Option<String>,
-    /// File holding a bearer token for the scrape.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bearer_token_file: Option<String>,
-}
-
-fn default_metrics_path() -> String {
-    "/metrics".to_string()
-}
-fn default_scrape_interval() -> Duration {
-    Duration::from_secs(5)
-}
-fn default_scrape_timeout() -> Duration {
-    Duration::from_secs(3)
 }
 
 /// Log output format.

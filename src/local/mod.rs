@@ -41,8 +41,9 @@ use crate::driver::{self, Doer, Feedback, StepError};
 use crate::engine::{
     self, Action, ActionOutcome, Observations, Observed, Placement, PlannedComponent, RunState,
 };
+use crate::monitor::promql_task::PromqlConfig;
 use crate::monitor::scrape::MonitorConfig;
-use crate::monitor::task::MonitorTask;
+use crate::monitor::task::{MonitorTask, MonitorWork};
 use crate::results::provenance::Provenance;
 use crate::results::provenance_probe::ServerProbes;
 use crate::results::report::Report;
@@ -590,13 +591,16 @@ impl Driver {
                 .monitor_job(m, &self.b.spec.services, slurm.as_ref())?;
             return self.launch_with(backend, req).await;
         }
-        let targets = self.requests().monitor_targets(m, &self.b.spec.services)?;
-        let config = MonitorConfig {
-            id: m.id.clone(),
-            targets,
-            interval: m.interval.get(),
-            timeout: m.timeout.get(),
-            bearer_token: bearer_token(m)?,
+        let work: MonitorWork = match PromqlConfig::from_spec(m, bearer_token(m)?) {
+            Some(promql) => promql.into(),
+            None => MonitorConfig {
+                id: m.id.clone(),
+                targets: self.requests().monitor_targets(m, &self.b.spec.services)?,
+                interval: m.interval.get(),
+                timeout: m.timeout.get(),
+                bearer_token: bearer_token(m)?,
+            }
+            .into(),
         };
         self.placements.insert(
             m.id.clone(),
@@ -606,7 +610,7 @@ impl Driver {
             },
         );
         self.monitors
-            .insert(m.id.clone(), MonitorTask::spawn(config, self.dir.metrics()));
+            .insert(m.id.clone(), MonitorTask::spawn(work, self.dir.metrics()));
         Ok(())
     }
 

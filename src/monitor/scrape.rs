@@ -102,7 +102,7 @@ impl fmt::Debug for MonitorConfig {
 }
 
 /// The id names files, so it must be a plain file-name stem.
-fn validate_id(id: &str) -> Result<(), MonitorError> {
+pub(crate) fn validate_id(id: &str) -> Result<(), MonitorError> {
     if id.is_empty() || id == "." || id == ".." || id.contains(['/', '\\', '\0']) {
         return Err(MonitorError::Config(format!(
             "monitor id {id:?} must be a non-empty file name without '/'"
@@ -422,6 +422,23 @@ impl JsonlSink {
             if let Some(p) = &s.parsed {
                 write_line(&mut self.parsed, &self.parsed_path, &mut self.line, p).await?;
             }
+        }
+        flush(&mut self.raw, &self.raw_path).await?;
+        flush(&mut self.parsed, &self.parsed_path).await
+    }
+
+    /// Appends raw and parsed records that are not paired by scrape (a
+    /// PromQL monitor's answers) and flushes both files.
+    pub(crate) async fn write_records(
+        &mut self,
+        raw: &[RawRecord],
+        parsed: &[ParsedRecord],
+    ) -> Result<(), MonitorError> {
+        for r in raw {
+            write_line(&mut self.raw, &self.raw_path, &mut self.line, r).await?;
+        }
+        for p in parsed {
+            write_line(&mut self.parsed, &self.parsed_path, &mut self.line, p).await?;
         }
         flush(&mut self.raw, &self.raw_path).await?;
         flush(&mut self.parsed, &self.parsed_path).await

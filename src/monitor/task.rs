@@ -1,7 +1,8 @@
 //! A monitor run by the driver itself, for both drivers: one task scraping
 //! its targets into `metrics/<id>.raw.jsonl` and `.parsed.jsonl` until
-//! stopped (with a final scrape), whose state the driver observes like a
-//! component's.
+//! stopped (with a final scrape), or one querying a Prometheus for its
+//! window when stopped ([`crate::monitor::promql_task`]), whose state the
+//! driver observes like a component's.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -9,7 +10,39 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::RunState;
+use crate::monitor::promql_task::{PromqlConfig, run_promql_monitor};
 use crate::monitor::scrape::{MonitorConfig, run_monitor};
+
+/// What a monitor task does: scrape targets, or query a Prometheus.
+#[derive(Debug, Clone)]
+pub enum MonitorWork {
+    /// Scrape `/metrics` endpoints every interval.
+    Scrape(MonitorConfig),
+    /// PromQL range queries for the window, when stopped.
+    Promql(PromqlConfig),
+}
+
+impl MonitorWork {
+    /// The monitor's id.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Scrape(c) => &c.id,
+            Self::Promql(c) => &c.id,
+        }
+    }
+}
+
+impl From<MonitorConfig> for MonitorWork {
+    fn from(c: MonitorConfig) -> Self {
+        Self::Scrape(c)
+    }
+}
+
+impl From<PromqlConfig> for MonitorWork {
+    fn from(c: PromqlConfig) -> Self {
+        Self::Promql(c)
+    }
+}
 
 /// A running monitor task.
 pub struct MonitorTask {
@@ -18,9 +51,10 @@ pub struct MonitorTask {
 }
 
 impl MonitorTask {
-    /// Starts scraping `config`'s targets into `out_dir` (on the current
-    /// tokio runtime).
-    pub fn spawn(config: MonitorConfig, out_dir: PathBuf) -> Self {
+    /// Starts scraping `work`'s targets (or waiting to query its
+    /// Prometheus) into `out_dir`, on the current tokio runtime.
+    pub fn spawn(work: impl Into<MonitorWork>, out_dir: PathBuf) -> Self {
+        let work = work.into();
         let cancel = CancellationToken::new();
         let run = Arc::new(Mutex::new(RunState::Running));
         let task = Self {
@@ -28,15 +62,28 @@ impl MonitorTask {
             run: run.clone(),
         };
         tokio::spawn(async move {
-            let id = config.id.clone();
-            let state = match run_monitor(config, &out_dir, cancel).await {
-                Ok(report) => {
-                    tracing::debug!(monitor = %id, scrapes = report.scrapes, failures = report.failures, "monitor stopped");
-                    RunState::Exited {
-                        code: Some(0),
-                        reason: None,
-                    }
+            let id = work.id().to_string();
+            let outcome = match work {
+                MonitorWork::Scrape(config) => {
+                    run_monitor(config, &out_dir, cancel).await.map(|report| {
+                        tracing::debug!(monitor = %id, scrapes = report.scrapes, failures = report.failures, "monitor stopped");
+                        None
+                    })
                 }
+                MonitorWork::Promql(config) => run_promql_monitor(config, &out_dir, cancel)
+                    .await
+                    .map(|report| report.failure_reason()),
+            };
+            let state = match outcome {
+                Ok(None) => RunState::Exited {
+                    code: Some(0),
+                    reason: None,
+                },
+                // Recorded in its files; the status says so, the run goes on.
+                Ok(Some(reason)) => RunState::Exited {
+                    code: Some(1),
+                    reason: Some(reason),
+                },
                 Err(e) => {
                     tracing::error!(monitor = %id, error = %e, "monitor failed");
                     RunState::Exited {
@@ -50,7 +97,7 @@ impl MonitorTask {
         task
     }
 
-    /// Asks it to stop (it scrapes once more first).
+    /// Asks it to stop (it scrapes once more first, or runs its queries).
     pub fn stop(&self) {
         self.cancel.cancel();
     }
@@ -95,6 +142,47 @@ mod tests {
             matches!(state, RunState::Exited { .. }),
             "still {state:?} after stop"
         );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_promql_task_whose_queries_fail_ends_with_code_1_and_says_why() {
+        let dir = std::env::temp_dir().join(format!("aifb-promql-task-{}", std::process::id()));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let config = PromqlConfig {
+            id: "p".into(),
+            url: format!("http://127.0.0.1:{port}"),
+            queries: vec![crate::monitor::promql_task::PromqlQuery {
+                name: "up".into(),
+                query: "up".into(),
+            }],
+            step: Duration::from_secs(1),
+            delay: Duration::ZERO,
+            timeout: Duration::from_secs(1),
+            bearer_token: None,
+        };
+        let t = MonitorTask::spawn(config, dir.clone());
+        assert_eq!(t.state(), RunState::Running);
+        t.stop();
+        let mut state = t.state();
+        for _ in 0..200 {
+            if state != RunState::Running {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            state = t.state();
+        }
+        match state {
+            RunState::Exited {
+                code: Some(1),
+                reason: Some(r),
+            } => assert!(r.starts_with("1 of 1 PromQL request(s) failed"), "{r}"),
+            other => panic!("expected code 1 with a reason, got {other:?}"),
+        }
+        assert!(dir.join("p.raw.jsonl").exists());
         let _ = std::fs::remove_dir_all(dir);
     }
 }

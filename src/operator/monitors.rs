@@ -1,5 +1,6 @@
-//! Monitors scraped by the operator itself: one [`MonitorTask`] per monitor of a run,
-//! writing `metrics/<id>.raw.jsonl` and `.parsed.jsonl` under the operator's
+//! Monitors run by the operator itself (scrapes, or PromQL queries for the
+//! window): one [`MonitorTask`] per monitor of a run, writing
+//! `metrics/<id>.raw.jsonl` and `.parsed.jsonl` under the operator's
 //! results root (`<root>/<namespace>/<results folder>/metrics/`).
 
 use std::collections::BTreeMap;
@@ -7,8 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 
 use crate::engine::RunState;
-use crate::monitor::scrape::MonitorConfig;
-use crate::monitor::task::MonitorTask;
+use crate::monitor::task::{MonitorTask, MonitorWork};
 
 type Key = (String, String, i64, String);
 
@@ -28,20 +28,21 @@ impl MonitorTasks {
         self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts scraping (idempotent).
+    /// Starts scraping, or waiting to query (idempotent).
     pub fn start(
         &self,
         ns: &str,
         name: &str,
         generation: i64,
-        config: MonitorConfig,
+        config: impl Into<MonitorWork>,
         out_dir: PathBuf,
     ) {
+        let config = config.into();
         let key = (
             ns.to_string(),
             name.to_string(),
             generation,
-            config.id.clone(),
+            config.id().to_string(),
         );
         let mut tasks = self.lock();
         if tasks.contains_key(&key) {

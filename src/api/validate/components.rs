@@ -69,10 +69,18 @@ impl Validator {
         at: &str,
         services: &BTreeMap<&str, &ServiceSpec>,
     ) {
-        if m.targets.is_empty() {
+        if let Some(p) = &m.prometheus {
+            self.check_prometheus_queries(p, &format!("{at}.prometheus"));
+            if !m.targets.is_empty() {
+                self.err(
+                    format!("{at}.targets"),
+                    "a monitor either scrapes targets or queries prometheus, not both: put the targets in a monitor of their own",
+                );
+            }
+        } else if m.targets.is_empty() {
             self.err(
                 format!("{at}.targets"),
-                "empty: list service ids or host:port addresses to scrape",
+                "empty: list service ids or host:port addresses to scrape (or query an existing Prometheus with prometheus:)",
             );
         }
         for (j, t) in m.targets.iter().enumerate() {

@@ -4,7 +4,8 @@
 //! path. Pure: no I/O.
 //!
 //! One file per concern: `names` (ids and object names), `components`
-//! (services, clients, monitors and the references between them),
+//! (services, clients, monitors and the references between them), `promql`
+//! (a monitor's PromQL queries: URL, names, step),
 //! `workload` (load, bounds, datasets, storage settings), `results`
 //! (execution, post-actions, SLOs, `results.s3`) and `kubernetes` (port and
 //! environment variable names, reserved variables).
@@ -17,6 +18,7 @@ use super::spec::{Benchmark, PortSpec, ServiceSpec};
 mod components;
 mod kubernetes;
 mod names;
+mod promql;
 mod results;
 mod storage;
 #[cfg(test)]

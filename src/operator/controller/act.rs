@@ -25,8 +25,10 @@ use crate::backend::slurm::state::JobInfo;
 use crate::backend::{Backend, Backends, LaunchRequest};
 use crate::driver::{Feedback, Warning};
 use crate::engine::{self, ActionOutcome, PlannedComponent};
+use crate::monitor::promql_task::PromqlConfig;
 use crate::monitor::scrape::MonitorConfig;
 use crate::monitor::targets::scrape_targets;
+use crate::monitor::task::MonitorWork;
 use crate::operator::children;
 use crate::operator::results::Gathered;
 use crate::operator::runs;
@@ -212,18 +214,22 @@ impl<'a> Run<'a> {
         Ok(launched.map(|_| ()).map_err(|e| e.to_string()))
     }
 
-    /// Starts the monitor's scrape task, writing under the results root.
+    /// Starts the monitor's scrape (or PromQL) task, writing under the
+    /// results root.
     fn start_monitor(&self, index: usize) -> Result<(), String> {
         let m = &self.bm.spec.monitors[index];
-        let targets = scrape_targets(m, &self.bm.spec.services, |s, port| {
-            self.service_base(s, port)
-        })?;
-        let config = MonitorConfig {
-            id: m.id.clone(),
-            targets,
-            interval: m.interval.get(),
-            timeout: m.timeout.get(),
-            bearer_token: None,
+        let config: MonitorWork = match PromqlConfig::from_spec(m, None) {
+            Some(promql) => promql.into(),
+            None => MonitorConfig {
+                id: m.id.clone(),
+                targets: scrape_targets(m, &self.bm.spec.services, |s, port| {
+                    self.service_base(s, port)
+                })?,
+                interval: m.interval.get(),
+                timeout: m.timeout.get(),
+                bearer_token: None,
+            }
+            .into(),
         };
         let out = self
             .ctx
