@@ -42,6 +42,23 @@ impl Validator {
                     self.err(format!("{at}.workload.embeddings.inputTokens"), p);
                 }
             }
+            WorkloadType::Rag => {
+                let r = c.workload.rag.clone().unwrap_or_default();
+                for (field, message) in r.problems() {
+                    self.err(format!("{at}.workload.rag.{field}"), message);
+                }
+                if r.corpus.path.is_none()
+                    && let Some(p) = length_problem(&r.corpus.length_dist())
+                {
+                    self.err(format!("{at}.workload.rag.corpus.length"), p);
+                }
+                if !c.load.stages.is_empty() {
+                    self.err(
+                        format!("{at}.load.stages"),
+                        "the rag workload runs one load, not a sweep: use one client per load level",
+                    );
+                }
+            }
         }
         if c.load.concurrency == Some(0) {
             self.err(format!("{at}.load.concurrency"), "must be at least 1");
