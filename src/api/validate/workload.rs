@@ -431,6 +431,29 @@ mod tests {
     }
 
     #[test]
+    fn rag_settings_are_checked_by_field() {
+        let at = "spec.clients[0].workload.rag";
+        let rag = |r: &str| workload_paths(&format!("rag\n        rag: {r}"), "{maxRequests: 5}");
+        let hops =
+            "embed: {url: 'http://e:1'}, vector: {urlEnv: CHROMA}, objects: {url: 'http://s:3900'}";
+        assert_eq!(rag(&format!("{{{hops}}}")), Vec::<String>::new());
+        let p = rag(&format!(
+            "{{{hops}, topK: 9, corpus: {{documents: 4, length: {{type: uniform, min: 9, max: 3}}}}}}"
+        ));
+        assert_eq!(p, [format!("{at}.topK"), format!("{at}.corpus.length")]);
+        let p = rag("{vector: {url: chroma, urlEnv: C}, objects: {keyPrefix: 'a b'}}");
+        assert_eq!(
+            p,
+            [
+                format!("{at}.embed.url"),
+                format!("{at}.vector.urlEnv"),
+                format!("{at}.objects.url"),
+                format!("{at}.objects.keyPrefix"),
+            ]
+        );
+    }
+
+    #[test]
     fn embeddings_settings_are_checked_by_field() {
         let at = "spec.clients[0].workload.embeddings";
         let stages =
