@@ -6,8 +6,8 @@
 //! every field (it becomes the `kubectl explain` text). The trace-replay
 //! settings of the OpenAI workload are in `trace`, the shared-prefix
 //! dataset's in `shared_prefix`, the multi-turn conversations' in
-//! `conversation`, the embeddings workload's in `embeddings` (all
-//! re-exported here).
+//! `conversation`, the embeddings workload's in `embeddings`, the RAG
+//! pipeline's in `rag` (all re-exported here).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -20,10 +20,14 @@ use crate::api::duration::Duration;
 
 mod conversation;
 mod embeddings;
+mod rag;
 mod shared_prefix;
 mod trace;
 pub use conversation::ConversationSpec;
 pub use embeddings::{EmbeddingsWorkload, EncodingFormat};
+pub use rag::{
+    RagCorpus, RagEmbed, RagLlm, RagObjects, RagQuestions, RagVector, RagWorkload, endpoint,
+};
 pub use shared_prefix::SharedPrefixSpec;
 pub use trace::{TraceFormat, TraceSpec};
 
@@ -34,8 +38,9 @@ pub struct WorkloadSpec {
     /// Kind of workload: `openai` (alias `vllm-inference`) sends OpenAI-compatible
     /// completion or chat requests; `s3` (alias `s3-upload`) runs object-store
     /// operations; `chroma` adds embeddings to and queries a Chroma vector
-    /// database; `embeddings` sends batches of inputs to `/v1/embeddings`.
-    /// Default `openai`.
+    /// database; `embeddings` sends batches of inputs to `/v1/embeddings`;
+    /// `rag` runs a retrieval-augmented generation chain (embed, vector
+    /// search, S3 fetch, LLM). Default `openai`.
     #[serde(rename = "type")]
     pub kind: WorkloadType,
     /// Settings for `type: openai`; defaults apply when absent.
@@ -50,6 +55,10 @@ pub struct WorkloadSpec {
     /// Settings for `type: embeddings`; defaults apply when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub embeddings: Option<EmbeddingsWorkload>,
+    /// Settings for `type: rag`; its hops' endpoints (`embed`, `vector`,
+    /// `objects`) must be given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rag: Option<RagWorkload>,
 }
 
 /// Kind of workload a client runs.
@@ -68,17 +77,21 @@ pub enum WorkloadType {
     /// OpenAI-compatible embeddings (`/v1/embeddings`).
     #[serde(rename = "embeddings")]
     Embeddings,
+    /// A RAG pipeline: embed, vector search, S3 fetch, LLM, per request.
+    #[serde(rename = "rag")]
+    Rag,
 }
 
 impl WorkloadType {
     /// The canonical name, as written in the spec (`openai`, `s3`, `chroma`,
-    /// `embeddings`).
+    /// `embeddings`, `rag`).
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::OpenAi => "openai",
             Self::S3 => "s3",
             Self::Chroma => "chroma",
             Self::Embeddings => "embeddings",
+            Self::Rag => "rag",
         }
     }
 
@@ -116,8 +129,8 @@ impl JsonSchema for WorkloadType {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "string",
-            "enum": ["openai", "vllm-inference", "s3", "s3-upload", "chroma", "embeddings"],
-            "description": "Kind of workload: openai (alias vllm-inference), s3 (alias s3-upload), chroma or embeddings."
+            "enum": ["openai", "vllm-inference", "s3", "s3-upload", "chroma", "embeddings", "rag"],
+            "description": "Kind of workload: openai (alias vllm-inference), s3 (alias s3-upload), chroma, embeddings or rag."
         })
     }
 }
@@ -793,6 +806,7 @@ mod tests {
             ("s3", WorkloadType::S3),
             ("s3-upload", WorkloadType::S3),
             ("chroma", WorkloadType::Chroma),
+            ("rag", WorkloadType::Rag),
         ] {
             let parsed: WorkloadType = serde_json::from_value(serde_json::json!(text)).unwrap();
             assert_eq!(parsed, kind);

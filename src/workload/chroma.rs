@@ -2,6 +2,9 @@
 //! seeded random embeddings in batches, then send top-k queries (optionally
 //! filtered on a metadata group) under the shared load model.
 //!
+//! [`ChromaApi`] holds the HTTP calls (recreate a collection, add, query,
+//! count), shared with the RAG workload's search hop.
+//!
 //! Recall@k is measured on a sample of the measured queries: their returned
 //! ids are kept and compared, after the run, with exact (brute-force, squared
 //! L2 — Chroma's default space) search over the same vectors, with the same
@@ -109,10 +112,163 @@ struct Sample {
     returned: Vec<u64>,
 }
 
-/// Runs Chroma queries; shared by all request tasks of an instance.
-pub struct ChromaExecutor {
+/// The Chroma HTTP API v2 under one tenant and database: the calls the
+/// chroma workload and the RAG workload's search hop make.
+#[derive(Clone, Debug)]
+pub struct ChromaApi {
     http: reqwest::Client,
     base: String,
+}
+
+/// The collection name of `prefix` for instance `instance`:
+/// `<prefix>-<instance>`, limited to Chroma's 63 characters of
+/// `[a-zA-Z0-9._-]`.
+pub fn collection_name(prefix: &str, instance: &str) -> String {
+    format!("{prefix}-{instance}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(63)
+        .collect()
+}
+
+impl ChromaApi {
+    /// A client of the server at `base_url`, for `tenant` and `database`,
+    /// with `timeout` per request.
+    pub fn new(
+        base_url: &str,
+        tenant: &str,
+        database: &str,
+        timeout: Duration,
+    ) -> Result<Self, WorkloadError> {
+        let http = crate::tls::client_builder()
+            .timeout(timeout)
+            .pool_max_idle_per_host(1024)
+            .build()
+            .map_err(WorkloadError::HttpClient)?;
+        let base = format!(
+            "{}/api/v2/tenants/{tenant}/databases/{database}",
+            base_url.trim_end_matches('/'),
+        );
+        Ok(Self { http, base })
+    }
+
+    async fn post(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+    ) -> Result<reqwest::Response, WorkloadError> {
+        let r = self
+            .http
+            .post(url)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| WorkloadError::Request(format!("POST {url}: {e}")))?;
+        if !r.status().is_success() {
+            let status = r.status();
+            let text: String = r
+                .text()
+                .await
+                .unwrap_or_default()
+                .chars()
+                .take(300)
+                .collect();
+            return Err(WorkloadError::Request(format!(
+                "POST {url}: HTTP {status}: {text}"
+            )));
+        }
+        Ok(r)
+    }
+
+    /// Deletes collection `name` if it exists and creates it again; its id.
+    pub async fn recreate(&self, name: &str) -> Result<String, WorkloadError> {
+        // A missing collection is fine here.
+        let _ = self
+            .http
+            .delete(format!("{}/collections/{name}", self.base))
+            .send()
+            .await
+            .map_err(|e| {
+                WorkloadError::Request(format!("cannot reach Chroma at {}: {e}", self.base))
+            })?;
+        let created: Created = self
+            .post(
+                &format!("{}/collections", self.base),
+                &json!({"name": name, "get_or_create": true}),
+            )
+            .await?
+            .json()
+            .await
+            .map_err(|e| WorkloadError::Request(format!("collection id: {e}")))?;
+        Ok(created.id)
+    }
+
+    /// Adds items to collection `id`: `body` holds `ids`, `embeddings` and
+    /// optionally `metadatas`.
+    pub async fn add(&self, id: &str, body: &serde_json::Value) -> Result<(), WorkloadError> {
+        self.post(&format!("{}/collections/{id}/add", self.base), body)
+            .await
+            .map(|_| ())
+    }
+
+    /// Items in collection `id`.
+    pub async fn count(&self, id: &str) -> Result<u64, WorkloadError> {
+        let url = format!("{}/collections/{id}/count", self.base);
+        let r = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| WorkloadError::Request(format!("GET {url}: {e}")))?;
+        r.json()
+            .await
+            .map_err(|e| WorkloadError::Request(format!("GET {url}: {e}")))
+    }
+
+    /// Sends query `body` (`query_embeddings`, `n_results`, ...) to
+    /// collection `id`: the ids of the first query's results, nearest
+    /// first; failures classified.
+    pub async fn query(&self, id: &str, body: &serde_json::Value) -> Result<Vec<String>, Failure> {
+        let url = format!("{}/collections/{id}/query", self.base);
+        let r = self
+            .http
+            .post(&url)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        let status = r.status();
+        if !status.is_success() {
+            let text: String = r
+                .text()
+                .await
+                .unwrap_or_default()
+                .chars()
+                .take(200)
+                .collect();
+            return Err(Failure::new(
+                ErrorClass::Http(status.as_u16()),
+                format!("HTTP {status}: {text}"),
+            ));
+        }
+        let parsed: QueryResponse = r.json().await.map_err(|e| classify(&e))?;
+        parsed
+            .ids
+            .into_iter()
+            .next()
+            .ok_or_else(|| Failure::new(ErrorClass::InvalidPayload, "no result list"))
+    }
+}
+
+/// Runs Chroma queries; shared by all request tasks of an instance.
+pub struct ChromaExecutor {
+    api: ChromaApi,
     w: ChromaWorkload,
     collection_name: String,
     collection_id: Mutex<String>,
@@ -159,32 +315,10 @@ impl ChromaExecutor {
     /// An executor against the Chroma server at `base_url` for instance
     /// `instance`; generates the dataset (nothing is sent yet).
     pub fn new(base_url: &str, instance: &str, w: &ChromaWorkload) -> Result<Self, WorkloadError> {
-        let http = crate::tls::client_builder()
-            .timeout(w.request_timeout.get())
-            .pool_max_idle_per_host(1024)
-            .build()
-            .map_err(WorkloadError::HttpClient)?;
-        let base = format!(
-            "{}/api/v2/tenants/{}/databases/{}",
-            base_url.trim_end_matches('/'),
-            w.tenant,
-            w.database
-        );
-        // Collection names: 3-63 characters of [a-zA-Z0-9._-].
-        let collection_name: String = format!("{}-{instance}", w.collection)
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .take(63)
-            .collect();
+        let api = ChromaApi::new(base_url, &w.tenant, &w.database, w.request_timeout.get())?;
+        let collection_name = collection_name(&w.collection, instance);
         Ok(Self {
-            http,
-            base,
+            api,
             w: w.clone(),
             collection_name,
             collection_id: Mutex::new(String::new()),
@@ -195,66 +329,16 @@ impl ChromaExecutor {
         })
     }
 
-    async fn post(
-        &self,
-        url: &str,
-        body: &serde_json::Value,
-    ) -> Result<reqwest::Response, WorkloadError> {
-        let r = self
-            .http
-            .post(url)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| WorkloadError::Request(format!("POST {url}: {e}")))?;
-        if !r.status().is_success() {
-            let status = r.status();
-            let text: String = r
-                .text()
-                .await
-                .unwrap_or_default()
-                .chars()
-                .take(300)
-                .collect();
-            return Err(WorkloadError::Request(format!(
-                "POST {url}: HTTP {status}: {text}"
-            )));
-        }
-        Ok(r)
-    }
-
     /// Deletes and recreates the collection, then adds the dataset in
     /// batches.
     pub async fn load(&self) -> Result<SetupStats, WorkloadError> {
         let setup = |e: WorkloadError| WorkloadError::Setup(format!("chroma: {e}"));
         let name = &self.collection_name;
-        // A missing collection is fine here.
-        let _ = self
-            .http
-            .delete(format!("{}/collections/{name}", self.base))
-            .send()
-            .await
-            .map_err(|e| {
-                setup(WorkloadError::Request(format!(
-                    "cannot reach Chroma at {}: {e}",
-                    self.base
-                )))
-            })?;
-        let created: Created = self
-            .post(
-                &format!("{}/collections", self.base),
-                &json!({"name": name, "get_or_create": true}),
-            )
-            .await
-            .map_err(setup)?
-            .json()
-            .await
-            .map_err(|e| setup(WorkloadError::Request(format!("collection id: {e}"))))?;
-        *lock(&self.collection_id) = created.id.clone();
+        let created = self.api.recreate(name).await.map_err(setup)?;
+        *lock(&self.collection_id) = created.clone();
         let started = Instant::now();
         let dim = self.w.dimension as usize;
         let batch = self.w.batch_size.max(1) as usize;
-        let url = format!("{}/collections/{}/add", self.base, created.id);
         for (b, rows) in self.data.chunks(dim * batch).enumerate() {
             let first = b * batch;
             let n = rows.len() / dim;
@@ -263,12 +347,13 @@ impl ChromaExecutor {
             let metadatas: Vec<serde_json::Value> = (first..first + n)
                 .map(|i| json!({"group": (i as u64) % u64::from(self.w.groups.max(1))}))
                 .collect();
-            self.post(
-                &url,
-                &json!({"ids": ids, "embeddings": embeddings, "metadatas": metadatas}),
-            )
-            .await
-            .map_err(setup)?;
+            self.api
+                .add(
+                    &created,
+                    &json!({"ids": ids, "embeddings": embeddings, "metadatas": metadatas}),
+                )
+                .await
+                .map_err(setup)?;
         }
         let secs = started.elapsed().as_secs_f64();
         let count = u64::from(self.w.count);
@@ -281,7 +366,7 @@ impl ChromaExecutor {
         })
     }
 
-    async fn run_query(&self, index: u64) -> Result<(Instant, Vec<u64>), Failure> {
+    async fn run_query(&self, index: u64) -> Result<Vec<u64>, Failure> {
         let (v, group) = query(self.w.seed, index, self.w.dimension, self.w.groups);
         let mut body = json!({
             "query_embeddings": [v],
@@ -292,39 +377,9 @@ impl ChromaExecutor {
             body["where"] = json!({"group": group});
         }
         let id = lock(&self.collection_id).clone();
-        let url = format!("{}/collections/{id}/query", self.base);
-        let r = self
-            .http
-            .post(&url)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
-        let first = Instant::now();
-        let status = r.status();
-        if !status.is_success() {
-            let text: String = r
-                .text()
-                .await
-                .unwrap_or_default()
-                .chars()
-                .take(200)
-                .collect();
-            return Err(Failure::new(
-                ErrorClass::Http(status.as_u16()),
-                format!("HTTP {status}: {text}"),
-            ));
-        }
-        let parsed: QueryResponse = r.json().await.map_err(|e| classify(&e))?;
-        let ids = parsed
-            .ids
-            .into_iter()
-            .next()
-            .ok_or_else(|| Failure::new(ErrorClass::InvalidPayload, "no result list"))?;
+        let ids = self.api.query(&id, &body).await?;
         let ids: Option<Vec<u64>> = ids.iter().map(|s| parse_id(s)).collect();
-        let ids =
-            ids.ok_or_else(|| Failure::new(ErrorClass::InvalidPayload, "unknown id in result"))?;
-        Ok((first, ids))
+        ids.ok_or_else(|| Failure::new(ErrorClass::InvalidPayload, "unknown id in result"))
     }
 
     /// Recall@k of the sampled queries against exact search.
@@ -369,7 +424,7 @@ impl Executor for ChromaHandle {
         };
         let end = Instant::now();
         match r {
-            Ok((_first, ids)) => {
+            Ok(ids) => {
                 if !ctx.warmup {
                     me.queries.fetch_add(1, Ordering::Relaxed);
                     let mut samples = lock(&me.samples);

@@ -13,6 +13,10 @@
 //! of the prepared inputs (token source `counted`, reported as `estimated`
 //! by the runner). No output tokens.
 //!
+//! [`vectors`] decodes the vectors of such a response and
+//! [`EmbeddingsClient::embed`] embeds given texts with one request (the RAG
+//! workload's embed hop, [`super::rag_run`]).
+//!
 //! The endpoint pieces (API key, HTTP client, model discovery, error
 //! classification) are the OpenAI workload's ([`super::openai`]).
 
@@ -173,6 +177,36 @@ pub fn check_response(
     })
 }
 
+/// The vectors of a well-formed response to a batch of `inputs` inputs
+/// (checked by [`check_response`] first), in input order, with
+/// `usage.prompt_tokens` when sent.
+pub fn vectors(
+    body: &[u8],
+    inputs: usize,
+    format: EncodingFormat,
+) -> Result<(Vec<Vec<f32>>, Option<u64>), Failure> {
+    let checked = check_response(body, inputs, format)?;
+    let r: Response = serde_json::from_slice(body)
+        .map_err(|e| invalid(format!("not an embeddings response: {e}")))?;
+    let decode = |v: &Value| -> Vec<f32> {
+        match v {
+            Value::Array(xs) => xs
+                .iter()
+                .map(|x| x.as_f64().unwrap_or_default() as f32)
+                .collect(),
+            Value::String(text) => base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .unwrap_or_default()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let out = r.data.iter().map(|item| decode(&item.embedding)).collect();
+    Ok((out, checked.prompt_tokens))
+}
+
 /// An HTTP client for one embeddings endpoint.
 #[derive(Clone, Debug)]
 pub struct EmbeddingsClient {
@@ -209,6 +243,39 @@ impl EmbeddingsClient {
         match &self.cfg.model {
             Some(m) => Ok(m.clone()),
             None => discover_model(&self.http, &self.root, self.cfg.request_timeout.get()).await,
+        }
+    }
+
+    /// Embeds `texts` with `model` in one request, within the request
+    /// timeout: one vector per text ([`vectors`]) and the server's prompt
+    /// token count, when sent. (The RAG workload's embed hop and corpus
+    /// seeding.)
+    pub async fn embed(
+        &self,
+        model: &str,
+        texts: &[&str],
+    ) -> Result<(Vec<Vec<f32>>, Option<u64>), Failure> {
+        let url = format!("{}/v1/embeddings", self.root);
+        let url = reqwest::Url::parse(&url)
+            .map_err(|e| Failure::new(ErrorClass::Other("request"), format!("{url:?}: {e}")))?;
+        let body = serde_json::to_vec(&request_body(model, texts, self.cfg.encoding_format))
+            .map_err(|e| Failure::new(ErrorClass::Other("request"), e.to_string()))?;
+        let format = self.cfg.encoding_format;
+        let timeout = self.cfg.request_timeout.get();
+        let send = async {
+            let resp = post_json(&self.http, &url, Bytes::from(body)).await?;
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| Failure::new(classify_transport(&e, true), describe(&e)))?;
+            vectors(&bytes, texts.len(), format)
+        };
+        match tokio::time::timeout(timeout, send).await {
+            Ok(r) => r,
+            Err(_) => Err(Failure::new(
+                ErrorClass::Timeout,
+                format!("no complete response within {timeout:?}"),
+            )),
         }
     }
 
@@ -356,6 +423,13 @@ mod tests {
         let c = check_response(&body, 2, EncodingFormat::Base64).unwrap();
         assert_eq!(c.dimension, 4);
         assert_eq!(c.prompt_tokens, Some(3));
+        let (v, tokens) = vectors(&body, 2, EncodingFormat::Base64).unwrap();
+        assert_eq!(v, vec![vec![1.0, -2.0, 0.25, 4.0]; 2]);
+        assert_eq!(tokens, Some(3));
+        let body = floats(&[&[0.5, 1.5], &[2.0, -1.0]], None);
+        let (v, _) = vectors(&body, 2, EncodingFormat::Float).unwrap();
+        assert_eq!(v, vec![vec![0.5, 1.5], vec![2.0, -1.0]]);
+        assert!(vectors(&body, 3, EncodingFormat::Float).is_err());
     }
 
     #[test]

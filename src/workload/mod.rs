@@ -15,7 +15,9 @@
 //!   object store, vector database);
 //! - [`openai_run`], [`embeddings_run`], [`s3_run`], [`chroma_run`]: one instance of each
 //!   workload (setup, stages, pre-population, recall), each a
-//!   [`runner::Workload`] listed in [`registry`];
+//!   [`runner::Workload`] listed in [`registry`]; [`rag_run`] chains four of
+//!   those protocols per request (embed, search, fetch, generate:
+//!   [`rag_chain`], over its data [`rag_corpus`]);
 //! - [`stats`]: mergeable HDR histograms fed by the records, and
 //!   [`timeline`]: per-second counts;
 //! - [`client_result`]: the per-instance result file; [`result`]: the
@@ -51,6 +53,9 @@ mod openai_payload;
 pub mod openai_run;
 mod openai_stream;
 pub mod prompt;
+pub mod rag_chain;
+pub mod rag_corpus;
+pub mod rag_run;
 pub mod record;
 pub mod registry;
 pub mod result;

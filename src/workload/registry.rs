@@ -5,12 +5,13 @@
 use super::chroma_run::ChromaRun;
 use super::embeddings_run::EmbeddingsRun;
 use super::openai_run::OpenAiRun;
+use super::rag_run::RagRun;
 use super::runner::Workload;
 use super::s3_run::S3Run;
 use crate::api::workload::WorkloadType;
 
 /// Every workload this build can run, one line each.
-pub static WORKLOADS: &[&dyn Workload] = &[&OpenAiRun, &S3Run, &ChromaRun, &EmbeddingsRun];
+pub static WORKLOADS: &[&dyn Workload] = &[&OpenAiRun, &S3Run, &ChromaRun, &EmbeddingsRun, &RagRun];
 
 /// The workload that runs `kind`, if there is one.
 pub fn find(kind: WorkloadType) -> Option<&'static dyn Workload> {
@@ -28,6 +29,7 @@ mod tests {
             WorkloadType::S3,
             WorkloadType::Chroma,
             WorkloadType::Embeddings,
+            WorkloadType::Rag,
         ] {
             assert_eq!(find(kind).map(Workload::kind), Some(kind));
             assert_eq!(WORKLOADS.iter().filter(|w| w.kind() == kind).count(), 1);

@@ -42,6 +42,23 @@ impl Validator {
                     self.err(format!("{at}.workload.embeddings.inputTokens"), p);
                 }
             }
+            WorkloadType::Rag => {
+                let r = c.workload.rag.clone().unwrap_or_default();
+                for (field, message) in r.problems() {
+                    self.err(format!("{at}.workload.rag.{field}"), message);
+                }
+                if r.corpus.path.is_none()
+                    && let Some(p) = length_problem(&r.corpus.length_dist())
+                {
+                    self.err(format!("{at}.workload.rag.corpus.length"), p);
+                }
+                if !c.load.stages.is_empty() {
+                    self.err(
+                        format!("{at}.load.stages"),
+                        "the rag workload runs one load, not a sweep: use one client per load level",
+                    );
+                }
+            }
         }
         if c.load.concurrency == Some(0) {
             self.err(format!("{at}.load.concurrency"), "must be at least 1");
@@ -411,6 +428,29 @@ mod tests {
         ] {
             assert!(p.contains(&want), "{want} missing in {p:?}");
         }
+    }
+
+    #[test]
+    fn rag_settings_are_checked_by_field() {
+        let at = "spec.clients[0].workload.rag";
+        let rag = |r: &str| workload_paths(&format!("rag\n        rag: {r}"), "{maxRequests: 5}");
+        let hops =
+            "embed: {url: 'http://e:1'}, vector: {urlEnv: CHROMA}, objects: {url: 'http://s:3900'}";
+        assert_eq!(rag(&format!("{{{hops}}}")), Vec::<String>::new());
+        let p = rag(&format!(
+            "{{{hops}, topK: 9, corpus: {{documents: 4, length: {{type: uniform, min: 9, max: 3}}}}}}"
+        ));
+        assert_eq!(p, [format!("{at}.topK"), format!("{at}.corpus.length")]);
+        let p = rag("{vector: {url: chroma, urlEnv: C}, objects: {keyPrefix: 'a b'}}");
+        assert_eq!(
+            p,
+            [
+                format!("{at}.embed.url"),
+                format!("{at}.vector.urlEnv"),
+                format!("{at}.objects.url"),
+                format!("{at}.objects.keyPrefix"),
+            ]
+        );
     }
 
     #[test]

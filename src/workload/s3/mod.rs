@@ -41,6 +41,8 @@ use tokio::time::Instant;
 
 pub use self::mix::OpPicker;
 pub use self::objects::{Checksum, object_content, object_key, object_size};
+pub(crate) use self::sdk::{classify, sdk_client};
+pub(crate) use self::setup::wait_bucket;
 pub use self::stats::S3Report;
 use self::stats::StatsAcc;
 use super::load::{Executor, RequestContext};

@@ -25,7 +25,7 @@ use crate::workload::result::OperationStats;
 use crate::workload::stats::new_histogram;
 
 /// Classifies an SDK error; `Http(404)` for a missing object.
-pub(super) fn classify<E>(e: &SdkError<E, HttpResponse>) -> Failure
+pub(crate) fn classify<E>(e: &SdkError<E, HttpResponse>) -> Failure
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -86,6 +86,38 @@ impl aws_sdk_s3::config::endpoint::ResolveEndpoint for PathStyleEndpoint {
     }
 }
 
+/// The SDK client of the S3 workload for the endpoint `base_url` with `w`'s
+/// region and addressing: no retries (every failed attempt is counted),
+/// checksums only where required (the workload checks contents itself), no
+/// stalled-stream protection. Shared with the RAG workload's fetch hop.
+pub(crate) fn sdk_client(base_url: &str, w: &S3Workload, credentials: &S3Credentials) -> Client {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let creds = credentials.to_sdk();
+    let mut builder = aws_sdk_s3::Config::builder();
+    if w.path_style {
+        builder = builder.endpoint_resolver(PathStyleEndpoint {
+            base: base_url.trim_end_matches('/').to_string(),
+        });
+    }
+    let config = builder
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(w.region.clone()))
+        .endpoint_url(base_url.trim_end_matches('/'))
+        .force_path_style(w.path_style)
+        .credentials_provider(creds)
+        .http_client(http)
+        // Every failed attempt must be seen and counted.
+        .retry_config(RetryConfig::disabled())
+        // Integrity is checked end to end by the workload itself.
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+        .build();
+    Client::from_conf(config)
+}
+
 impl S3Executor {
     /// Builds the client for `base_url` (the S3 endpoint).
     pub fn new(
@@ -98,30 +130,7 @@ impl S3Executor {
         let picker = OpPicker::new(&w.effective_operations()).ok_or_else(|| {
             WorkloadError::InvalidConfig("s3: no operation has a weight above 0".into())
         })?;
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build_https();
-        let creds = credentials.to_sdk();
-        let mut builder = aws_sdk_s3::Config::builder();
-        if w.path_style {
-            builder = builder.endpoint_resolver(PathStyleEndpoint {
-                base: base_url.trim_end_matches('/').to_string(),
-            });
-        }
-        let config = builder
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(w.region.clone()))
-            .endpoint_url(base_url.trim_end_matches('/'))
-            .force_path_style(w.path_style)
-            .credentials_provider(creds)
-            .http_client(http)
-            // Every failed attempt must be seen and counted.
-            .retry_config(RetryConfig::disabled())
-            // Integrity is checked end to end by the workload itself.
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-            .build();
+        let client = sdk_client(base_url, w, &credentials);
         let mut ops = BTreeMap::new();
         for o in w.effective_operations() {
             ops.insert(
@@ -142,7 +151,7 @@ impl S3Executor {
             });
         }
         Ok(Self {
-            client: Client::from_conf(config),
+            client,
             w: w.clone(),
             instance: instance.to_string(),
             seed,

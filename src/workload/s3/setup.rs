@@ -13,34 +13,38 @@ use crate::workload::WorkloadError;
 use crate::workload::record::Failure;
 use crate::workload::result::SetupStats;
 
+/// Waits until `bucket` answers `HeadBucket` through `client`, for at most
+/// `patience` (shared with the RAG workload's seeding).
+pub(crate) async fn wait_bucket(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    patience: Duration,
+) -> Result<(), WorkloadError> {
+    let deadline = Instant::now() + patience;
+    loop {
+        match client.head_bucket().bucket(bucket).send().await {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                let f = classify(&e);
+                if Instant::now() >= deadline {
+                    return Err(WorkloadError::Setup(format!(
+                        "s3: bucket {bucket} not reachable: {}: {}",
+                        f.class, f.message
+                    )));
+                }
+                tracing::debug!(class = %f.class, message = %f.message, "bucket not ready yet");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
+}
+
 impl S3Executor {
     /// Waits until the bucket answers `HeadBucket` (a server that just
     /// passed its health check may still refuse S3 requests for a moment),
     /// for at most `patience`.
     pub async fn wait_ready(&self, patience: Duration) -> Result<(), WorkloadError> {
-        let deadline = Instant::now() + patience;
-        loop {
-            let r = self
-                .client
-                .head_bucket()
-                .bucket(&self.w.bucket)
-                .send()
-                .await;
-            match r {
-                Ok(_) => return Ok(()),
-                Err(e) => {
-                    let f = classify(&e);
-                    if Instant::now() >= deadline {
-                        return Err(WorkloadError::Setup(format!(
-                            "s3: bucket {} not reachable: {}: {}",
-                            self.w.bucket, f.class, f.message
-                        )));
-                    }
-                    tracing::debug!(class = %f.class, message = %f.message, "bucket not ready yet");
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-            }
-        }
+        wait_bucket(&self.client, &self.w.bucket, patience).await
     }
 
     /// Writes `n` objects (concurrency `parallel`) so reads have something
