@@ -38,6 +38,7 @@ render() {
 render default
 render namespaced --set 'namespaces=[team-a, team-b]' --set serviceMonitor.enabled=true
 render no-secrets --set slurm.readSecrets=false
+render grafana --set grafanaDashboards.enabled=true
 
 "$vpy" - "$root" "$out" "$k8s_version" <<'PY'
 import glob, json, os, subprocess, sys, tempfile
