@@ -165,7 +165,9 @@ fn slurm_takes_the_heterogeneous_job_and_cancel_ends_both_parts() {
         .output()
         .expect("squeue runs");
     let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
-    let rows: Vec<Vec<&str>> = listed.lines().map(|l| l.split('|').collect()).collect();
+    // squeue lists the components in any order.
+    let mut rows: Vec<Vec<&str>> = listed.lines().map(|l| l.split('|').collect()).collect();
+    rows.sort();
     assert_eq!(rows.len(), 2, "{listed}");
     assert_eq!(
         rows[0][..2],

@@ -179,29 +179,34 @@ fn read(dir: &ResultsDir) -> anyhow::Result<Seen> {
 }
 
 /// The state of job `id` as `squeue` says (None: squeue did not answer);
-/// `GONE` when the controller no longer lists it. A heterogeneous job
-/// lists one line per group: the first (the leader's) is its state.
+/// `GONE` when the controller no longer lists it.
 async fn job_state(id: &str) -> Option<String> {
     let out = tokio::process::Command::new("squeue")
-        .args(["-h", "--states=all", "-j", id, "-o", "%T"])
+        .args(["-h", "--states=all", "-j", id, "-o", "%i|%T"])
         .output()
         .await
         .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    match (out.status.success(), text.is_empty()) {
-        (true, false) => Some(text),
+    let text = String::from_utf8_lossy(&out.stdout);
+    match (out.status.success(), leader_state(&text, id)) {
+        (true, Some(state)) => Some(state),
         // An id the controller forgot: `squeue -j` fails with "Invalid job id".
         _ if String::from_utf8_lossy(&out.stderr).contains("Invalid job id") => {
             Some(GONE.to_string())
         }
-        (true, true) => Some(GONE.to_string()),
+        (true, None) => Some(GONE.to_string()),
         _ => None,
     }
+}
+
+/// The state of job `id` in `squeue -o '%i|%T'` output (pure): its own
+/// line, or for a heterogeneous job its leader's (`<id>+0`; squeue lists
+/// the components in any order).
+fn leader_state(out: &str, id: &str) -> Option<String> {
+    let leader = format!("{id}+0");
+    out.lines().find_map(|l| {
+        let (job, state) = l.trim().split_once('|')?;
+        (job == id || job == leader).then(|| state.trim().to_string())
+    })
 }
 
 const GONE: &str = "GONE";
@@ -344,5 +349,14 @@ mod tests {
         let none = status_text(Path::new("/r"), &Seen::default(), None);
         assert!(none.contains("not started"), "{none}");
         assert!(job_ended("COMPLETED") && job_ended(GONE) && !job_ended("PENDING"));
+        assert_eq!(
+            leader_state("672+1|RUNNING\n672+0|PENDING\n", "672").as_deref(),
+            Some("PENDING")
+        );
+        assert_eq!(
+            leader_state("671|RUNNING\n", "671").as_deref(),
+            Some("RUNNING")
+        );
+        assert_eq!(leader_state("", "671"), None);
     }
 }

@@ -216,7 +216,10 @@ pub fn submit_body(
         if new {
             job.insert("shared".into(), json!(["none"]));
         } else {
-            job.insert("exclusive".into(), json!("true"));
+            // slurmrestd 22.05 parses it as `--exclusive=<value>`: "true"
+            // is refused ("Invalid exclusive specification"); "exclusive"
+            // is plain `--exclusive` (OverSubscribe=NO, whole nodes).
+            job.insert("exclusive".into(), json!("exclusive"));
         }
     }
     for d in &s.extra_directives {
@@ -496,6 +499,17 @@ mod tests {
                 "time_limit": 2, "tres_per_node": "gres/gpu:a100:1", "environment": {"PATH": "/bin"}}})
         );
         assert_eq!(ignored, ["--mail-type=END"]);
+        let whole = JobRequest {
+            slurm: SlurmSpec {
+                exclusive: true,
+                ..Default::default()
+            },
+            ..req()
+        };
+        let (b, _) = submit_body(&whole, "S", &env, ApiVersion::V0038);
+        assert_eq!(b["job"]["exclusive"], "exclusive");
+        let (b, _) = submit_body(&whole, "S", &env, ApiVersion::V0043);
+        assert_eq!(b["job"]["shared"], json!(["none"]));
     }
 
     #[test]
