@@ -19,7 +19,7 @@
 //!
 //! - Inside the allocation of `aifbench submit`, components run as job
 //!   steps of it instead ([`steps`]: `srun --overlap` wrapped around a
-//!   process); components in different partitions make it a
+//!   process, placed on the nodes of the [`allocation`]); components in different partitions make it a
 //!   heterogeneous job, one het group per partition ([`het`], pure).
 //!
 //! One backend for both drivers: `aifbench run` builds it over its own
@@ -33,6 +33,7 @@
 //! [`SlurmBackend::cancel_all`] finds every job of a run.
 
 pub mod accounting;
+pub mod allocation;
 pub mod cli;
 pub mod fetch;
 mod forgotten;
