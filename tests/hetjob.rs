@@ -8,7 +8,8 @@
 //! accepts the rendered script (the site's job_submit.lua checks each
 //! part), Slurm lists the two components `<id>+0` and `<id>+1` in their
 //! partitions with the CPUs and GPU each asked for, `aifbench status`
-//! follows the pending job and `aifbench cancel` ends both parts. Slurm
+//! follows the pending job and `aifbench cancel` ends both parts; the
+//! same through slurmrestd (a list of job descriptions). Slurm
 //! 22.05 starts heterogeneous jobs only from its backfill scheduler, which
 //! plans each component on a node of its own: with ONE node the job stays
 //! PENDING (Resources) for ever (seen in slurmctld's log: component 1 is
@@ -226,10 +227,12 @@ fn slurm_takes_the_heterogeneous_job_and_cancel_ends_both_parts() {
 }
 
 #[test]
-fn slurmrestd_is_not_asked_to_submit_a_heterogeneous_job() {
+fn slurmrestd_takes_the_heterogeneous_job_as_a_list_and_cancels_it() {
     let mut env = slurm_env();
     env.insert("AIFB_SLURM_TRANSPORT".into(), "rest".into());
+    env.remove("AIFB_SLURM_REST_SOCKET");
     let (_tmp, file, ws) = recipe();
+    let _cleanup = Cleanup(ws.clone());
     let out = aifbench()
         .args(["submit", "--workspace"])
         .arg(&ws)
@@ -237,11 +240,53 @@ fn slurmrestd_is_not_asked_to_submit_a_heterogeneous_job() {
         .envs(&env)
         .output()
         .expect("aifbench runs");
-    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("name 2 partitions, which makes a heterogeneous job"),
-        "{err}"
+    assert!(out.status.success(), "{}", output_text(&out));
+    let job = submitted_job_id(&String::from_utf8_lossy(&out.stdout));
+    let dir = results_dir(&ws);
+    let listed = Command::new("squeue")
+        .args(["-h", "-j", &job, "-o", "%i|%P|%C|%b"])
+        .output()
+        .expect("squeue runs");
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let mut rows: Vec<Vec<&str>> = listed.lines().map(|l| l.split('|').collect()).collect();
+    rows.sort();
+    assert_eq!(rows.len(), 2, "{listed}");
+    assert_eq!(
+        rows[0][..3],
+        [format!("{job}+0").as_str(), "debug", "3"],
+        "{listed}"
     );
-    assert!(run_dirs(&ws).is_empty());
+    assert!(rows[0][3].contains("gpu:1"), "{listed}");
+    assert_eq!(
+        rows[1][..2],
+        [format!("{job}+1").as_str(), "cpu"],
+        "{listed}"
+    );
+
+    // Followed and cancelled through slurmrestd too.
+    let st = aifbench()
+        .arg("status")
+        .arg(&dir)
+        .envs(&env)
+        .output()
+        .expect("runs");
+    assert!(st.status.success(), "{}", output_text(&st));
+    assert!(
+        String::from_utf8_lossy(&st.stdout).contains(&format!("job: slurm job {job} (PENDING)")),
+        "{}",
+        output_text(&st)
+    );
+    let c = aifbench()
+        .arg("cancel")
+        .arg(&dir)
+        .envs(&env)
+        .output()
+        .expect("runs");
+    assert!(c.status.success(), "{}", output_text(&c));
+    let prefix = job_prefix(&dir);
+    assert!(
+        wait_no_active(&prefix, Duration::from_secs(30)).is_empty(),
+        "{:?}",
+        jobs(&prefix)
+    );
 }

@@ -13,8 +13,8 @@
 //!   Benchmark in it, so the job runs exactly what was checked here and the
 //!   user knows where to look), `--dry-run`, and the submission: `sbatch`
 //!   here or over ssh, or slurmrestd's job submit endpoint (transport
-//!   `rest`: the settings travel as fields of the job description, the
-//!   script unchanged), recorded in `submit.json` for `aifbench status` and
+//!   `rest`: the settings travel as fields of the job description — a list
+//!   of them for a heterogeneous job — the script unchanged), recorded in `submit.json` for `aifbench status` and
 //!   `aifbench cancel`.
 
 mod allocation;
@@ -110,14 +110,6 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         TransportConfig::Ssh(_) => "ssh",
         TransportConfig::Rest(_) => "rest",
     };
-    if transport_name == "rest" && !more.is_empty() {
-        console::err(&format!(
-            "error: {}: the components name {} partitions, which makes a heterogeneous job; `aifbench submit` submits those with sbatch (--slurm-transport cli or ssh), not through slurmrestd\n",
-            args.file.display(),
-            parts.len()
-        ));
-        return Ok(ExitCode::from(2));
-    }
     let dir = ResultsDir::create(&ws, &name, jiff::Timestamp::now())?;
     std::fs::create_dir_all(dir.root.join("slurm_logs"))?;
     // `$` doubled: the job loads the copy with ${VAR} expansion again, and
@@ -131,12 +123,21 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     let submitted = match &transport {
         Transport::Cli(cli) => cli.submit(&script).await,
         Transport::Rest(rest) => {
-            // slurmrestd reads the settings from the job description, not
-            // from the #SBATCH lines; the job inherits nothing but what
-            // the description gives (PATH, HOME, USER, LANG of this
-            // process: the script prepends the binary's folder itself).
-            let (_, ignored) = aifbench::backend::slurm::rest::submit_body(
-                &req,
+            // slurmrestd reads the settings from the job description (one
+            // per het group), not from the #SBATCH lines; the job inherits
+            // nothing but what the description gives (PATH, HOME, USER,
+            // LANG of this process: the script prepends the binary's
+            // folder itself).
+            let described: Vec<JobRequest> = parts
+                .iter()
+                .map(|p| JobRequest {
+                    slurm: p.clone(),
+                    env: Default::default(),
+                    ..req.clone()
+                })
+                .collect();
+            let (_, ignored) = aifbench::backend::slurm::rest::het_submit_body(
+                &described,
                 &script,
                 &Default::default(),
                 aifbench::backend::slurm::rest::ApiVersion::V0038,
@@ -146,11 +147,10 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
                     "warning: slurmrestd takes no {i:?}: the job runs without it\n"
                 ));
             }
-            let described = JobRequest {
-                env: Default::default(),
-                ..req.clone()
-            };
-            rest.submit(&described, &script).await
+            match described.as_slice() {
+                [one] => rest.submit(one, &script).await,
+                all => rest.submit_het(all, &script).await,
+            }
         }
     };
     transport.close().await;
