@@ -211,7 +211,13 @@ fn job_description(
         job.insert("tres_per_job".into(), json!(format!("gres/gpu:{g}")));
     }
     if let Some(g) = &s.gres {
-        job.insert("tres_per_node".into(), json!(format!("gres/{g}")));
+        if new {
+            job.insert("tres_per_node".into(), json!(format!("gres/{g}")));
+        } else {
+            // slurmrestd 22.05 refuses "tres_per_node" (`Unknown key`) and
+            // takes sbatch's own `--gres` value.
+            job.insert("gres".into(), json!(g));
+        }
     }
     if s.exclusive {
         if new {
@@ -577,7 +583,7 @@ mod tests {
                 "name": "aifb-b-r-svc", "current_working_directory": "/w",
                 "standard_output": "/w/slurm_logs/svc-%j.out", "standard_error": "/w/slurm_logs/svc-%j.err",
                 "partition": "gpu", "nodes": 1, "cpus_per_task": 4, "memory_per_node": 2048,
-                "time_limit": 2, "tres_per_node": "gres/gpu:a100:1", "environment": {"PATH": "/bin"}}})
+                "time_limit": 2, "gres": "gpu:a100:1", "environment": {"PATH": "/bin"}}})
         );
         assert_eq!(ignored, ["--mail-type=END"]);
         let whole = JobRequest {
