@@ -4,7 +4,8 @@
 //! backend of the same transport flags as `aifbench run`) — marks
 //! status.yaml Cancelled and prints what it ended. A run of `aifbench
 //! submit` (its folder holds submit.json) is one allocation: cancelling its
-//! job ends the driver inside it, the services and the clients together.
+//! job (`scancel`, or slurmrestd's DELETE for a run submitted through it)
+//! ends the driver inside it, the services and the clients together.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,7 +16,7 @@ use aifbench::backend::Backends;
 use aifbench::local::reap::{self, ReapError};
 use aifbench::results::ResultsDir;
 
-use aifbench::backend::slurm::Transport;
+use aifbench::backend::slurm::{Transport, TransportConfig};
 
 use super::console;
 use super::slurm_args::SlurmArgs;
@@ -122,8 +123,10 @@ pub async fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Cancels the one job of a run of `aifbench submit` (`scancel` here or
-/// over ssh: the driver inside gets SIGTERM and Slurm's KillWait to write
-/// what it has), then marks the folder.
+/// over ssh, or slurmrestd's `DELETE` for a run submitted through it: the
+/// driver inside gets SIGTERM and Slurm's KillWait to write what it has;
+/// a heterogeneous job is cancelled whole through its leader), then marks
+/// the folder.
 async fn cancel_submitted(root: &Path, args: &CancelArgs) -> anyhow::Result<ExitCode> {
     let path = root.join(SUBMIT_JSON);
     let record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)
@@ -136,14 +139,17 @@ async fn cancel_submitted(root: &Path, args: &CancelArgs) -> anyhow::Result<Exit
         return Ok(ExitCode::from(2));
     };
     let config = args.slurm.config()?;
+    if record["transport"] == "rest" && !matches!(config.transport, TransportConfig::Rest(_)) {
+        console::err(&format!(
+            "error: {} was submitted through slurmrestd: cancel it through it too (--slurm-transport rest with --slurm-rest-url and the JWT, or the AIFB_SLURM_* variables, as for submit)\n",
+            root.display()
+        ));
+        return Ok(ExitCode::from(2));
+    }
+    // scancel here or over ssh, or slurmrestd's DELETE of the job.
     let transport = Transport::new(&config.transport)?;
-    let Transport::Cli(cli) = &transport else {
-        anyhow::bail!(
-            "a submitted run is cancelled with scancel, here or over ssh (--slurm-transport cli or ssh), not through slurmrestd"
-        );
-    };
-    let cancelled = cli.cancel(&[job.to_string()]).await;
-    cli.close().await;
+    let cancelled = transport.cancel(&[job.to_string()]).await;
+    transport.close().await;
     let mut out = String::new();
     let failed = match cancelled {
         Ok(()) => {

@@ -2,7 +2,9 @@
 //! login node while `aifbench submit`'s job runs, or beside any `aifbench
 //! run`. Reads `status.yaml` (phase, conditions, components), `run.json`
 //! (the allocation the driver ran in) and `submit.json` (the submitted job,
-//! before its driver wrote anything); prints the verdict and the headline
+//! before its driver wrote anything; its job's state from `squeue`, or
+//! from slurmrestd for a run submitted through it, with the same
+//! `--slurm-transport rest` flags); prints the verdict and the headline
 //! numbers once the run ended. `--watch` prints again whenever it changes
 //! until the run ends (or the submitted job ended without a final status).
 //! The text is built by [`status_text`], pure.
@@ -13,10 +15,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use aifbench::api::status::{BenchmarkStatus, Phase};
+use aifbench::backend::slurm::TransportConfig;
+use aifbench::backend::slurm::rest::RestTransport;
 use aifbench::local::run_file::RunFile;
 use aifbench::results::ResultsDir;
 
 use super::console;
+use super::slurm_args::SlurmArgs;
 use super::submit::SUBMIT_JSON;
 use super::summary::verdict_line;
 
@@ -32,6 +37,53 @@ pub struct StatusArgs {
     /// Time between two looks with --watch.
     #[arg(long, default_value = "2s", value_parser = super::operator::parse_duration)]
     pub interval: Duration,
+    /// How to reach Slurm: only read for a run submitted through
+    /// slurmrestd (give the same --slurm-transport rest flags as submit).
+    #[command(flatten)]
+    pub slurm: SlurmArgs,
+}
+
+/// Where the submitted job's state is read.
+enum Looker {
+    /// `squeue` on this machine.
+    Squeue,
+    /// slurmrestd's job listing.
+    Rest(RestTransport),
+}
+
+impl Looker {
+    /// The looker for the run's record: slurmrestd when it was submitted
+    /// through it (the flags must say how to reach it), else `squeue`.
+    fn for_run(seen: &Seen, args: &StatusArgs, dir: &Path) -> anyhow::Result<Self> {
+        if seen.submitted.as_ref().and_then(|s| s.transport.as_deref()) != Some("rest") {
+            return Ok(Self::Squeue);
+        }
+        match args.slurm.config().map(|c| c.transport) {
+            Ok(TransportConfig::Rest(c)) => Ok(Self::Rest(RestTransport::new(c)?)),
+            Ok(_) => anyhow::bail!(
+                "{} was submitted through slurmrestd: follow it through it too (--slurm-transport rest with --slurm-rest-url and the JWT, or the AIFB_SLURM_* variables, as for submit)",
+                dir.display()
+            ),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The state of job `id` (None: Slurm did not answer); `GONE` when
+    /// the controller no longer lists it.
+    async fn job_state(&self, id: &str) -> Option<String> {
+        match self {
+            Self::Squeue => job_state(id).await,
+            Self::Rest(r) => {
+                let jobs = r.jobs().await.ok()?;
+                Some(
+                    jobs.iter()
+                        .find(|j| j.job_id == id)
+                        .map(|j| j.state.as_str().to_string())
+                        .unwrap_or_else(|| GONE.to_string()),
+                )
+            }
+        }
+    }
 }
 
 /// Prints the run of `args.dir` (once, or until it ends with `--watch`).
@@ -43,11 +95,12 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         args.dir.display()
     );
     let mut last = String::new();
+    let looker = Looker::for_run(&read(&dir)?, &args, &args.dir)?;
     loop {
         let seen = read(&dir)?;
         let job = seen.submitted.as_ref().map(|s| s.job_id.as_str());
         let job_state = match (job, seen.status.as_ref().map(|s| s.phase.is_terminal())) {
-            (Some(id), Some(false) | None) => job_state(id).await,
+            (Some(id), Some(false) | None) => looker.job_state(id).await,
             _ => None,
         };
         let text = status_text(&dir.root, &seen, job_state.as_deref());
@@ -91,6 +144,9 @@ pub struct Submitted {
     /// Its output file.
     #[serde(default)]
     pub output: Option<PathBuf>,
+    /// How it was submitted (`cli`, `ssh`, `rest`; absent: sbatch).
+    #[serde(default)]
+    pub transport: Option<String>,
 }
 
 /// What the folder holds now.
@@ -126,20 +182,31 @@ fn read(dir: &ResultsDir) -> anyhow::Result<Seen> {
 /// `GONE` when the controller no longer lists it.
 async fn job_state(id: &str) -> Option<String> {
     let out = tokio::process::Command::new("squeue")
-        .args(["-h", "--states=all", "-j", id, "-o", "%T"])
+        .args(["-h", "--states=all", "-j", id, "-o", "%i|%T"])
         .output()
         .await
         .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    match (out.status.success(), text.is_empty()) {
-        (true, false) => Some(text),
+    let text = String::from_utf8_lossy(&out.stdout);
+    match (out.status.success(), leader_state(&text, id)) {
+        (true, Some(state)) => Some(state),
         // An id the controller forgot: `squeue -j` fails with "Invalid job id".
         _ if String::from_utf8_lossy(&out.stderr).contains("Invalid job id") => {
             Some(GONE.to_string())
         }
-        (true, true) => Some(GONE.to_string()),
+        (true, None) => Some(GONE.to_string()),
         _ => None,
     }
+}
+
+/// The state of job `id` in `squeue -o '%i|%T'` output (pure): its own
+/// line, or for a heterogeneous job its leader's (`<id>+0`; squeue lists
+/// the components in any order).
+fn leader_state(out: &str, id: &str) -> Option<String> {
+    let leader = format!("{id}+0");
+    out.lines().find_map(|l| {
+        let (job, state) = l.trim().split_once('|')?;
+        (job == id || job == leader).then(|| state.trim().to_string())
+    })
 }
 
 const GONE: &str = "GONE";
@@ -258,6 +325,7 @@ mod tests {
             submitted: Some(Submitted {
                 job_id: "671".into(),
                 output: Some("/r/slurm_logs/driver-671.out".into()),
+                transport: None,
             }),
         };
         let text = status_text(Path::new("/r"), &seen, Some("RUNNING"));
@@ -281,5 +349,14 @@ mod tests {
         let none = status_text(Path::new("/r"), &Seen::default(), None);
         assert!(none.contains("not started"), "{none}");
         assert!(job_ended("COMPLETED") && job_ended(GONE) && !job_ended("PENDING"));
+        assert_eq!(
+            leader_state("672+1|RUNNING\n672+0|PENDING\n", "672").as_deref(),
+            Some("PENDING")
+        );
+        assert_eq!(
+            leader_state("671|RUNNING\n", "671").as_deref(),
+            Some("RUNNING")
+        );
+        assert_eq!(leader_state("", "671"), None);
     }
 }

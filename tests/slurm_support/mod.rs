@@ -229,3 +229,76 @@ pub fn assert_step_of(
     assert_eq!(run["components"][id]["backend"], "slurm-step", "{run:#}");
     step.to_string()
 }
+
+/// The job id of `aifbench submit`'s output (`submitted: slurm job N`).
+pub fn submitted_job_id(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("submitted: slurm job "))
+        .unwrap_or_else(|| panic!("no job id in {stdout}"))
+        .trim()
+        .to_string()
+}
+
+/// `squeue --steps` of a job: `(step id, name)`.
+pub fn job_steps(job: &str) -> Vec<(String, String)> {
+    let out = Command::new("squeue")
+        .args(["-h", "--steps", "--jobs", job, "-o", "%i|%j"])
+        .output()
+        .expect("squeue runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('|'))
+        .map(|(i, n)| (i.trim().to_string(), n.trim().to_string()))
+        .collect()
+}
+
+/// Polls status.yaml of `dir` until its phase is terminal (Succeeded,
+/// Failed, Cancelled), calling `each` on every look; fails the test with
+/// the driver's log of job `job` after `timeout`.
+pub fn wait_terminal(
+    dir: &Path,
+    job: &str,
+    timeout: Duration,
+    mut each: impl FnMut(),
+) -> serde_json::Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        each();
+        if let Ok(text) = std::fs::read_to_string(dir.join("status.yaml"))
+            && let Ok(s) = serde_norway::from_str::<serde_json::Value>(&text)
+            && matches!(
+                s["phase"].as_str(),
+                Some("Succeeded" | "Failed" | "Cancelled")
+            )
+        {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run did not end in {timeout:?}; driver log:\n{}",
+            std::fs::read_to_string(dir.join(format!("slurm_logs/driver-{job}.err")))
+                .unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Every file under `dir` (recursively) whose content contains `needle`.
+pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p)
+                && String::from_utf8_lossy(&bytes).contains(needle)
+            {
+                found.push(p);
+            }
+        }
+    }
+    found
+}

@@ -19,7 +19,8 @@
 //!
 //! - Inside the allocation of `aifbench submit`, components run as job
 //!   steps of it instead ([`steps`]: `srun --overlap` wrapped around a
-//!   process).
+//!   process, placed on the nodes of the [`allocation`]); components in different partitions make it a
+//!   heterogeneous job, one het group per partition ([`het`], pure).
 //!
 //! One backend for both drivers: `aifbench run` builds it over its own
 //! transport ([`SlurmBackend::new`]), the operator over its session of one
@@ -32,9 +33,11 @@
 //! [`SlurmBackend::cancel_all`] finds every job of a run.
 
 pub mod accounting;
+pub mod allocation;
 pub mod cli;
 pub mod fetch;
 mod forgotten;
+pub mod het;
 pub mod job_api;
 pub mod remote;
 pub mod render;

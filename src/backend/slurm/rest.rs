@@ -4,7 +4,8 @@
 //! bodies for each are built by pure functions, tested without a server.
 //!
 //! slurmrestd does not read `#SBATCH` lines: the settings travel as fields
-//! of the job description, the script is sent along unchanged.
+//! of the job description, the script is sent along unchanged. A
+//! heterogeneous job is a list of descriptions (`jobs`), one per het group.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -134,14 +135,14 @@ pub fn job_environment(req: &JobRequest) -> BTreeMap<String, String> {
     env
 }
 
-/// The submit body for `version`. Unsupported settings (extra directives)
-/// are reported back so the caller can warn.
-pub fn submit_body(
+/// One job description for `version` (without the script), and the
+/// settings slurmrestd cannot take (extra directives, a memory size it
+/// cannot read).
+fn job_description(
     req: &JobRequest,
-    script: &str,
     env: &BTreeMap<String, String>,
     version: ApiVersion,
-) -> (Value, Vec<String>) {
+) -> (serde_json::Map<String, Value>, Vec<String>) {
     let s = &req.slurm;
     let mut ignored = Vec::new();
     let mut job = serde_json::Map::new();
@@ -210,13 +211,22 @@ pub fn submit_body(
         job.insert("tres_per_job".into(), json!(format!("gres/gpu:{g}")));
     }
     if let Some(g) = &s.gres {
-        job.insert("tres_per_node".into(), json!(format!("gres/{g}")));
+        if new {
+            job.insert("tres_per_node".into(), json!(format!("gres/{g}")));
+        } else {
+            // slurmrestd 22.05 refuses "tres_per_node" (`Unknown key`) and
+            // takes sbatch's own `--gres` value.
+            job.insert("gres".into(), json!(g));
+        }
     }
     if s.exclusive {
         if new {
             job.insert("shared".into(), json!(["none"]));
         } else {
-            job.insert("exclusive".into(), json!("true"));
+            // slurmrestd 22.05 parses it as `--exclusive=<value>`: "true"
+            // is refused ("Invalid exclusive specification"); "exclusive"
+            // is plain `--exclusive` (OverSubscribe=NO, whole nodes).
+            job.insert("exclusive".into(), json!("exclusive"));
         }
     }
     for d in &s.extra_directives {
@@ -225,14 +235,59 @@ pub fn submit_body(
     if new {
         let list: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         job.insert("environment".into(), json!(list));
+    } else {
+        job.insert("environment".into(), json!(env));
+    }
+    (job, ignored)
+}
+
+/// The submit body for `version`. Unsupported settings (extra directives)
+/// are reported back so the caller can warn.
+pub fn submit_body(
+    req: &JobRequest,
+    script: &str,
+    env: &BTreeMap<String, String>,
+    version: ApiVersion,
+) -> (Value, Vec<String>) {
+    let (mut job, ignored) = job_description(req, env, version);
+    if version != ApiVersion::V0038 {
         job.insert("script".into(), json!(script));
         (json!({ "job": Value::Object(job) }), ignored)
     } else {
-        job.insert("environment".into(), json!(env));
         (
             json!({ "script": script, "job": Value::Object(job) }),
             ignored,
         )
+    }
+}
+
+/// The submit body of a HETEROGENEOUS job for `version`: one job
+/// description per het group in `jobs` (slurmrestd's list form), the
+/// script with the first; output files only on the first (Slurm takes
+/// them from there). Settings slurmrestd cannot take are reported back.
+pub fn het_submit_body(
+    parts: &[JobRequest],
+    script: &str,
+    env: &BTreeMap<String, String>,
+    version: ApiVersion,
+) -> (Value, Vec<String>) {
+    let mut ignored = Vec::new();
+    let mut jobs = Vec::new();
+    for (i, req) in parts.iter().enumerate() {
+        let (mut job, mut skipped) = job_description(req, env, version);
+        ignored.append(&mut skipped);
+        if i > 0 {
+            job.remove("standard_output");
+            job.remove("standard_error");
+        } else if version != ApiVersion::V0038 {
+            job.insert("script".into(), json!(script));
+        }
+        jobs.push(Value::Object(job));
+    }
+    if version != ApiVersion::V0038 {
+        (json!({ "jobs": jobs }), ignored)
+    } else {
+        (json!({ "script": script, "jobs": jobs }), ignored)
     }
 }
 
@@ -373,6 +428,41 @@ impl RestTransport {
         ))
     }
 
+    /// Submits a heterogeneous job: `parts` are its het groups (the first
+    /// names the job and its output files), `script` runs in the first.
+    /// The environment is `parts[0]`'s ([`job_environment`]) for every
+    /// group.
+    pub async fn submit_het(
+        &self,
+        parts: &[JobRequest],
+        script: &str,
+    ) -> Result<String, SlurmError> {
+        let Some(first) = parts.first() else {
+            return Err(SlurmError::Config(
+                "a heterogeneous job without parts".into(),
+            ));
+        };
+        let v = self.version().await?;
+        let env = job_environment(first);
+        let (body, ignored) = het_submit_body(parts, script, &env, v);
+        if !ignored.is_empty() {
+            tracing::warn!(job = %first.name, ignored = ?ignored, "settings slurmrestd cannot take were ignored");
+        }
+        let path = format!("/slurm/{}/job/submit", v.as_str());
+        let (status, doc) = self
+            .send(
+                self.request(reqwest::Method::POST, &path).json(&body),
+                "submit",
+            )
+            .await?;
+        if let Some(id) = submitted_job_id(&doc).filter(|_| status < 300) {
+            return Ok(id);
+        }
+        Err(SlurmError::Submit(
+            rest_errors(&doc).unwrap_or_else(|| format!("slurmrestd answered {status}")),
+        ))
+    }
+
     /// All jobs the controller still knows.
     pub async fn jobs(&self) -> Result<Vec<JobInfo>, SlurmError> {
         let v = self.version().await?;
@@ -493,9 +583,20 @@ mod tests {
                 "name": "aifb-b-r-svc", "current_working_directory": "/w",
                 "standard_output": "/w/slurm_logs/svc-%j.out", "standard_error": "/w/slurm_logs/svc-%j.err",
                 "partition": "gpu", "nodes": 1, "cpus_per_task": 4, "memory_per_node": 2048,
-                "time_limit": 2, "tres_per_node": "gres/gpu:a100:1", "environment": {"PATH": "/bin"}}})
+                "time_limit": 2, "gres": "gpu:a100:1", "environment": {"PATH": "/bin"}}})
         );
         assert_eq!(ignored, ["--mail-type=END"]);
+        let whole = JobRequest {
+            slurm: SlurmSpec {
+                exclusive: true,
+                ..Default::default()
+            },
+            ..req()
+        };
+        let (b, _) = submit_body(&whole, "S", &env, ApiVersion::V0038);
+        assert_eq!(b["job"]["exclusive"], "exclusive");
+        let (b, _) = submit_body(&whole, "S", &env, ApiVersion::V0043);
+        assert_eq!(b["job"]["shared"], json!(["none"]));
     }
 
     #[test]
@@ -512,6 +613,35 @@ mod tests {
         assert_eq!(job["memory_per_node"]["number"], 2048);
         assert_eq!(job["minimum_nodes"], 1);
         assert!(b.get("script").is_none());
+    }
+
+    #[test]
+    fn a_het_job_is_a_list_of_descriptions_the_first_with_the_outputs() {
+        let env = BTreeMap::from([("PATH".to_string(), "/bin".to_string())]);
+        let second = JobRequest {
+            slurm: SlurmSpec {
+                partition: Some("cpu".into()),
+                cpus_per_task: Some(2),
+                ..Default::default()
+            },
+            ..req()
+        };
+        let (b, ignored) = het_submit_body(&[req(), second.clone()], "S", &env, ApiVersion::V0038);
+        assert_eq!(b["script"], "S");
+        let jobs = b["jobs"].as_array().unwrap();
+        assert_eq!(jobs.len(), 2);
+        assert_eq!(jobs[0]["partition"], "gpu");
+        assert_eq!(jobs[0]["standard_output"], "/w/slurm_logs/svc-%j.out");
+        assert_eq!(jobs[1]["partition"], "cpu");
+        assert_eq!(jobs[1]["cpus_per_task"], 2);
+        assert_eq!(jobs[1]["name"], "aifb-b-r-svc");
+        assert!(jobs[1].get("standard_output").is_none());
+        assert_eq!(jobs[1]["environment"], json!({"PATH": "/bin"}));
+        assert_eq!(ignored, ["--mail-type=END"]);
+        let (b, _) = het_submit_body(&[req(), second], "S", &env, ApiVersion::V0043);
+        assert!(b.get("script").is_none());
+        assert_eq!(b["jobs"][0]["script"], "S");
+        assert!(b["jobs"][1].get("script").is_none());
     }
 
     #[test]

@@ -2,19 +2,13 @@
 //! in (`aifbench submit`: one batch job holds the driver, the services and
 //! the clients), instead of batch jobs of their own.
 //!
-//! - [`Allocation`]: the job the driver runs in and its nodes, read from
-//!   `$SLURM_JOB_ID` and `$SLURM_JOB_NODELIST` (expanded by `scontrol show
-//!   hostnames`).
-//! - [`NodePlan`]: which node(s) of the allocation each `executor: slurm`
-//!   component runs on, pure, and how many nodes the allocation needs: a
-//!   component with `slurm.exclusive` gets `slurm.nodes` (default 1) whole
-//!   nodes of its own, services first, in declaration order; every other
-//!   one shares one node (the last). `aifbench submit` sizes the batch job
-//!   with it, and the driver inside places the steps with it.
+//! - [`Allocation`] and [`NodePlan`] (re-exported from
+//!   `super::allocation`): the job the driver runs in, its nodes, and which
+//!   of them each component runs on.
 //! - [`step_argv`]: the component's command line wrapped by `srun
-//!   --jobid=<job> --overlap --nodes=.. --ntasks=.. --nodelist=..
-//!   --job-name=<the component's job name>` (and inside `apptainer exec`
-//!   when it has a container), pure.
+//!   --jobid=<job> [--het-group=<n>] --overlap --nodes=.. --ntasks=..
+//!   --nodelist=.. --job-name=<the component's job name>` (and inside
+//!   `apptainer exec` when it has a container), pure.
 //! - [`StepsBackend`]: a [`ProcessBackend`] (supervised children of the
 //!   driver, output into `logs/`) running those command lines. A step is
 //!   stopped with `scancel --signal=TERM <job>.<step>`, which reaches its
@@ -26,179 +20,48 @@
 //!   scrapes itself (it runs inside the allocation). Nothing queues: the
 //!   steps overlap the allocation's resources.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use super::SlurmError;
 use super::job_name;
-use crate::api::spec::{BenchmarkSpec, ExecutorKind, SlurmSpec};
-use crate::api::status::ComponentKind;
+use crate::api::spec::SlurmSpec;
 use crate::backend::apptainer::wrapped_argv_passing_env;
 use crate::backend::process::ProcessBackend;
 use crate::backend::{Backend, BackendError, LaunchRequest, Seen};
-use crate::engine::{Placement, RunState, plan_components};
+use crate::engine::{Placement, RunState};
 
-/// The Slurm job the driver runs in.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Allocation {
-    /// `$SLURM_JOB_ID`.
-    pub job_id: String,
-    /// Its nodes, in Slurm's order (the batch host first on a plain job).
-    pub nodes: Vec<String>,
-}
-
-impl Allocation {
-    /// The allocation this process runs in: `$SLURM_JOB_ID`, and
-    /// `$SLURM_JOB_NODELIST` expanded by `scontrol show hostnames`.
-    pub async fn from_env() -> Result<Self, SlurmError> {
-        let job_id = std::env::var("SLURM_JOB_ID")
-            .ok()
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| {
-                SlurmError::Config(
-                    "job steps need an allocation: SLURM_JOB_ID is not set (run inside `aifbench submit`'s job, or sbatch/salloc)"
-                        .to_string(),
-                )
-            })?;
-        let list = std::env::var("SLURM_JOB_NODELIST")
-            .or_else(|_| std::env::var("SLURM_NODELIST"))
-            .map_err(|_| {
-                SlurmError::Config("SLURM_JOB_NODELIST is not set inside the allocation".into())
-            })?;
-        let out = tokio::process::Command::new("scontrol")
-            .args(["show", "hostnames", &list])
-            .output()
-            .await
-            .map_err(|e| SlurmError::Command {
-                command: "scontrol show hostnames".into(),
-                message: e.to_string(),
-            })?;
-        if !out.status.success() {
-            return Err(SlurmError::Command {
-                command: "scontrol show hostnames".into(),
-                message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            });
-        }
-        let nodes = parse_hostnames(&String::from_utf8_lossy(&out.stdout));
-        if nodes.is_empty() {
-            return Err(SlurmError::Parse(format!(
-                "scontrol show hostnames {list:?} printed no node"
-            )));
-        }
-        Ok(Self { job_id, nodes })
-    }
-}
-
-/// The node names `scontrol show hostnames` printed, one a line.
-pub fn parse_hostnames(out: &str) -> Vec<String> {
-    out.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// Which nodes of the allocation each `executor: slurm` component runs on
-/// (indexes into [`Allocation::nodes`]), and how many nodes that takes.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct NodePlan {
-    /// Nodes the allocation needs (at least 1: the driver's).
-    pub nodes: u32,
-    /// Component id -> its node indexes.
-    pub placed: BTreeMap<String, Vec<u32>>,
-}
-
-impl NodePlan {
-    /// The plan of `spec` for its components that take nodes of the
-    /// allocation (`in_allocation`, asked of the registry:
-    /// [`crate::backend::Backends::node_plan`]): services first, then client
-    /// instances, in declaration order; `slurm.exclusive` components get
-    /// `slurm.nodes` (default 1) nodes of their own, the others share one
-    /// node after them.
-    pub fn place(spec: &BenchmarkSpec, in_allocation: impl Fn(ExecutorKind) -> bool) -> Self {
-        let mut plan = Self::default();
-        let mut next = 0u32;
-        let mut shared = Vec::new();
-        for p in plan_components(spec) {
-            if !p.executor.is_some_and(&in_allocation) {
-                continue;
-            }
-            let slurm = match p.kind {
-                ComponentKind::Service => spec.services[p.index].slurm.as_ref(),
-                ComponentKind::Client => spec.clients[p.index].slurm.as_ref(),
-                ComponentKind::Monitor => continue,
-            };
-            match slurm.filter(|s| s.exclusive) {
-                Some(s) => {
-                    let n = s.nodes.unwrap_or(1).max(1);
-                    plan.placed.insert(p.id, (next..next + n).collect());
-                    next += n;
-                }
-                None => shared.push(p.id),
-            }
-        }
-        if !shared.is_empty() {
-            for id in shared {
-                plan.placed.insert(id, vec![next]);
-            }
-            next += 1;
-        }
-        plan.nodes = next.max(1);
-        plan
-    }
-
-    /// The node names of component `id` in an allocation with `nodes`.
-    pub fn nodes_of(&self, id: &str, nodes: &[String]) -> Result<Vec<String>, String> {
-        let idx = self
-            .placed
-            .get(id)
-            .ok_or_else(|| format!("{id} has no node in the allocation's plan"))?;
-        idx.iter()
-            .map(|i| {
-                usize::try_from(*i)
-                    .ok()
-                    .and_then(|i| nodes.get(i))
-                    .cloned()
-                    .ok_or_else(|| {
-                        format!(
-                            "{id} needs node {} of the allocation, which has {} ({}); submit it with `aifbench submit`, which sizes the allocation",
-                            i + 1,
-                            nodes.len(),
-                            nodes.join(",")
-                        )
-                    })
-            })
-            .collect()
-    }
-}
+pub use super::allocation::{Allocation, NodePlan, node_lists, parse_hostnames};
 
 /// A component's command line as a step of allocation `job_id` on `nodes`:
-/// `srun --jobid=<job> --overlap --nodes=<k> --ntasks=<slurm.ntasks or 1>
-/// --nodelist=<nodes> --job-name=<name> [--cpus-per-task] [--gpus]
-/// [--gres] --export=ALL`, then the command (inside `apptainer exec` with
+/// `srun --jobid=<job> [--het-group=<n>] --overlap --nodes=<k>
+/// --ntasks=<slurm.ntasks or 1> --nodelist=<nodes> --job-name=<name>
+/// [--cpus-per-task] [--gpus] [--gres] --export=ALL`, then the command (inside `apptainer exec` with
 /// `env` passed by `--env` when it has a container). `srun` parses its own
 /// options up to the first word that is not one, so the command needs no
 /// quoting: this is an argv, never a shell line.
 pub fn step_argv(
     job_id: &str,
+    het_group: Option<u32>,
     nodes: &[String],
     name: &str,
     slurm: Option<&SlurmSpec>,
     command: &[String],
 ) -> Vec<String> {
     let ntasks = slurm.and_then(|s| s.ntasks).unwrap_or(1);
-    let mut argv = vec![
-        "srun".to_string(),
-        format!("--jobid={job_id}"),
+    let mut argv = vec!["srun".to_string(), format!("--jobid={job_id}")];
+    if let Some(g) = het_group {
+        argv.push(super::het::het_group_arg(g));
+    }
+    argv.extend([
         "--overlap".to_string(),
         format!("--nodes={}", nodes.len().max(1)),
         format!("--ntasks={ntasks}"),
         format!("--nodelist={}", nodes.join(",")),
         format!("--job-name={name}"),
-    ];
+    ]);
     if let Some(s) = slurm {
         if let Some(c) = s.cpus_per_task {
             argv.push(format!("--cpus-per-task={c}"));
@@ -265,6 +128,7 @@ impl StepsBackend {
             .map_err(BackendError::Refused)?;
         let argv = step_argv(
             &self.allocation.job_id,
+            self.plan.group_of(&req.id),
             &nodes,
             &job_name(&self.run, &req.id),
             req.slurm.as_ref(),
@@ -429,59 +293,20 @@ impl Backend for StepsBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::spec::{ClientSpec, ServiceSpec};
-
-    fn slurm(exclusive: bool, nodes: Option<u32>) -> Option<SlurmSpec> {
-        Some(SlurmSpec {
-            exclusive,
-            nodes,
-            ..Default::default()
-        })
-    }
 
     #[test]
-    fn exclusive_components_get_their_own_nodes_and_the_rest_share_one() {
-        let mut spec = BenchmarkSpec::default();
-        spec.services.push(ServiceSpec {
-            id: "vllm".into(),
-            executor: ExecutorKind::Slurm,
-            slurm: slurm(true, Some(2)),
-            ..Default::default()
-        });
-        spec.services.push(ServiceSpec {
-            id: "local".into(),
-            executor: ExecutorKind::Process,
-            ..Default::default()
-        });
-        spec.clients.push(ClientSpec {
-            id: "chat".into(),
-            instances: 2,
-            executor: ExecutorKind::Slurm,
-            slurm: slurm(false, None),
-            ..Default::default()
-        });
-        spec.clients.push(ClientSpec {
-            id: "big".into(),
-            instances: 1,
-            executor: ExecutorKind::Slurm,
-            slurm: slurm(true, None),
-            ..Default::default()
-        });
-        let plan = NodePlan::place(&spec, |k| k == ExecutorKind::Slurm);
-        assert_eq!(plan.nodes, 4);
-        assert_eq!(plan.placed["vllm"], vec![0, 1]);
-        assert_eq!(plan.placed["big-1"], vec![2]);
-        assert_eq!(plan.placed["chat-1"], vec![3]);
-        assert_eq!(plan.placed["chat-2"], vec![3]);
-        assert!(!plan.placed.contains_key("local"));
-        let nodes: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
-        assert_eq!(plan.nodes_of("vllm", &nodes).unwrap(), ["a", "b"]);
-        let short = plan.nodes_of("chat-1", &nodes[..2]).unwrap_err();
-        assert!(short.contains("needs node 4"), "{short}");
-        assert!(plan.nodes_of("nope", &nodes).is_err());
+    fn a_step_of_a_het_group_names_it() {
+        let argv = step_argv(
+            "9",
+            Some(1),
+            &["c1".to_string()],
+            "aifb-r-chat-1",
+            None,
+            &["x".to_string()],
+        );
         assert_eq!(
-            NodePlan::place(&BenchmarkSpec::default(), |_| true).nodes,
-            1
+            argv[..4],
+            ["srun", "--jobid=9", "--het-group=1", "--overlap"]
         );
     }
 
@@ -495,6 +320,7 @@ mod tests {
         };
         let argv = step_argv(
             "671",
+            None,
             &["vm".to_string()],
             "aifb-r-sim",
             Some(&s),
