@@ -410,22 +410,7 @@ impl RestTransport {
         let v = self.version().await?;
         let env = job_environment(req);
         let (body, ignored) = submit_body(req, script, &env, v);
-        if !ignored.is_empty() {
-            tracing::warn!(job = %req.name, ignored = ?ignored, "settings slurmrestd cannot take were ignored");
-        }
-        let path = format!("/slurm/{}/job/submit", v.as_str());
-        let (status, doc) = self
-            .send(
-                self.request(reqwest::Method::POST, &path).json(&body),
-                "submit",
-            )
-            .await?;
-        if let Some(id) = submitted_job_id(&doc).filter(|_| status < 300) {
-            return Ok(id);
-        }
-        Err(SlurmError::Submit(
-            rest_errors(&doc).unwrap_or_else(|| format!("slurmrestd answered {status}")),
-        ))
+        self.post_submit(&req.name, &body, &ignored, v).await
     }
 
     /// Submits a heterogeneous job: `parts` are its het groups (the first
@@ -445,13 +430,25 @@ impl RestTransport {
         let v = self.version().await?;
         let env = job_environment(first);
         let (body, ignored) = het_submit_body(parts, script, &env, v);
+        self.post_submit(&first.name, &body, &ignored, v).await
+    }
+
+    /// Posts a submit `body` for job `name` (warning about the settings
+    /// slurmrestd could not take); the job id, or slurmrestd's errors.
+    async fn post_submit(
+        &self,
+        name: &str,
+        body: &Value,
+        ignored: &[String],
+        v: ApiVersion,
+    ) -> Result<String, SlurmError> {
         if !ignored.is_empty() {
-            tracing::warn!(job = %first.name, ignored = ?ignored, "settings slurmrestd cannot take were ignored");
+            tracing::warn!(job = %name, ignored = ?ignored, "settings slurmrestd cannot take were ignored");
         }
         let path = format!("/slurm/{}/job/submit", v.as_str());
         let (status, doc) = self
             .send(
-                self.request(reqwest::Method::POST, &path).json(&body),
+                self.request(reqwest::Method::POST, &path).json(body),
                 "submit",
             )
             .await?;
