@@ -78,7 +78,7 @@ pub(crate) mod tests {
             ..ClientResult::default()
         };
         let mut total = crate::workload::result::merge(std::slice::from_ref(&r)).expect("merge");
-        total.calibration = summarize(std::slice::from_ref(&r), None);
+        total.calibration = summarize(&[("chat-1", r.calibration.as_ref().expect("set"))], None);
         total
     }
 

@@ -33,7 +33,7 @@ use tokio::time::Instant;
 
 use super::WorkloadError;
 use super::load::{Executor, RequestContext};
-use super::openai::{
+use super::openai_http::{
     checked_root, classify_transport, describe, discover_model, http_client, load_key, post_json,
 };
 use super::openai_payload::excerpt;

@@ -33,6 +33,7 @@
 //! 2. declare it here (`pub mod redis;`) and add it to `registry::WORKLOADS`.
 
 pub mod calibration;
+pub mod calibration_run;
 pub mod chroma;
 pub mod chroma_run;
 pub mod client_result;
@@ -48,6 +49,7 @@ pub mod object_store;
 pub mod openai;
 pub mod openai_body;
 pub mod openai_conversation;
+pub mod openai_http;
 pub mod openai_labels;
 mod openai_payload;
 pub mod openai_run;

@@ -301,7 +301,11 @@ pub fn merge_with(results: &[ClientResult], percentiles: &[f64]) -> Result<Summa
     }
     let stopped = results.iter().any(|r| r.stopped_at_saturation);
     s.saturation = s.sweep(stopped);
-    s.calibration = super::calibration::summarize(results, s.latency.get("ttft"));
+    let cals: Vec<(&str, &super::calibration::Calibration)> = results
+        .iter()
+        .filter_map(|r| r.calibration.as_ref().map(|c| (r.id.as_str(), c)))
+        .collect();
+    s.calibration = super::calibration::summarize(&cals, s.latency.get("ttft"));
     let timeline = super::timeline::Timeline::merge(results.iter().map(|r| &r.timeline));
     s.vllm = vllm_keys(&s, &histograms, percentiles, &timeline);
     Ok(s)

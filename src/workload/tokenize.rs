@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::WorkloadError;
-use super::openai::{describe, post_json};
+use super::openai_http::{describe, post_json};
 use super::prompt::{Entry, Prompt, random_word};
 
 /// Tokenize requests in flight while a dataset is counted.
