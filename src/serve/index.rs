@@ -12,20 +12,17 @@
 //! kept while their files stay the same (names, sizes, modification times),
 //! so the panels of one dashboard refresh read a long run once.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use hdrhistogram::Histogram;
-
 use super::ServeError;
 use super::annotations::{self, Annotation, StatusView};
 use super::series::{self, Series, Window};
 use crate::monitor::ParsedRecord;
+use crate::workload::client_result::merged_histograms;
 use crate::workload::result::{ClientResult, merge_timelines};
-use crate::workload::stats::{add_histogram, new_histogram};
 
 /// Runs kept loaded at most.
 const CACHED_RUNS: usize = 4;
@@ -285,7 +282,7 @@ impl Index {
         let mut with_histograms = Vec::new();
         for (k, w) in windows.iter().enumerate() {
             let stage = staged.then_some(k);
-            match merged_histograms(&results, stage) {
+            match merged_histograms(&results, stage).map_err(|_| ()) {
                 Ok(h) => with_histograms.push((w.clone(), h)),
                 Err(()) => run.unreadable += 1,
             }
@@ -392,36 +389,6 @@ fn windows(results: &[ClientResult]) -> Vec<Window> {
             })
         })
         .collect()
-}
-
-/// Histograms of `results` merged by name (`stage`: of that stage only).
-fn merged_histograms(
-    results: &[ClientResult],
-    stage: Option<usize>,
-) -> Result<BTreeMap<String, Histogram<u64>>, ()> {
-    let mut merged: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
-    for r in results {
-        let r = match stage {
-            Some(k) => match r.stages.get(k) {
-                Some(s) => s,
-                None => continue,
-            },
-            None => r,
-        };
-        for name in r.histograms.keys() {
-            let Some(h) = r.histogram(name).map_err(|_| ())? else {
-                continue;
-            };
-            let into = match merged.entry(name.clone()) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(new_histogram().map_err(|_| ())?)
-                }
-            };
-            add_histogram(name, into, &h).map_err(|_| ())?;
-        }
-    }
-    Ok(merged)
 }
 
 #[cfg(test)]

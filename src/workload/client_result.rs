@@ -339,3 +339,34 @@ pub(super) fn add_all(
     }
     Ok(())
 }
+
+/// Every instance's histograms added up, by metric (`stage`: that stage's
+/// histograms only; an instance without that stage adds nothing). The one
+/// exact merge behind the HTML report, `aifbench compare` and `aifbench
+/// serve`.
+pub fn merged_histograms(
+    results: &[ClientResult],
+    stage: Option<usize>,
+) -> Result<BTreeMap<String, Histogram<u64>>, WorkloadError> {
+    let mut merged: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
+    for r in results {
+        let r = match stage {
+            Some(k) => match r.stages.get(k) {
+                Some(s) => s,
+                None => continue,
+            },
+            None => r,
+        };
+        for name in r.histograms.keys() {
+            let Some(h) = r.histogram(name)? else {
+                continue;
+            };
+            let into = match merged.entry(name.clone()) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => e.insert(new_histogram()?),
+            };
+            add_histogram(name, into, &h)?;
+        }
+    }
+    Ok(merged)
+}

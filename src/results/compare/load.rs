@@ -8,14 +8,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use hdrhistogram::Histogram;
 use serde::Deserialize;
 
 use super::RunData;
 use crate::results::ResultsDir;
-use crate::workload::WorkloadError;
+use crate::workload::client_result::merged_histograms;
 use crate::workload::result::{ClientResult, Summary, merge};
-use crate::workload::stats::{add_histogram, decode_histogram, new_histogram};
 
 /// A run that could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +81,9 @@ pub fn load_folder(folder: &Path, label: String, source: &str) -> Result<RunData
         results.push(r);
     }
     let summary = merge(&results).map_err(|e| format_err(&dir.clients(), e))?;
-    let histograms = merged_histograms(&results).map_err(|e| format_err(&dir.clients(), e))?;
+    let mut histograms =
+        merged_histograms(&results, None).map_err(|e| format_err(&dir.clients(), e))?;
+    histograms.retain(|_, h| !h.is_empty());
     let records = read_records(&dir, &ids)?;
     Ok(RunData {
         label,
@@ -121,26 +121,6 @@ fn from_summary(dir: &ResultsDir, label: String, source: &str) -> Result<RunData
         histograms: BTreeMap::new(),
         records: BTreeMap::new(),
     })
-}
-
-/// Every instance's histograms added up, by metric.
-fn merged_histograms(
-    results: &[ClientResult],
-) -> Result<BTreeMap<String, Histogram<u64>>, WorkloadError> {
-    let mut out: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
-    for r in results {
-        for (name, text) in &r.histograms {
-            let h = decode_histogram(name, text)?;
-            if !out.contains_key(name) {
-                out.insert(name.clone(), new_histogram()?);
-            }
-            if let Some(into) = out.get_mut(name) {
-                add_histogram(name, into, &h)?;
-            }
-        }
-    }
-    out.retain(|_, h| !h.is_empty());
-    Ok(out)
 }
 
 /// One line of `clients/<id>.requests.jsonl`, the fields compare reads.

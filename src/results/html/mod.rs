@@ -28,11 +28,9 @@ mod plots;
 mod provenance;
 mod tables;
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use hdrhistogram::Histogram;
 use serde::Deserialize;
 
 pub use super::monitor_files::{MonitorFile, read_monitors};
@@ -42,8 +40,8 @@ pub use tables::{escape, table};
 
 use super::{ResultsDir, ResultsError};
 use crate::api::spec::SloSpec;
+use crate::workload::client_result::merged_histograms;
 use crate::workload::result::{ClientResult, Summary, merge_timelines};
-use crate::workload::stats::{add_histogram, new_histogram};
 
 const UPLOT_JS: &str = include_str!("vendor/uPlot.iife.min.js");
 const UPLOT_CSS: &str = include_str!("vendor/uPlot.min.css");
@@ -160,36 +158,6 @@ pub fn write_html(dir: &ResultsDir, run: &RunData<'_>) -> Result<HtmlReport, Res
     })
 }
 
-/// Histograms of `results` merged by name (`stage`: of that stage only).
-fn merged_histograms(
-    results: &[ClientResult],
-    stage: Option<usize>,
-) -> Result<BTreeMap<String, Histogram<u64>>, String> {
-    let mut merged: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
-    for r in results {
-        let r = match stage {
-            Some(k) => match r.stages.get(k) {
-                Some(s) => s,
-                None => continue,
-            },
-            None => r,
-        };
-        for name in r.histograms.keys() {
-            let Some(h) = r.histogram(name).map_err(|e| e.to_string())? else {
-                continue;
-            };
-            let into = match merged.entry(name.clone()) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(new_histogram().map_err(|e| e.to_string())?)
-                }
-            };
-            add_histogram(name, into, &h).map_err(|e| e.to_string())?;
-        }
-    }
-    Ok(merged)
-}
-
 /// One `<div>` per plot, in a flex row.
 fn plot_row(plots: &[Plot]) -> String {
     let mut html = String::from("<div class=\"plots\">\n");
@@ -219,7 +187,7 @@ fn script_json(value: &serde_json::Value) -> String {
 /// at" line).
 fn render(run: &RunData<'_>, folder: &Folder) -> Result<(String, Vec<String>), String> {
     let total = run.total;
-    let histograms = merged_histograms(run.results, None)?;
+    let histograms = merged_histograms(run.results, None).map_err(|e| e.to_string())?;
     let mut latency = plots::latency_plots(&histograms);
     let timeline = merge_timelines(run.results);
     let mut over_time = plots::timeline_plots(&timeline);
@@ -231,7 +199,8 @@ fn render(run: &RunData<'_>, folder: &Folder) -> Result<(String, Vec<String>), S
         if let Some(metric) = metric {
             let mut per_stage = Vec::new();
             for (k, s) in total.stages.iter().enumerate() {
-                let mut merged = merged_histograms(run.results, Some(k))?;
+                let mut merged =
+                    merged_histograms(run.results, Some(k)).map_err(|e| e.to_string())?;
                 if let Some(h) = merged.remove(metric) {
                     let load = match (s.concurrency, s.rate) {
                         (_, Some(r)) => format!("stage {} (rate {r})", k + 1),

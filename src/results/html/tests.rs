@@ -7,6 +7,7 @@ use super::*;
 use crate::workload::load::Timeline;
 use crate::workload::result::merge;
 use crate::workload::stats::encode_histogram;
+use crate::workload::stats::new_histogram;
 
 fn result(id: &str, start_unix_ms: i64, stages: usize) -> ClientResult {
     let mut ttft = new_histogram().unwrap();

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::*;
 use crate::workload::stats::encode_histogram;
+use crate::workload::stats::new_histogram;
 
 fn histogram(values_us: &[u64]) -> String {
     let mut h = new_histogram().unwrap();
