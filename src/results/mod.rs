@@ -200,16 +200,40 @@ impl ResultsDir {
 }
 
 /// Writes through a temporary file and a rename, so readers never see a
-/// half-written file and a crash never leaves one.
+/// half-written file and a crash never leaves one. The temporary name is
+/// this writer's own (`.NAME.PID.N.tmp`): two processes writing the same
+/// file at once — `aifbench cancel` marking status.yaml while the driver it
+/// stopped writes its last status — each rename a whole file, and the
+/// last rename wins, instead of one renaming the other's half-written file
+/// away and failing with "No such file or directory".
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ResultsError> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    let mut f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-    f.write_all(bytes).map_err(io_err(&tmp))?;
-    f.sync_data().map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    let tmp = temporary_name(path);
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_data()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io_err(&tmp)(e));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io_err(path)(e)
+    })
+}
+
+/// The temporary file `write_atomic` writes `path` through: hidden, in the
+/// same folder (so the rename stays on one file system), unique to this
+/// process and call.
+fn temporary_name(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
 }
 
 /// This machine's host name.
@@ -237,6 +261,36 @@ mod tests {
         let back: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(a.summary_json()).unwrap()).unwrap();
         assert_eq!(back["x"], 1);
-        assert!(!a.root.join("summary.json.tmp").exists());
+        let left: Vec<_> = std::fs::read_dir(&a.root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
+    }
+
+    /// Writers racing on one file (the driver's last status against
+    /// `aifbench cancel` marking it) all succeed, and the file is always one
+    /// writer's whole text.
+    #[test]
+    fn concurrent_writers_of_one_file_all_succeed() {
+        let ws = tempfile::tempdir().unwrap();
+        let path = ws.path().join("status.yaml");
+        std::thread::scope(|s| {
+            for w in 0..4u8 {
+                let path = &path;
+                s.spawn(move || {
+                    let text = vec![b'a' + w; 4096];
+                    for _ in 0..200 {
+                        write_atomic(path, &text).unwrap();
+                        let back = std::fs::read(path).unwrap();
+                        assert_eq!(back.len(), 4096);
+                        assert!(back.iter().all(|b| *b == back[0]), "a torn file");
+                    }
+                });
+            }
+        });
+        let left = std::fs::read_dir(ws.path()).unwrap().count();
+        assert_eq!(left, 1, "only status.yaml is left");
     }
 }
