@@ -101,14 +101,14 @@ pub enum Command {
     Crd,
     /// Run the simulated OpenAI-compatible inference server (for dry runs
     /// and tests: no GPU, no model).
-    Sim(aifbench::sim::SimArgs),
+    Sim(crate::sim::SimArgs),
     /// Run one load-generator instance (what each client instance runs).
-    Loadgen(Box<aifbench::workload::loadgen::LoadgenArgs>),
+    Loadgen(Box<crate::workload::loadgen::LoadgenArgs>),
     /// Scrape Prometheus endpoints once or repeatedly.
-    Scrape(aifbench::monitor::ScrapeArgs),
+    Scrape(crate::monitor::ScrapeArgs),
     /// Serve nvidia-smi readings under dcgm-exporter's metric names (for
     /// sites without DCGM; run it next to the service).
-    GpuExporter(aifbench::monitor::gpu_exporter::GpuExporterArgs),
+    GpuExporter(crate::monitor::gpu_exporter::GpuExporterArgs),
     /// Run the Kubernetes operator: reconcile Benchmarks in the cluster.
     ///
     /// Services run as Pods with a Service, clients as indexed Jobs running
@@ -154,7 +154,7 @@ pub enum Command {
     /// Run one component under a supervisor that stops it when the driver
     /// dies (started by `aifbench run` for every local component).
     #[command(hide = true)]
-    Supervise(aifbench::backend::supervise::SuperviseArgs),
+    Supervise(crate::backend::supervise::SuperviseArgs),
 }
 
 // No doc comment here: the `Run` variant's text is the subcommand's help.

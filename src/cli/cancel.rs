@@ -10,13 +10,13 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use aifbench::api::spec::Benchmark;
-use aifbench::api::status::{BenchmarkStatus, Phase, condition, reason};
-use aifbench::backend::Backends;
-use aifbench::local::reap::{self, ReapError};
-use aifbench::results::ResultsDir;
+use crate::api::spec::Benchmark;
+use crate::api::status::{BenchmarkStatus, Phase, condition, reason};
+use crate::backend::Backends;
+use crate::local::reap::{self, ReapError};
+use crate::results::ResultsDir;
 
-use aifbench::backend::slurm::{Transport, TransportConfig};
+use crate::backend::slurm::{Transport, TransportConfig};
 
 use super::console;
 use super::slurm_args::SlurmArgs;
@@ -85,7 +85,7 @@ pub async fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let executors = aifbench::engine::plan_components(&b.spec)
+    let executors = crate::engine::plan_components(&b.spec)
         .into_iter()
         .filter_map(|p| p.executor);
     // A registry built for this run: its Slurm backend (when the run has

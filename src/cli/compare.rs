@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use aifbench::results::compare::{self, gate, render};
+use crate::results::compare::{self, gate, render};
 
 use super::console;
 
@@ -134,9 +134,9 @@ async fn load_s3(
     args: &CompareArgs,
     url: &str,
     into: &std::path::Path,
-) -> anyhow::Result<aifbench::results::compare::RunData> {
-    use aifbench::api::spec::S3CredentialsSource;
-    use aifbench::results::s3::{
+) -> anyhow::Result<crate::results::compare::RunData> {
+    use crate::api::spec::S3CredentialsSource;
+    use crate::results::s3::{
         ResultsStore, StoreConfig, credentials_from_source, download_for_compare, parse_s3_url,
     };
     let (bucket, prefix) = parse_s3_url(url)?;

@@ -9,34 +9,34 @@ use std::process::ExitCode;
 
 use tokio_util::sync::CancellationToken;
 
-use aifbench::workload::loadgen::{LoadgenArgs, LoadgenExit, run_cli};
+use crate::workload::loadgen::{LoadgenArgs, LoadgenExit, run_cli};
 
 use super::signals::spawn_signal_handler;
 
-pub async fn sim(args: aifbench::sim::SimArgs) -> anyhow::Result<ExitCode> {
-    aifbench::logging::init("info", false, &[], None);
-    aifbench::sim::run(args).await?;
+pub async fn sim(args: crate::sim::SimArgs) -> anyhow::Result<ExitCode> {
+    crate::logging::init("info", false, &[], None);
+    crate::sim::run(args).await?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub async fn gpu_exporter(
-    args: aifbench::monitor::gpu_exporter::GpuExporterArgs,
+    args: crate::monitor::gpu_exporter::GpuExporterArgs,
 ) -> anyhow::Result<ExitCode> {
-    aifbench::logging::init("info", false, &[], None);
-    aifbench::monitor::gpu_exporter::run(args).await?;
+    crate::logging::init("info", false, &[], None);
+    crate::monitor::gpu_exporter::run(args).await?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// SIGINT/SIGTERM stop the load; the result is still written.
 pub async fn loadgen(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
-    aifbench::logging::init("warn", false, &[], None);
+    crate::logging::init("warn", false, &[], None);
     let cancel = CancellationToken::new();
     spawn_signal_handler(cancel.clone(), CancellationToken::new());
     match run_cli(args, cancel).await? {
         LoadgenExit::Completed => Ok(ExitCode::SUCCESS),
         LoadgenExit::Aborted(reason) => {
             eprintln!("aborted by the error policy: {reason}");
-            Ok(ExitCode::from(aifbench::engine::EXIT_ERROR_POLICY as u8))
+            Ok(ExitCode::from(crate::engine::EXIT_ERROR_POLICY as u8))
         }
         LoadgenExit::UploadFailed(reason) => {
             eprintln!("the result was written but not uploaded: {reason}");
@@ -45,8 +45,8 @@ pub async fn loadgen(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-pub async fn scrape(args: aifbench::monitor::ScrapeArgs) -> anyhow::Result<ExitCode> {
-    aifbench::logging::init("warn", false, &[], None);
-    aifbench::monitor::run_cli(args).await?;
+pub async fn scrape(args: crate::monitor::ScrapeArgs) -> anyhow::Result<ExitCode> {
+    crate::logging::init("warn", false, &[], None);
+    crate::monitor::run_cli(args).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -8,9 +8,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use aifbench::api::load::{LoadError, Loaded, SourceFormat, load_file, process_env};
-use aifbench::api::validate::validate;
-use aifbench::results::ResultsDir;
+use crate::api::load::{LoadError, Loaded, SourceFormat, load_file, process_env};
+use crate::api::validate::validate;
+use crate::results::ResultsDir;
 
 use super::console;
 use super::summary::summary_text;
@@ -123,7 +123,7 @@ pub fn import(file: &Path) -> anyhow::Result<ExitCode> {
 
 /// `aifbench crd`: the CustomResourceDefinition as YAML.
 pub fn crd() -> anyhow::Result<ExitCode> {
-    print!("{}", aifbench::api::crd_yaml()?);
+    print!("{}", crate::api::crd_yaml()?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -146,7 +146,7 @@ pub fn report(dir: &Path) -> anyhow::Result<ExitCode> {
         .as_array()
         .map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect())
         .unwrap_or_default();
-    let r = aifbench::results::report::write_report(&results, &name, &instances, &percentiles)?;
+    let r = crate::results::report::write_report(&results, &name, &instances, &percentiles)?;
     console::out(&format!(
         "{}\nwrote {}\n",
         summary_text(&r),

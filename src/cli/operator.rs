@@ -79,15 +79,15 @@ fn parse_lease(lease: &str) -> anyhow::Result<Option<(String, String)>> {
 
 /// Starts the operator and runs it until SIGINT/SIGTERM.
 pub async fn operator(args: OperatorArgs) -> anyhow::Result<ExitCode> {
-    aifbench::logging::init("info", args.log_json, &[], None);
+    crate::logging::init("info", args.log_json, &[], None);
     let lease = parse_lease(&args.lease)?;
-    let config = aifbench::operator::OperatorConfig {
+    let config = crate::operator::OperatorConfig {
         namespaces: args
             .namespace
             .into_iter()
             .filter(|n| !n.is_empty())
             .collect(),
-        settings: aifbench::operator::Settings {
+        settings: crate::operator::Settings {
             image: args.image,
             results_root: args.results_root,
             instance: args.identity,
@@ -99,19 +99,19 @@ pub async fn operator(args: OperatorArgs) -> anyhow::Result<ExitCode> {
         lease_duration: Duration::from_secs(15),
     };
     // rustls' process-wide provider (ring) before kube builds its TLS config.
-    aifbench::tls::install_crypto_provider();
+    crate::tls::install_crypto_provider();
     let client = kube::Client::try_default().await.context(
         "cannot configure the Kubernetes client (no in-cluster config and no KUBECONFIG)",
     )?;
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone(), CancellationToken::new());
-    aifbench::operator::run(client, config, shutdown).await?;
+    crate::operator::run(client, config, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `"250ms"`, `"1h30m"` or seconds, as in a Benchmark file.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    s.parse::<aifbench::api::duration::Duration>()
+    s.parse::<crate::api::duration::Duration>()
         .map(|d| d.get())
         .map_err(|e| e.to_string())
 }

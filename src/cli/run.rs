@@ -14,10 +14,10 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use aifbench::api::spec::Benchmark;
-use aifbench::api::status::Phase;
-use aifbench::local::{self, ProgressMode, RunOptions, Signals};
-use aifbench::results::ResultsDir;
+use crate::api::spec::Benchmark;
+use crate::api::status::Phase;
+use crate::local::{self, ProgressMode, RunOptions, Signals};
+use crate::results::ResultsDir;
 
 use super::args::{ProgressArg, RunArgs};
 use super::console;
@@ -66,7 +66,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         &args.log_level
     };
-    aifbench::logging::init(
+    crate::logging::init(
         console_level,
         args.log_json,
         &b.spec.loggers,
@@ -84,7 +84,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("cannot find the aifbench executable")?;
     if std::env::var_os(NO_SUPERVISE).is_none_or(|v| v.is_empty() || v == "0") {
         // Local components die with this driver, even a SIGKILLed one.
-        aifbench::backend::process::supervise_by_default(exe.clone());
+        crate::backend::process::supervise_by_default(exe.clone());
     } else {
         tracing::warn!(
             "{NO_SUPERVISE} is set: local components are not supervised and outlive a killed driver"
@@ -97,7 +97,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         slurm: slurm_config,
     };
     let outcome = if args.slurm_steps {
-        let allocation = aifbench::backend::slurm::steps::Allocation::from_env().await?;
+        let allocation = crate::backend::slurm::steps::Allocation::from_env().await?;
         console::err(&format!(
             "allocation: slurm job {} on {}\n",
             allocation.job_id,
@@ -186,7 +186,7 @@ fn progress_mode(arg: ProgressArg, stderr_is_terminal: bool) -> ProgressMode {
 fn dry_run(b: &Benchmark, workspace_flag: Option<PathBuf>) -> anyhow::Result<()> {
     print!("{}", serde_norway::to_string(b)?);
     println!("# components, in launch order:");
-    for p in aifbench::engine::plan_components(&b.spec) {
+    for p in crate::engine::plan_components(&b.spec) {
         println!("#   {:<24} {:<8} {}", p.id, p.kind.as_str(), p.runner());
     }
     let ws = workspace(workspace_flag, b);

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use aifbench::serve::{self, Index};
+use crate::serve::{self, Index};
 
 use super::console;
 use super::signals::spawn_signal_handler;
@@ -60,7 +60,7 @@ pub struct ServeArgs {
 
 /// Runs `aifbench serve` until Ctrl-C or SIGTERM.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    aifbench::logging::init(&args.log_level, false, &[], None);
+    crate::logging::init(&args.log_level, false, &[], None);
     let index =
         Index::open(&args.root).with_context(|| format!("cannot serve {}", args.root.display()))?;
     let runs = index.runs().context("cannot list the runs")?.len();

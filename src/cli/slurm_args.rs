@@ -70,10 +70,10 @@ enum TransportArg {
 impl SlurmArgs {
     /// The Slurm settings these flags describe; a transport missing its
     /// address or an unreadable JWT file is an error naming the flag.
-    pub fn config(&self) -> anyhow::Result<aifbench::backend::slurm::SlurmConfig> {
-        use aifbench::backend::slurm::rest::{ApiVersion, RestConfig, Secret};
-        use aifbench::backend::slurm::ssh::SshConfig;
-        use aifbench::backend::slurm::{SlurmConfig, TransportConfig};
+    pub fn config(&self) -> anyhow::Result<crate::backend::slurm::SlurmConfig> {
+        use crate::backend::slurm::rest::{ApiVersion, RestConfig, Secret};
+        use crate::backend::slurm::ssh::SshConfig;
+        use crate::backend::slurm::{SlurmConfig, TransportConfig};
         let transport = match self.slurm_transport {
             TransportArg::Cli => TransportConfig::Cli,
             TransportArg::Ssh => TransportConfig::Ssh(SshConfig {

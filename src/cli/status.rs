@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use aifbench::api::status::{BenchmarkStatus, Phase};
-use aifbench::backend::slurm::TransportConfig;
-use aifbench::backend::slurm::rest::RestTransport;
-use aifbench::local::run_file::RunFile;
-use aifbench::results::ResultsDir;
+use crate::api::status::{BenchmarkStatus, Phase};
+use crate::backend::slurm::TransportConfig;
+use crate::backend::slurm::rest::RestTransport;
+use crate::local::run_file::RunFile;
+use crate::results::ResultsDir;
 
 use super::console;
 use super::slurm_args::SlurmArgs;
@@ -299,8 +299,8 @@ pub fn status_text(root: &Path, seen: &Seen, job_state: Option<&str>) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aifbench::api::status::{ComponentKind, ComponentStatus, Condition, condition};
-    use aifbench::local::run_file::RecordedAllocation;
+    use crate::api::status::{ComponentKind, ComponentStatus, Condition, condition};
+    use crate::local::run_file::RecordedAllocation;
 
     #[test]
     fn a_run_shows_its_job_allocation_phase_components_and_verdict() {

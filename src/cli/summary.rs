@@ -5,8 +5,8 @@
 
 use std::fmt::Write;
 
-use aifbench::api::status::{BenchmarkStatus, ComponentState, condition};
-use aifbench::results::report::{Report, stages_table};
+use crate::api::status::{BenchmarkStatus, ComponentState, condition};
+use crate::results::report::{Report, stages_table};
 
 /// The summary of a report, one line per fact, newline-terminated.
 pub fn summary_text(r: &Report) -> String {
@@ -99,7 +99,7 @@ pub fn verdict_line(s: &BenchmarkStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aifbench::api::status::{ComponentKind, ComponentStatus, Condition, Phase};
+    use crate::api::status::{ComponentKind, ComponentStatus, Condition, Phase};
 
     fn status(phase: Phase, reason: &str, message: &str) -> BenchmarkStatus {
         BenchmarkStatus {

@@ -6,15 +6,15 @@
 //! them asks `slurm.exclusive`, else the CPUs its steps take on its
 //! busiest node — so neither part is billed for the other's resources.
 //!
-//! [`backend::slurm::het::parts`]: aifbench::backend::slurm::het::parts
+//! [`backend::slurm::het::parts`]: crate::backend::slurm::het::parts
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aifbench::api::spec::{Benchmark, SlurmSpec};
-use aifbench::backend::Backends;
-use aifbench::backend::slurm::het::{Member, parts};
-use aifbench::backend::slurm::steps::NodePlan;
+use crate::api::spec::{Benchmark, SlurmSpec};
+use crate::backend::Backends;
+use crate::backend::slurm::het::{Member, parts};
+use crate::backend::slurm::steps::NodePlan;
 
 /// The one value of a setting the members agree on; an error naming both
 /// fields when two differ.
@@ -92,7 +92,7 @@ fn part_spec(
         gres: agreed(members, "gres", |s| s.gres.as_ref())?,
         nodes: Some(nodes),
         exclusive,
-        time: Some(aifbench::api::duration::Duration(time)),
+        time: Some(crate::api::duration::Duration(time)),
         extra_directives: extra,
         ..Default::default()
     })
@@ -168,8 +168,8 @@ pub fn allocation_parts(b: &Benchmark, margin: Duration) -> Result<Vec<SlurmSpec
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use aifbench::api::spec::{ClientSpec, ExecutorKind, ServiceSpec};
-    use aifbench::backend::slurm::render::slurm_time;
+    use crate::api::spec::{ClientSpec, ExecutorKind, ServiceSpec};
+    use crate::backend::slurm::render::slurm_time;
 
     fn time_text(s: &SlurmSpec) -> String {
         s.time.map(|t| slurm_time(t.get())).unwrap_or_default()
@@ -205,8 +205,8 @@ pub(super) mod tests {
             }),
             ..Default::default()
         });
-        b.spec.execution.run_deadline = deadline.map(aifbench::api::duration::Duration::from_secs);
-        b.spec.execution.stop_grace_period = aifbench::api::duration::Duration::from_secs(5);
+        b.spec.execution.run_deadline = deadline.map(crate::api::duration::Duration::from_secs);
+        b.spec.execution.stop_grace_period = crate::api::duration::Duration::from_secs(5);
         b
     }
 

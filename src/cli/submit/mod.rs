@@ -26,11 +26,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use aifbench::api::spec::{Benchmark, SlurmSpec};
-use aifbench::backend::slurm::render::JobRequest;
-use aifbench::backend::slurm::steps::Allocation;
-use aifbench::backend::slurm::{Transport, TransportConfig, job_name};
-use aifbench::results::ResultsDir;
+use crate::api::spec::{Benchmark, SlurmSpec};
+use crate::backend::slurm::render::JobRequest;
+use crate::backend::slurm::steps::Allocation;
+use crate::backend::slurm::{Transport, TransportConfig, job_name};
+use crate::results::ResultsDir;
 
 use super::console;
 use super::files::load_valid;
@@ -136,11 +136,11 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
                     ..req.clone()
                 })
                 .collect();
-            let (_, ignored) = aifbench::backend::slurm::rest::het_submit_body(
+            let (_, ignored) = crate::backend::slurm::rest::het_submit_body(
                 &described,
                 &script,
                 &Default::default(),
-                aifbench::backend::slurm::rest::ApiVersion::V0038,
+                crate::backend::slurm::rest::ApiVersion::V0038,
             );
             for i in &ignored {
                 console::err(&format!(
@@ -262,7 +262,7 @@ fn print_steps(
         nodes,
     };
     let steps =
-        aifbench::local::dry_run_steps(b, dir, exe, allocation).map_err(|e| anyhow::anyhow!(e))?;
+        crate::local::dry_run_steps(b, dir, exe, allocation).map_err(|e| anyhow::anyhow!(e))?;
     for (id, line) in steps {
         println!("# step of {id} (started by the driver inside the allocation):\n#   {line}");
     }

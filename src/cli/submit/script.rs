@@ -6,8 +6,8 @@
 //! `exec` of the driver. Every value is quoted by the batch-script
 //! renderer of `backend::slurm::render`.
 
-use aifbench::api::spec::SlurmSpec;
-use aifbench::backend::slurm::render::{JobRequest, LOGIN_SHEBANG, body, directives};
+use crate::api::spec::SlurmSpec;
+use crate::backend::slurm::render::{JobRequest, LOGIN_SHEBANG, body, directives};
 
 /// The `#SBATCH` options that only the first part of a heterogeneous job
 /// may carry (the later parts would use the defaults otherwise).
