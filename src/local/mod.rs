@@ -41,8 +41,6 @@ use crate::driver::{self, Doer, Feedback, StepError};
 use crate::engine::{
     self, Action, ActionOutcome, Observations, Observed, Placement, PlannedComponent, RunState,
 };
-use crate::monitor::promql_task::PromqlConfig;
-use crate::monitor::scrape::MonitorConfig;
 use crate::monitor::task::{MonitorTask, MonitorWork};
 use crate::results::provenance::Provenance;
 use crate::results::provenance_probe::ServerProbes;
@@ -591,17 +589,9 @@ impl Driver {
                 .monitor_job(m, &self.b.spec.services, slurm.as_ref())?;
             return self.launch_with(backend, req).await;
         }
-        let work: MonitorWork = match PromqlConfig::from_spec(m, bearer_token(m)?) {
-            Some(promql) => promql.into(),
-            None => MonitorConfig {
-                id: m.id.clone(),
-                targets: self.requests().monitor_targets(m, &self.b.spec.services)?,
-                interval: m.interval.get(),
-                timeout: m.timeout.get(),
-                bearer_token: bearer_token(m)?,
-            }
-            .into(),
-        };
+        let work = MonitorWork::for_spec(m, bearer_token(m)?, || {
+            self.requests().monitor_targets(m, &self.b.spec.services)
+        })?;
         self.placements.insert(
             m.id.clone(),
             Placement {

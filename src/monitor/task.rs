@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::api::monitor::MonitorSpec;
 use crate::engine::RunState;
 use crate::monitor::promql_task::{PromqlConfig, run_promql_monitor};
-use crate::monitor::scrape::{MonitorConfig, run_monitor};
+use crate::monitor::scrape::{MonitorConfig, ScrapeTarget, run_monitor};
 
 /// What a monitor task does: scrape targets, or query a Prometheus.
 #[derive(Debug, Clone)]
@@ -23,6 +24,28 @@ pub enum MonitorWork {
 }
 
 impl MonitorWork {
+    /// What monitor `m` does, decided here for both drivers: PromQL range
+    /// queries when it names a Prometheus, else scrapes every interval of
+    /// the targets `targets` resolves (only the driver knows where its
+    /// services answer).
+    pub fn for_spec<E>(
+        m: &MonitorSpec,
+        bearer_token: Option<String>,
+        targets: impl FnOnce() -> Result<Vec<ScrapeTarget>, E>,
+    ) -> Result<Self, E> {
+        if let Some(promql) = PromqlConfig::from_spec(m, bearer_token.clone()) {
+            return Ok(promql.into());
+        }
+        Ok(MonitorConfig {
+            id: m.id.clone(),
+            targets: targets()?,
+            interval: m.interval.get(),
+            timeout: m.timeout.get(),
+            bearer_token,
+        }
+        .into())
+    }
+
     /// The monitor's id.
     pub fn id(&self) -> &str {
         match self {
@@ -116,6 +139,50 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn a_monitor_naming_a_prometheus_queries_it_and_any_other_scrapes_what_the_driver_resolves() {
+        let promql: MonitorSpec = serde_norway::from_str(
+            "id: p\nprometheus: {url: 'http://prom:9090', queries: [{name: up, query: up}]}\n",
+        )
+        .expect("a PromQL monitor");
+        let work = MonitorWork::for_spec(&promql, Some("t".into()), || {
+            Err::<Vec<ScrapeTarget>, _>("targets resolved for a PromQL monitor")
+        })
+        .expect("no targets needed");
+        match work {
+            MonitorWork::Promql(c) => {
+                assert_eq!((c.id.as_str(), c.url.as_str()), ("p", "http://prom:9090"));
+                assert_eq!(c.bearer_token.as_deref(), Some("t"));
+            }
+            other => panic!("expected PromQL, got {other:?}"),
+        }
+
+        let scrape: MonitorSpec =
+            serde_norway::from_str("id: s\ntargets: [llm]\ninterval: 2s\ntimeout: 1s\n")
+                .expect("a scrape monitor");
+        let resolved = || {
+            Ok::<_, String>(vec![ScrapeTarget {
+                name: "llm".into(),
+                url: "http://n1:8000/metrics".into(),
+            }])
+        };
+        match MonitorWork::for_spec(&scrape, None, resolved).expect("resolved") {
+            MonitorWork::Scrape(c) => {
+                assert_eq!(c.id, "s");
+                assert_eq!(c.targets.len(), 1);
+                assert_eq!(
+                    (c.interval, c.timeout),
+                    (Duration::from_secs(2), Duration::from_secs(1))
+                );
+            }
+            other => panic!("expected a scrape, got {other:?}"),
+        }
+        let unresolved = MonitorWork::for_spec(&scrape, None, || {
+            Err::<Vec<ScrapeTarget>, _>("llm has no endpoint yet")
+        });
+        assert_eq!(unresolved.err(), Some("llm has no endpoint yet"));
+    }
 
     #[tokio::test]
     async fn a_stopped_task_ends_and_says_so() {

@@ -25,8 +25,6 @@ use crate::backend::slurm::state::JobInfo;
 use crate::backend::{Backend, Backends, LaunchRequest};
 use crate::driver::{Feedback, Warning};
 use crate::engine::{self, ActionOutcome, PlannedComponent};
-use crate::monitor::promql_task::PromqlConfig;
-use crate::monitor::scrape::MonitorConfig;
 use crate::monitor::targets::scrape_targets;
 use crate::monitor::task::MonitorWork;
 use crate::operator::children;
@@ -218,19 +216,11 @@ impl<'a> Run<'a> {
     /// results root.
     fn start_monitor(&self, index: usize) -> Result<(), String> {
         let m = &self.bm.spec.monitors[index];
-        let config: MonitorWork = match PromqlConfig::from_spec(m, None) {
-            Some(promql) => promql.into(),
-            None => MonitorConfig {
-                id: m.id.clone(),
-                targets: scrape_targets(m, &self.bm.spec.services, |s, port| {
-                    self.service_base(s, port)
-                })?,
-                interval: m.interval.get(),
-                timeout: m.timeout.get(),
-                bearer_token: None,
-            }
-            .into(),
-        };
+        let config = MonitorWork::for_spec(m, None, || {
+            scrape_targets(m, &self.bm.spec.services, |s, port| {
+                self.service_base(s, port)
+            })
+        })?;
         let out = self
             .ctx
             .settings
