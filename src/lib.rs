@@ -7,7 +7,7 @@ pub mod api;
 pub mod backend;
 /// The command line (clap) behind `main.rs`: the binary's edge, compiled into
 /// the library so the binary does not instantiate the library's generics a
-/// second time (that took a third of a clean release build's last minute).
+/// second time (the binary's unit took 46–52 s of a clean release build).
 /// The only module that uses anyhow.
 pub mod cli;
 pub mod driver;

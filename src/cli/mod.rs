@@ -5,7 +5,7 @@
 //! printed summary (`summary`) and console writes that survive a terminal
 //! that is gone (`console`). The binary's edge, though compiled into the
 //! library (one instantiation of the library's generics instead of two):
-//! anyhow is allowed here and in `main.rs`, nowhere else.
+//! anyhow is allowed here and nowhere else.
 
 mod args;
 mod cancel;
