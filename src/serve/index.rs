@@ -20,7 +20,7 @@ use std::time::SystemTime;
 use super::ServeError;
 use super::annotations::{self, Annotation, StatusView};
 use super::series::{self, Series, Window};
-use crate::monitor::ParsedRecord;
+use crate::results::monitor_files::read_monitors;
 use crate::workload::client_result::merged_histograms;
 use crate::workload::result::{ClientResult, merge_timelines};
 
@@ -288,18 +288,14 @@ impl Index {
             }
         }
         run.series.extend(series::latency_series(&with_histograms));
-        for (_, path) in files_ending(&dir.join("metrics"), ".parsed.jsonl") {
-            let Some(text) = read_regular(&path)? else {
-                continue;
-            };
-            let mut records = Vec::new();
-            for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                match serde_json::from_str::<ParsedRecord>(line) {
-                    Ok(r) => records.push(r),
-                    Err(_) => run.unreadable += 1,
-                }
-            }
-            run.series.extend(series::monitor_series(&records));
+        let metrics = dir.join("metrics");
+        let monitors = read_monitors(&metrics).map_err(|source| ServeError::Io {
+            path: metrics.clone(),
+            source,
+        })?;
+        for m in monitors {
+            run.unreadable += m.unreadable;
+            run.series.extend(series::monitor_series(&m.records));
         }
         let mut notes = annotations::status_annotations(&status_of(dir));
         notes.extend(annotations::window_annotations(&windows));
