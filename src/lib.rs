@@ -4,6 +4,7 @@
 //! See `docs/ARCHITECTURE.md` for the map of modules.
 
 pub mod api;
+pub mod atomic_file;
 pub mod backend;
 /// The command line (clap) behind `main.rs`: the binary's edge, compiled into
 /// the library so the binary does not instantiate the library's generics a

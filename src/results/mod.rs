@@ -26,7 +26,6 @@ pub mod report;
 pub mod s3;
 pub mod vllm_export;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// A file or folder of the results could not be written or read.
@@ -199,41 +198,13 @@ impl ResultsDir {
     }
 }
 
-/// Writes through a temporary file and a rename, so readers never see a
-/// half-written file and a crash never leaves one. The temporary name is
-/// this writer's own (`.NAME.PID.N.tmp`): two processes writing the same
-/// file at once — `aifbench cancel` marking status.yaml while the driver it
-/// stopped writes its last status — each rename a whole file, and the
-/// last rename wins, instead of one renaming the other's half-written file
-/// away and failing with "No such file or directory".
+/// Writes through a temporary file and a rename ([`crate::atomic_file`]),
+/// so readers never see a half-written file and a crash never leaves one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ResultsError> {
-    let tmp = temporary_name(path);
-    let written = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_data()
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_err(&tmp)(e));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io_err(path)(e)
+    crate::atomic_file::write(path, bytes).map_err(|e| ResultsError::Io {
+        path: e.path,
+        source: e.source,
     })
-}
-
-/// The temporary file `write_atomic` writes `path` through: hidden, in the
-/// same folder (so the rename stays on one file system), unique to this
-/// process and call.
-fn temporary_name(path: &Path) -> PathBuf {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
 }
 
 /// This machine's host name.
